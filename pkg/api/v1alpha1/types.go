@@ -1,0 +1,146 @@
+package v1alpha1
+
+const (
+	// Group is the API group of the cluster spec.
+	Group = "seed.dev"
+	// Version is the only version of the cluster spec so far.
+	Version = "v1alpha1"
+	// APIVersion is what a spec's apiVersion field must say.
+	APIVersion = Group + "/" + Version
+	// KindCluster is what a spec's kind field must say.
+	KindCluster = "Cluster"
+)
+
+// Cluster is the whole user-facing spec: one document, usually kept in the
+// agent's spec ConfigMap under the key "cluster.yaml".
+type Cluster struct {
+	APIVersion string      `json:"apiVersion"`
+	Kind       string      `json:"kind"`
+	Metadata   ObjectMeta  `json:"metadata"`
+	Spec       ClusterSpec `json:"spec"`
+}
+
+// ObjectMeta names the cluster. The name is a DNS-1123 label because it ends
+// up in machine names, Docker networks and AWS tags.
+type ObjectMeta struct {
+	Name string `json:"name"`
+}
+
+// ClusterSpec is what the user wants the cluster to be.
+type ClusterSpec struct {
+	// KubernetesVersion is the version of the control plane and the default
+	// version of every pool, e.g. "v1.34.2".
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	// Paused stops the agent from taking any action; it keeps observing and
+	// reporting status.
+	Paused bool `json:"paused,omitempty"`
+
+	Provider     ProviderSpec     `json:"provider"`
+	ControlPlane ControlPlaneSpec `json:"controlPlane,omitempty"`
+	NodePools    []NodePool       `json:"nodePools,omitempty"`
+	Health       HealthSpec       `json:"health,omitempty"`
+	Rollout      RolloutSpec      `json:"rollout,omitempty"`
+	Backup       BackupSpec       `json:"backup,omitempty"`
+}
+
+// ProviderSpec selects exactly one infrastructure provider.
+type ProviderSpec struct {
+	Docker *DockerProviderSpec `json:"docker,omitempty"`
+	AWS    *AWSProviderSpec    `json:"aws,omitempty"`
+}
+
+// DockerProviderSpec configures machines that are containers on the local
+// Docker engine.
+type DockerProviderSpec struct {
+	// NodeImage is the node image to run; defaults to seed-node:<kubernetesVersion>.
+	NodeImage string `json:"nodeImage,omitempty"`
+	// Privileged runs machines with --privileged instead of the explicit
+	// capability set; only for hosts that allow it.
+	Privileged bool `json:"privileged,omitempty"`
+	// APIServerPort is the host port (on 127.0.0.1) mapped to the API server.
+	// Zero picks a free port once, when the cluster is created.
+	APIServerPort int32 `json:"apiServerPort,omitempty"`
+}
+
+// AWSProviderSpec configures machines that are EC2 instances.
+type AWSProviderSpec struct {
+	// Region is the AWS region, e.g. "eu-west-1".
+	Region string `json:"region"`
+	// VPCID uses an existing VPC; empty means Seed creates and owns one.
+	VPCID string `json:"vpcID,omitempty"`
+	// SubnetIDs uses existing subnets (required with VPCID).
+	SubnetIDs []string `json:"subnetIDs,omitempty"`
+	// AvailabilityZones to spread owned subnets over; empty picks up to three.
+	AvailabilityZones []string `json:"availabilityZones,omitempty"`
+	// AMI is the machine image; empty resolves Debian 12 for the region.
+	AMI string `json:"ami,omitempty"`
+	// SSHKeyName is an optional EC2 key pair for debugging access.
+	SSHKeyName string `json:"sshKeyName,omitempty"`
+	// AgentImage is an image reference the nodes can pull the agent from;
+	// empty means Seed ships its own image through a bucket the cluster owns.
+	AgentImage string `json:"agentImage,omitempty"`
+	// CredentialsSecret names a Secret in the agent's namespace holding
+	// AWS credentials; empty means the instance profile (IMDSv2).
+	CredentialsSecret string `json:"credentialsSecret,omitempty"`
+}
+
+// ControlPlaneSpec describes the single control-plane machine.
+type ControlPlaneSpec struct {
+	MachineType string `json:"machineType,omitempty"`
+}
+
+// NodePool is a group of identical worker machines.
+type NodePool struct {
+	Name     string `json:"name"`
+	Replicas int32  `json:"replicas"`
+	// MinReplicas and MaxReplicas bound replicas (and, later, autoscaling).
+	MinReplicas *int32            `json:"minReplicas,omitempty"`
+	MaxReplicas *int32            `json:"maxReplicas,omitempty"`
+	MachineType string            `json:"machineType,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Taints      []Taint           `json:"taints,omitempty"`
+	// KubernetesVersion overrides the cluster's version for this pool.
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+}
+
+// Taint is a Node taint applied to every machine of a pool when it joins.
+type Taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"`
+}
+
+// HealthSpec says when a machine counts as unhealthy and how much
+// remediation may happen at once.
+type HealthSpec struct {
+	// NodeStartupTimeout is how long a new machine may take to become a Ready
+	// Node (default 10m).
+	NodeStartupTimeout *Duration `json:"nodeStartupTimeout,omitempty"`
+	// NodeNotReadyTimeout is how long a Node may stay NotReady or Unknown
+	// before its machine is replaced (default 5m).
+	NodeNotReadyTimeout *Duration `json:"nodeNotReadyTimeout,omitempty"`
+	// MaxUnhealthy stops remediation when more machines than this are
+	// unhealthy at once: a count or a percentage (default 40%).
+	MaxUnhealthy *IntOrPercent `json:"maxUnhealthy,omitempty"`
+}
+
+// RolloutSpec bounds rolling replacement of machines.
+type RolloutSpec struct {
+	// MaxSurge is how many machines above replicas may exist during a rollout (default 1).
+	MaxSurge *int32 `json:"maxSurge,omitempty"`
+	// MaxUnavailable is how many machines below replicas may be unavailable (default 0).
+	MaxUnavailable *int32 `json:"maxUnavailable,omitempty"`
+	// DrainTimeout is how long a drain may take before the policy applies (default 10m).
+	DrainTimeout *Duration `json:"drainTimeout,omitempty"`
+}
+
+// BackupSpec configures Velero backups taken before risky changes.
+type BackupSpec struct {
+	Enabled bool `json:"enabled,omitempty"`
+	// StorageLocation is the Velero BackupStorageLocation to use.
+	StorageLocation string `json:"storageLocation,omitempty"`
+	// BeforeUpgrade takes a backup before a Kubernetes version change (default true when enabled).
+	BeforeUpgrade *bool `json:"beforeUpgrade,omitempty"`
+	// Schedule is an optional cron schedule for periodic backups.
+	Schedule string `json:"schedule,omitempty"`
+}
