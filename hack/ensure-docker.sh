@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Makes sure a Docker engine answers on /var/run/docker.sock: installs
+# Debian's docker.io when the engine is missing and starts dockerd by hand when
+# no service manager does. Fails, saying why, when it cannot.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if docker info >/dev/null 2>&1; then
+  exit 0
+fi
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || seed::die "Docker is not installed and installing it needs root: run 'sudo apt-get install docker.io' or install Docker yourself"
+  seed::log "Installing Debian's docker.io"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || seed::die "apt-get update failed; Docker cannot be installed"
+  apt-get install -y -qq docker.io >/dev/null || seed::die "apt-get install docker.io failed"
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || seed::die "the Docker engine is not running and starting it needs root"
+  log="$(seed::cache_dir)/dockerd.log"
+  seed::log "Starting dockerd (log: $log)"
+  # No service manager on these machines: run the engine detached from this
+  # shell so it outlives the script.
+  nohup setsid dockerd >"$log" 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { tail -20 "$log" >&2; seed::die "dockerd did not become ready within 30s"; }
+fi
+seed::log "Docker engine ready: $(docker version --format '{{.Server.Version}}')"
