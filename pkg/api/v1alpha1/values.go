@@ -35,8 +35,12 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(d.Duration.String())
 }
 
-// UnmarshalJSON reads a duration string.
+// UnmarshalJSON reads a duration string. null leaves d alone, as it does
+// every other Go value.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	*d = Duration{}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -76,13 +80,14 @@ func (v IntOrPercent) Err() error {
 	return fmt.Errorf("invalid value %s: write a whole number such as 2 or a percentage such as \"40%%\"", v.invalid)
 }
 
-// Of scales the value against total, rounding a percentage down, so that a
-// limit never allows more than it says.
+// Of scales the value against total, rounding a percentage up (as Cluster
+// API does for maxUnhealthy): rounding down would make "40%" of one or two
+// workers zero, and a small cluster could never heal a single sick machine.
 func (v IntOrPercent) Of(total int) int {
 	if !v.Percent {
 		return int(v.Value)
 	}
-	return total * int(v.Value) / 100
+	return (total*int(v.Value) + 99) / 100
 }
 
 // String renders the value as written in a spec.
@@ -104,8 +109,12 @@ func (v IntOrPercent) MarshalJSON() ([]byte, error) {
 	return json.Marshal(v.Value)
 }
 
-// UnmarshalJSON reads 3 or "40%".
+// UnmarshalJSON reads 3 or "40%". null leaves v alone rather than reading
+// as a count of 0.
 func (v *IntOrPercent) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	*v = IntOrPercent{}
 	var n int32
 	if err := json.Unmarshal(b, &n); err == nil {

@@ -1,0 +1,133 @@
+package v1alpha1
+
+import "time"
+
+// Names of the objects the agent reads and writes, in its namespace.
+const (
+	DefaultNamespace = "seed-system"
+	// SpecConfigMap holds the user's spec under SpecKey; users edit it.
+	SpecConfigMap = "seed-cluster"
+	SpecKey       = "cluster.yaml"
+	// StatusConfigMap holds the agent's report under StatusKey. It is a
+	// separate object so users editing the spec never conflict with it.
+	StatusConfigMap = "seed-status"
+	StatusKey       = "status.yaml"
+	// LedgerConfigMap records machines the agent is creating or deleting,
+	// before it asks the provider, so a crash never loses track of one.
+	LedgerConfigMap = "seed-machines"
+	// LeaseName is the leader-election Lease.
+	LeaseName = "seed-agent"
+)
+
+// ClusterStatus is what the agent reports about the cluster it manages.
+type ClusterStatus struct {
+	// Agent names the agent replica that wrote this status.
+	Agent string `json:"agent,omitempty"`
+	// UpdatedAt is when the status was written.
+	UpdatedAt time.Time `json:"updatedAt"`
+	// ObservedSpecVersion is the resourceVersion of the spec ConfigMap last read.
+	ObservedSpecVersion string `json:"observedSpecVersion,omitempty"`
+	// AppliedSpecVersion is the resourceVersion of the last valid spec, the
+	// one the agent acts on.
+	AppliedSpecVersion string `json:"appliedSpecVersion,omitempty"`
+	// KubernetesVersion is the version the API server reports.
+	KubernetesVersion string            `json:"kubernetesVersion,omitempty"`
+	Conditions        []Condition       `json:"conditions,omitempty"`
+	Pools             []PoolStatus      `json:"pools,omitempty"`
+	Machines          []MachineStatus   `json:"machines,omitempty"`
+	Plan              []PlannedAction   `json:"plan,omitempty"`
+	Drains            []DrainStatus     `json:"drains,omitempty"`
+	SpecError         string            `json:"specError,omitempty"`
+	LastError         string            `json:"lastError,omitempty"`
+	Extra             map[string]string `json:"extra,omitempty"`
+}
+
+// Condition types the agent sets.
+const (
+	// ConditionAdopted: the agent manages the machine it runs on.
+	ConditionAdopted = "Adopted"
+	// ConditionSpecValid: the latest spec is valid and in force.
+	ConditionSpecValid = "SpecValid"
+	// ConditionReady: every pool has its desired replicas Ready and up to date.
+	ConditionReady = "Ready"
+	// ConditionRemediationAllowed: false while remediation is halted by maxUnhealthy.
+	ConditionRemediationAllowed = "RemediationAllowed"
+	// ConditionPaused: true while spec.paused is set.
+	ConditionPaused = "Paused"
+)
+
+// Condition is one observation about the cluster, like Kubernetes conditions.
+type Condition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"`
+	Reason             string    `json:"reason,omitempty"`
+	Message            string    `json:"message,omitempty"`
+	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
+
+// PoolStatus counts a pool's machines.
+type PoolStatus struct {
+	Name      string `json:"name"`
+	Desired   int32  `json:"desired"`
+	Current   int32  `json:"current"`
+	Ready     int32  `json:"ready"`
+	Updated   int32  `json:"updated"`
+	Unhealthy int32  `json:"unhealthy,omitempty"`
+}
+
+// MachineStatus is one managed machine.
+type MachineStatus struct {
+	Name              string `json:"name"`
+	Pool              string `json:"pool"`
+	Role              string `json:"role"`
+	Phase             string `json:"phase"`
+	NodeReady         bool   `json:"nodeReady"`
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	ProviderID        string `json:"providerID,omitempty"`
+	// Managed is true once the agent has adopted the machine.
+	Managed bool `json:"managed"`
+}
+
+// PlannedAction is one step of the current plan.
+type PlannedAction struct {
+	Action  string `json:"action"`
+	Pool    string `json:"pool,omitempty"`
+	Machine string `json:"machine,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+// DrainStatus is a drain under way.
+type DrainStatus struct {
+	Machine   string    `json:"machine"`
+	StartedAt time.Time `json:"startedAt"`
+	// BlockedBy names the PodDisruptionBudgets (namespace/name) refusing evictions.
+	BlockedBy []string `json:"blockedBy,omitempty"`
+	// PodsLeft is how many pods still have to leave.
+	PodsLeft int `json:"podsLeft"`
+}
+
+// Condition returns the condition of type t, or nil.
+func (s *ClusterStatus) Condition(t string) *Condition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == t {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// SetCondition sets a condition, keeping its transition time when the status
+// did not change.
+func (s *ClusterStatus) SetCondition(c Condition, now time.Time) {
+	if old := s.Condition(c.Type); old != nil {
+		if old.Status == c.Status {
+			c.LastTransitionTime = old.LastTransitionTime
+		} else {
+			c.LastTransitionTime = now
+		}
+		*old = c
+		return
+	}
+	c.LastTransitionTime = now
+	s.Conditions = append(s.Conditions, c)
+}

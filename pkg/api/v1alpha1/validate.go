@@ -1,0 +1,443 @@
+package v1alpha1
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/version"
+)
+
+// Limits the spec is checked against.
+const (
+	// OldestKubernetesMinor and NewestKubernetesMinor bound the v1.MINOR
+	// releases Seed builds node images and kubeadm configurations for.
+	OldestKubernetesMinor = 30
+	NewestKubernetesMinor = 36
+	// MaxPoolVersionSkew is how many minor versions a pool's kubelets may
+	// trail the control plane; Kubernetes supports three.
+	MaxPoolVersionSkew = 3
+	// MaxReplicas bounds a pool; more than this is far more likely a typo
+	// than a plan, and would create that many machines.
+	MaxReplicas = 1000
+	// MaxClusterNameLength leaves room in a 63-character machine name
+	// (cluster-pool-suffix) for the pool name and a random suffix.
+	MaxClusterNameLength = 40
+	// ReservedLabelDomain prefixes the labels and taints Seed puts on
+	// machines itself; users may not set them.
+	ReservedLabelDomain = "seed.dev"
+)
+
+// maxMachineNamePrefix is how long "<cluster>-<pool>" may be: the agent
+// names machines "<cluster>-<pool>-<5 random>" and cuts longer prefixes,
+// which could make two pools' machines look alike.
+const maxMachineNamePrefix = 56
+
+// taintEffects are the effects a Node taint may have.
+var taintEffects = []string{"NoSchedule", "PreferNoSchedule", "NoExecute"}
+
+// awsRegionPattern matches region names such as eu-west-1, us-gov-east-1.
+var awsRegionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
+// ValidateOptions is what Validate needs to know beyond the spec itself.
+type ValidateOptions struct {
+	// RunningVersion is the Kubernetes version the cluster runs now, as its
+	// API server reports it; "" for a cluster that does not exist yet. With
+	// it, Validate refuses changes of spec.kubernetesVersion that kubeadm
+	// cannot carry out.
+	RunningVersion string
+}
+
+// Load decodes, defaults and validates a spec, and reports every problem,
+// decoding and validation alike, in one *InvalidSpecError.
+func Load(data []byte, opts ValidateOptions) (*Cluster, error) {
+	r := decode(data)
+	if r.cluster == nil {
+		return nil, r.errs.err()
+	}
+	SetDefaults(r.cluster)
+	problems := r.errs
+	if err := Validate(r.cluster, opts); err != nil {
+		var invalid *InvalidSpecError
+		if !errors.As(err, &invalid) {
+			return nil, err
+		}
+		for _, fe := range invalid.Errors {
+			if !isShadowed(fe.Field, r.shadowed) {
+				problems = append(problems, fe)
+			}
+		}
+	}
+	if err := problems.err(); err != nil {
+		return nil, err
+	}
+	return r.cluster, nil
+}
+
+func isShadowed(field string, shadowed []string) bool {
+	if field == "" {
+		return false
+	}
+	for _, s := range shadowed {
+		if within(field, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks a defaulted spec (see SetDefaults) and returns an
+// *InvalidSpecError listing every problem, or nil. An unparsable
+// opts.RunningVersion is the caller's mistake, not the spec's, and comes back
+// as a plain error.
+func Validate(c *Cluster, opts ValidateOptions) error {
+	var running *version.Version
+	if opts.RunningVersion != "" {
+		v, err := version.ParseSemantic(opts.RunningVersion)
+		if err != nil {
+			return fmt.Errorf("parsing the running Kubernetes version %q: %w", opts.RunningVersion, err)
+		}
+		running = v
+	}
+	if c == nil {
+		return &InvalidSpecError{Errors: []FieldError{{Detail: "no cluster spec"}}}
+	}
+
+	var errs errorList
+	if c.APIVersion != APIVersion {
+		errs.add("apiVersion", fmt.Sprintf("unsupported apiVersion %q: must be %q", c.APIVersion, APIVersion))
+	}
+	if c.Kind != KindCluster {
+		errs.add("kind", fmt.Sprintf("unsupported kind %q: must be %q", c.Kind, KindCluster))
+	}
+	validateName(&errs, c.Metadata.Name)
+
+	s := &c.Spec
+	clusterVersion := validateClusterVersion(&errs, s.KubernetesVersion, running)
+	validateProvider(&errs, &s.Provider)
+	printable(&errs, "spec.controlPlane.machineType", s.ControlPlane.MachineType)
+	validatePools(&errs, c.Metadata.Name, s.NodePools, clusterVersion)
+	validateHealth(&errs, &s.Health)
+	validateRollout(&errs, &s.Rollout)
+	printable(&errs, "spec.backup.storageLocation", s.Backup.StorageLocation)
+	printable(&errs, "spec.backup.schedule", s.Backup.Schedule)
+	if s.Backup.Enabled && s.Backup.StorageLocation == "" {
+		errs.add("spec.backup.storageLocation", "required when spec.backup.enabled is true: name the Velero BackupStorageLocation backups go to")
+	}
+	return errs.err()
+}
+
+func validateName(errs *errorList, name string) {
+	const field = "metadata.name"
+	switch {
+	case name == "":
+		errs.add(field, fmt.Sprintf("required: name the cluster, e.g. %q", DefaultClusterName))
+	case len(name) > MaxClusterNameLength:
+		errs.add(field, fmt.Sprintf("%q is %d characters long: at most %d are allowed because machine names are made from it", name, len(name), MaxClusterNameLength))
+	default:
+		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+			errs.add(field, fmt.Sprintf("invalid name %q: %s", name, strings.Join(msgs, "; ")))
+		}
+	}
+}
+
+// ParseKubernetesVersion parses a version as the spec writes it,
+// vMAJOR.MINOR.PATCH, e.g. "v1.34.2". Pre-releases are refused: there are no
+// node images for them.
+func ParseKubernetesVersion(s string) (*version.Version, error) {
+	v, err := version.ParseSemantic(s)
+	if err != nil || !strings.HasPrefix(s, "v") || strings.TrimSpace(s) != s || v.PreRelease() != "" || v.BuildMetadata() != "" {
+		return nil, fmt.Errorf("invalid Kubernetes version %q: write it as vMAJOR.MINOR.PATCH, e.g. %q", s, DefaultKubernetesVersion)
+	}
+	return v, nil
+}
+
+// supportedVersion parses s and checks it is one Seed can run; it records a
+// problem on field and returns nil otherwise.
+func supportedVersion(errs *errorList, field, s string) *version.Version {
+	if s == "" {
+		errs.add(field, fmt.Sprintf("required: set a Kubernetes version, e.g. %q", DefaultKubernetesVersion))
+		return nil
+	}
+	v, err := ParseKubernetesVersion(s)
+	if err != nil {
+		errs.add(field, err.Error())
+		return nil
+	}
+	if v.Major() != 1 || v.Minor() < OldestKubernetesMinor || v.Minor() > NewestKubernetesMinor {
+		errs.add(field, fmt.Sprintf("Kubernetes %s is not supported: use a version from v1.%d to v1.%d", s, OldestKubernetesMinor, NewestKubernetesMinor))
+		return nil
+	}
+	return v
+}
+
+func validateClusterVersion(errs *errorList, s string, running *version.Version) *version.Version {
+	const field = "spec.kubernetesVersion"
+	v := supportedVersion(errs, field, s)
+	if v == nil || running == nil {
+		return v
+	}
+	switch {
+	case v.LessThan(running):
+		errs.add(field, fmt.Sprintf("the cluster runs %s and Kubernetes cannot be downgraded to %s: set %s or later", vstr(running), s, vstr(running)))
+	case v.Major() != running.Major() || v.Minor() > running.Minor()+1:
+		errs.add(field, fmt.Sprintf("the cluster runs %s and cannot skip minor versions to %s: upgrade to v%d.%d.x first", vstr(running), s, running.Major(), running.Minor()+1))
+	}
+	return v
+}
+
+// printable checks a free-form string for characters no image name, machine
+// type or key name contains: control characters and invisible separators
+// are mistakes, and YAML tools do not all write them back the same way.
+func printable(errs *errorList, field, s string) {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			errs.add(field, fmt.Sprintf("%q contains %U, a control or invisible character: remove it", s, r))
+			return
+		}
+	}
+}
+
+// isAWSID reports whether id is an EC2 resource ID of the given kind:
+// "vpc-", "subnet-" or "ami-" and 8 or 17 lower-case hex digits.
+func isAWSID(kind, id string) bool {
+	hex, found := strings.CutPrefix(id, kind+"-")
+	if !found || (len(hex) != 8 && len(hex) != 17) {
+		return false
+	}
+	return strings.Trim(hex, "0123456789abcdef") == ""
+}
+
+// vstr prints a version the way the spec writes it; Version.String drops the v.
+func vstr(v *version.Version) string { return "v" + v.String() }
+
+func validateProvider(errs *errorList, p *ProviderSpec) {
+	const field = "spec.provider"
+	switch {
+	case p.Docker == nil && p.AWS == nil:
+		errs.add(field, "no provider is set: set exactly one of spec.provider.docker or spec.provider.aws")
+	case p.Docker != nil && p.AWS != nil:
+		errs.add(field, "both docker and aws are set: set exactly one of spec.provider.docker or spec.provider.aws")
+	}
+	if d := p.Docker; d != nil {
+		printable(errs, field+".docker.nodeImage", d.NodeImage)
+		if d.APIServerPort < 0 || d.APIServerPort > 65535 {
+			errs.add(field+".docker.apiServerPort", fmt.Sprintf("%d is not a port: use 1 to 65535, or 0 to pick a free port", d.APIServerPort))
+		}
+	}
+	if a := p.AWS; a != nil {
+		const aws = field + ".aws"
+		printable(errs, aws+".sshKeyName", a.SSHKeyName)
+		printable(errs, aws+".agentImage", a.AgentImage)
+		printable(errs, aws+".credentialsSecret", a.CredentialsSecret)
+		for i, z := range a.AvailabilityZones {
+			printable(errs, index(aws+".availabilityZones", i), z)
+		}
+		switch {
+		case a.Region == "":
+			errs.add(aws+".region", `required: set the AWS region, e.g. "eu-west-1"`)
+		case !awsRegionPattern.MatchString(a.Region):
+			errs.add(aws+".region", fmt.Sprintf(`invalid region %q: write a region name such as "eu-west-1"`, a.Region))
+		}
+		if a.VPCID != "" && !isAWSID("vpc", a.VPCID) {
+			errs.add(aws+".vpcID", fmt.Sprintf(`invalid VPC ID %q: VPC IDs look like "vpc-0123456789abcdef0"`, a.VPCID))
+		}
+		if a.VPCID != "" && len(a.SubnetIDs) == 0 {
+			errs.add(aws+".subnetIDs", "required when spec.provider.aws.vpcID is set: list the subnets of that VPC to put machines in")
+		}
+		if a.VPCID == "" && len(a.SubnetIDs) > 0 {
+			errs.add(aws+".vpcID", "required when spec.provider.aws.subnetIDs is set: name the VPC the subnets belong to, or remove subnetIDs to let Seed create a VPC")
+		}
+		for i, id := range a.SubnetIDs {
+			if !isAWSID("subnet", id) {
+				errs.add(index(aws+".subnetIDs", i), fmt.Sprintf(`invalid subnet ID %q: subnet IDs look like "subnet-0123456789abcdef0"`, id))
+			}
+		}
+		if a.AMI != "" && !isAWSID("ami", a.AMI) {
+			errs.add(aws+".ami", fmt.Sprintf(`invalid AMI ID %q: AMI IDs look like "ami-0123456789abcdef0"; leave it empty to use Debian 12`, a.AMI))
+		}
+	}
+}
+
+func validatePools(errs *errorList, clusterName string, pools []NodePool, clusterVersion *version.Version) {
+	seen := map[string]int{}
+	for i := range pools {
+		p := &pools[i]
+		path := index("spec.nodePools", i)
+		validatePoolName(errs, path+".name", clusterName, p.Name)
+		if first, dup := seen[p.Name]; dup && p.Name != "" {
+			errs.add(path+".name", fmt.Sprintf("duplicate pool name %q: pool names must be unique (spec.nodePools[%d] has it too)", p.Name, first))
+		} else {
+			seen[p.Name] = i
+		}
+		validateReplicas(errs, path, p)
+		printable(errs, path+".machineType", p.MachineType)
+		validatePoolVersion(errs, path+".kubernetesVersion", p.KubernetesVersion, clusterVersion)
+		validateLabels(errs, path+".labels", p.Labels)
+		validateTaints(errs, path+".taints", p.Taints)
+	}
+}
+
+func validatePoolName(errs *errorList, field, clusterName, name string) {
+	switch {
+	case name == "":
+		errs.add(field, `required: name the pool, e.g. "workers"`)
+	case name == ControlPlanePool:
+		errs.add(field, fmt.Sprintf("%q is reserved for the control-plane machine: choose another pool name", name))
+	default:
+		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+			errs.add(field, fmt.Sprintf("invalid pool name %q: %s", name, strings.Join(msgs, "; ")))
+			return
+		}
+		// Only worth saying when the cluster name itself is fine.
+		if clusterName != "" && len(clusterName) <= MaxClusterNameLength {
+			if limit := maxMachineNamePrefix - len(clusterName) - 1; len(name) > limit {
+				errs.add(field, fmt.Sprintf("pool name %q is too long for machine names of cluster %q: use at most %d characters", name, clusterName, limit))
+			}
+		}
+	}
+}
+
+func validateReplicas(errs *errorList, path string, p *NodePool) {
+	count := func(field string, n int32) bool {
+		switch {
+		case n < 0:
+			errs.add(field, fmt.Sprintf("%d is negative: must be 0 or more", n))
+		case n > MaxReplicas:
+			errs.add(field, fmt.Sprintf("%d is too many: must be at most %d", n, MaxReplicas))
+		default:
+			return true
+		}
+		return false
+	}
+	replicasOK := count(path+".replicas", p.Replicas)
+	minOK := p.MinReplicas != nil && count(path+".minReplicas", *p.MinReplicas)
+	maxOK := p.MaxReplicas != nil && count(path+".maxReplicas", *p.MaxReplicas)
+	if minOK && maxOK && *p.MinReplicas > *p.MaxReplicas {
+		errs.add(path+".minReplicas", fmt.Sprintf("%d is greater than maxReplicas %d: minReplicas must not exceed maxReplicas", *p.MinReplicas, *p.MaxReplicas))
+		return
+	}
+	if !replicasOK {
+		return
+	}
+	if minOK && p.Replicas < *p.MinReplicas {
+		errs.add(path+".replicas", fmt.Sprintf("%d is below minReplicas %d: set replicas to at least %d", p.Replicas, *p.MinReplicas, *p.MinReplicas))
+	}
+	if maxOK && p.Replicas > *p.MaxReplicas {
+		errs.add(path+".replicas", fmt.Sprintf("%d is above maxReplicas %d: set replicas to at most %d", p.Replicas, *p.MaxReplicas, *p.MaxReplicas))
+	}
+}
+
+func validatePoolVersion(errs *errorList, field, s string, cluster *version.Version) {
+	if s == "" {
+		// SetDefaults copies the cluster's version; empty means "same".
+		return
+	}
+	v := supportedVersion(errs, field, s)
+	if v == nil || cluster == nil {
+		return
+	}
+	switch {
+	case v.GreaterThan(cluster):
+		errs.add(field, fmt.Sprintf("%s is newer than spec.kubernetesVersion %s: kubelets may not be newer than the control plane; upgrade spec.kubernetesVersion first", s, vstr(cluster)))
+	case cluster.Minor()-v.Minor() > MaxPoolVersionSkew:
+		errs.add(field, fmt.Sprintf("%s is more than %d minor versions older than spec.kubernetesVersion %s: use v1.%d or later", s, MaxPoolVersionSkew, vstr(cluster), cluster.Minor()-MaxPoolVersionSkew))
+	}
+}
+
+// reservedKey reports whether a label or taint key is in Seed's own domain
+// (seed.dev/ or a subdomain of it), which Seed uses to find its machines.
+func reservedKey(k string) bool {
+	prefix, _, found := strings.Cut(k, "/")
+	return found && (prefix == ReservedLabelDomain || strings.HasSuffix(prefix, "."+ReservedLabelDomain))
+}
+
+func validateLabels(errs *errorList, path string, labels map[string]string) {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		field := key(path, k)
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			errs.add(field, fmt.Sprintf("invalid label key %q: %s", k, strings.Join(msgs, "; ")))
+		} else if reservedKey(k) {
+			errs.add(field, fmt.Sprintf("label key %q uses the %s/ prefix, which Seed reserves for its own labels: choose another prefix", k, ReservedLabelDomain))
+		}
+		if msgs := validation.IsValidLabelValue(labels[k]); len(msgs) > 0 {
+			errs.add(field, fmt.Sprintf("invalid label value %q: %s", labels[k], strings.Join(msgs, "; ")))
+		}
+	}
+}
+
+func validateTaints(errs *errorList, path string, taints []Taint) {
+	type keyEffect struct{ key, effect string }
+	seen := map[keyEffect]int{}
+	for i, t := range taints {
+		p := index(path, i)
+		switch msgs := validation.IsQualifiedName(t.Key); {
+		case t.Key == "":
+			errs.add(p+".key", `required: set a taint key, e.g. "dedicated"`)
+		case len(msgs) > 0:
+			errs.add(p+".key", fmt.Sprintf("invalid taint key %q: %s", t.Key, strings.Join(msgs, "; ")))
+		case reservedKey(t.Key):
+			errs.add(p+".key", fmt.Sprintf("taint key %q uses the %s/ prefix, which Seed reserves for its own taints: choose another prefix", t.Key, ReservedLabelDomain))
+		}
+		if msgs := validation.IsValidLabelValue(t.Value); len(msgs) > 0 {
+			errs.add(p+".value", fmt.Sprintf("invalid taint value %q: %s", t.Value, strings.Join(msgs, "; ")))
+		}
+		if !slices.Contains(taintEffects, t.Effect) {
+			errs.add(p+".effect", fmt.Sprintf("invalid taint effect %q: must be one of %s", t.Effect, strings.Join(taintEffects, ", ")))
+		}
+		ke := keyEffect{t.Key, t.Effect}
+		if first, dup := seen[ke]; dup && t.Key != "" {
+			errs.add(p, fmt.Sprintf("duplicate taint %s:%s: a key and effect may appear once per pool (taints[%d] has it too)", t.Key, t.Effect, first))
+		} else {
+			seen[ke] = i
+		}
+	}
+}
+
+// validateDuration checks an optional duration; nil means the default.
+func validateDuration(errs *errorList, field string, d *Duration) {
+	if d == nil {
+		return
+	}
+	if err := d.Err(); err != nil {
+		errs.add(field, err.Error())
+		return
+	}
+	if d.Duration <= 0 {
+		errs.add(field, "must be longer than 0s: write a Go duration such as 90s, 10m or 1h30m, or remove it for the default")
+	}
+}
+
+func validateHealth(errs *errorList, h *HealthSpec) {
+	validateDuration(errs, "spec.health.nodeStartupTimeout", h.NodeStartupTimeout)
+	validateDuration(errs, "spec.health.nodeNotReadyTimeout", h.NodeNotReadyTimeout)
+	if h.MaxUnhealthy != nil {
+		if err := h.MaxUnhealthy.Err(); err != nil {
+			errs.add("spec.health.maxUnhealthy", err.Error())
+		}
+	}
+}
+
+func validateRollout(errs *errorList, r *RolloutSpec) {
+	surgeOK := r.MaxSurge == nil || *r.MaxSurge >= 0
+	if !surgeOK {
+		errs.add("spec.rollout.maxSurge", fmt.Sprintf("%d is negative: must be 0 or more", *r.MaxSurge))
+	}
+	unavailableOK := r.MaxUnavailable == nil || *r.MaxUnavailable >= 0
+	if !unavailableOK {
+		errs.add("spec.rollout.maxUnavailable", fmt.Sprintf("%d is negative: must be 0 or more", *r.MaxUnavailable))
+	}
+	if r.MaxSurge != nil && r.MaxUnavailable != nil && *r.MaxSurge == 0 && *r.MaxUnavailable == 0 {
+		errs.add("spec.rollout.maxSurge", "maxSurge and maxUnavailable are both 0, so a rollout could never replace a machine: set maxSurge to 1 or more, or maxUnavailable to 1 or more")
+	}
+	validateDuration(errs, "spec.rollout.drainTimeout", r.DrainTimeout)
+}

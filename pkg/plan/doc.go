@@ -1,0 +1,92 @@
+// Package plan decides what the agent should do to a cluster's machines. Its
+// one entry point, Compute, is a pure function from the cluster spec and the
+// observed machines and Nodes (and the time, passed in) to an ordered list of
+// actions, each with the reason for it; carrying the actions out is the
+// executor's job. The same input always yields the same plan.
+//
+// # Classes of machines
+//
+// Machines in PhaseDeleting are ignored: they are neither counted nor acted
+// on again (their Nodes are not stale either, since the machine still exists).
+// The others fall into one of four classes:
+//
+//   - control plane: Role control-plane or pool "control-plane". Never created
+//     or deleted here; an unhealthy one yields a Blocked action.
+//   - pool members: pool named in spec.nodePools. Scaled, healed and rolled.
+//   - removed pools: role worker and a pool that is not in the spec. Deleted at
+//     once, newest first.
+//   - orphans: no pool, or an unknown pool without the worker role (so not a
+//     pool that was removed but a machine whose ownership data is missing or
+//     foreign). Deleted once older than Input.OrphanGracePeriod.
+//
+// # Health
+//
+// A machine is unhealthy when the provider reports it Failed; when its Node
+// has been NotReady for longer than health.nodeNotReadyTimeout (a stopped
+// machine's Node goes NotReady, so the same timeout applies to it); or when it
+// has no Node and was created longer ago than health.nodeStartupTimeout. An
+// unknown time (zero CreatedAt and ReadyTransition) never counts as a timeout
+// having passed. A machine is ready when its Node is Ready and it is not
+// Failed; only ready machines count as available.
+//
+// Unhealthy workers are deleted and, in the same plan, replaced: an unhealthy
+// machine serves nothing, so deleting it costs no availability and there is
+// nothing to gain by waiting for the replacement first. Unhealthy workers that
+// are not deleted (see below) keep counting toward replicas, so a halted or
+// blocked remediation never creates machines in their place; this is what
+// stops a runaway when new machines cannot join either.
+//
+// Remediation halts when more workers are unhealthy than
+// health.maxUnhealthy.Of(total): total is the workers of the spec's pools plus
+// Nodes of worker pools whose machine has vanished, and those Nodes count as
+// unhealthy. While halted, no machine is deleted for health reasons (each
+// withheld deletion is a Blocked action and the plan carries a
+// RemediationHalted condition), and rolling replacement leaves unhealthy
+// machines alone too. Creating machines to reach replicas, rolling out,
+// removing pools and orphans, and deleting stale Nodes go on: they destroy
+// nothing or follow an explicit spec change. A scale-down may still choose
+// an unhealthy machine, since the spec asks for fewer and it is the best to
+// lose. The same maxUnhealthy applies to every cluster size, so with the
+// default 40% a cluster of one or two workers never remediates on its own.
+//
+// A Node of a Seed pool (it carries the pool label) whose machine the
+// provider no longer lists is deleted if it is NotReady; a Ready one is
+// suspicious and yields a Blocked action, as do the control plane's and
+// Self's Nodes.
+//
+// # Scale-down order
+//
+// When a pool has more machines than replicas (and no rollout is under way),
+// victims are chosen in this order:
+//
+//  1. unhealthy machines (only present when remediation is halted),
+//  2. machines with no Ready Node,
+//  3. machines whose Node is cordoned (unschedulable): likely already being
+//     drained by an earlier plan, so the choice stays the same from one pass
+//     to the next,
+//  4. the rest, newest (CreatedAt) first,
+//
+// ties broken by name. The machine the agent runs on (Input.Self) is never a
+// victim; if nothing else is left, a Blocked action says so.
+//
+// # Rolling replacement
+//
+// A machine is outdated when its Kubernetes version (the machine's own, else
+// its Node's kubelet version) or machine type differs from its pool's. An
+// empty value on either side is unknown and never counts as drift, so a pool
+// that leaves the machine type to the provider is not rolled forever. While a
+// pool has outdated machines it rolls like a Deployment: with R replicas,
+// up to R+maxSurge machines may exist and at least R-maxUnavailable must stay
+// available. Updated machines are created first (surge), outdated ones with
+// no Ready Node are deleted next, and Ready outdated ones only as far as the
+// available count allows. A machine being deleted no longer counts against
+// maxSurge. The Self machine is never rolled; it counts as updated for the
+// arithmetic and yields a Blocked action.
+//
+// # Action order
+//
+// Creates come first, then Deletes, then DeleteNodes, then Blocked; within a
+// type, by pool name, and within a pool in the order the planner chose them
+// (victim order for deletes). Creates lead so that an executor which stops
+// partway has added capacity rather than removed it.
+package plan

@@ -1,0 +1,138 @@
+package plan
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/providers"
+)
+
+// machineState is one machine with everything the rules ask of it, worked
+// out once.
+type machineState struct {
+	m     *providers.Machine
+	self  bool
+	ready bool
+	// cordoned: Ready but unschedulable, likely being drained.
+	cordoned bool
+	// unhealthy says why the machine is unhealthy; empty when it is not.
+	unhealthy string
+	// outdated says how the machine differs from its pool; empty when it does not.
+	outdated string
+	// deleted is set once this plan deletes the machine.
+	deleted bool
+}
+
+// poolState is a pool (spec, removed, or the control plane) and its machines.
+type poolState struct {
+	name        string
+	spec        v1alpha1.NodePool
+	version     string
+	machineType string
+	machines    []*machineState
+}
+
+// observe works out a machine's state against its pool (nil for orphans).
+func (p *planner) observe(ms *machineState, m *providers.Machine, n *Node, ps *poolState) {
+	*ms = machineState{m: m, self: m.Name == p.in.Self}
+	ms.unhealthy = p.health(m, n)
+	ms.ready = n != nil && n.Ready && m.Phase != providers.PhaseFailed
+	ms.cordoned = ms.ready && n.Unschedulable
+	if ps != nil {
+		version := m.KubernetesVersion
+		if version == "" && n != nil {
+			version = n.KubeletVersion
+		}
+		switch {
+		case differs(version, ps.version):
+			ms.outdated = fmt.Sprintf("Kubernetes %s, pool %s wants %s", version, ps.name, ps.version)
+		case differs(m.MachineType, ps.machineType):
+			ms.outdated = fmt.Sprintf("machine type %s, pool %s wants %s", m.MachineType, ps.name, ps.machineType)
+		}
+	}
+}
+
+// differs is true when both values are known and not equal.
+func differs(have, want string) bool { return have != "" && want != "" && have != want }
+
+// health says why a machine is unhealthy, or "" when it is not.
+func (p *planner) health(m *providers.Machine, n *Node) string {
+	if m.Phase == providers.PhaseFailed {
+		return "the provider reports the machine Failed"
+	}
+	if n != nil {
+		if n.Ready {
+			return ""
+		}
+		since := n.ReadyTransition
+		if since.IsZero() {
+			since = m.CreatedAt
+		}
+		if since.IsZero() {
+			return ""
+		}
+		if d := p.in.Now.Sub(since); d > p.cfg.notReady {
+			return fmt.Sprintf("node NotReady for %s (limit %s)", dur(d), dur(p.cfg.notReady))
+		}
+		return ""
+	}
+	if m.CreatedAt.IsZero() {
+		return ""
+	}
+	if age := p.in.Now.Sub(m.CreatedAt); age > p.cfg.startup {
+		return fmt.Sprintf("no node %s after creation (startup limit %s)", dur(age), dur(p.cfg.startup))
+	}
+	return ""
+}
+
+func (ps *poolState) sortByName() []*machineState {
+	slices.SortFunc(ps.machines, byName)
+	return ps.machines
+}
+
+func (ps *poolState) status(desired int32) PoolStatus {
+	s := PoolStatus{Name: ps.name, Desired: desired, Current: int32(len(ps.machines))}
+	for _, ms := range ps.machines {
+		if ms.ready {
+			s.Ready++
+		}
+		if ms.outdated == "" {
+			s.Updated++
+		}
+		if ms.unhealthy != "" {
+			s.Unhealthy++
+		}
+	}
+	return s
+}
+
+func byName(a, b *machineState) int { return cmp.Compare(a.m.Name, b.m.Name) }
+
+// newestFirst orders by CreatedAt, newest first, then by name.
+func newestFirst(a, b *machineState) int {
+	return cmp.Or(b.m.CreatedAt.Compare(a.m.CreatedAt), byName(a, b))
+}
+
+// victimTier is a machine's place in the scale-down order, and the words
+// that explain it.
+func victimTier(ms *machineState) (int, string) {
+	switch {
+	case ms.unhealthy != "":
+		return 0, "unhealthy: " + ms.unhealthy
+	case !ms.ready:
+		return 1, "no Ready node"
+	case ms.cordoned:
+		return 2, "node cordoned"
+	default:
+		return 3, "newest"
+	}
+}
+
+// victimOrder is the documented scale-down order.
+func victimOrder(a, b *machineState) int {
+	ta, _ := victimTier(a)
+	tb, _ := victimTier(b)
+	return cmp.Or(cmp.Compare(ta, tb), newestFirst(a, b))
+}

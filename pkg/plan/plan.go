@@ -1,0 +1,424 @@
+package plan
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/providers"
+)
+
+// Node is what the agent observed of a Node, already digested.
+type Node struct {
+	// Name equals the name of the machine the Node runs on.
+	Name string
+	// Pool is the value of the seed.dev/pool label; empty when the Node is
+	// not one of Seed's.
+	Pool  string
+	Ready bool
+	// ReadyTransition is when the Ready condition last changed, so a
+	// NotReady Node has been NotReady since then. Zero means unknown: the
+	// machine's CreatedAt is used instead.
+	ReadyTransition time.Time
+	Unschedulable   bool
+	KubeletVersion  string
+}
+
+// Input is everything Compute decides from.
+type Input struct {
+	// Cluster is the spec after v1alpha1.SetDefaults, valid. Compute does
+	// not modify it.
+	Cluster *v1alpha1.Cluster
+	// Machines are those the provider lists, plus those recorded as being
+	// created but not listed yet (PhasePending). Names are unique; if one
+	// repeats, its first occurrence wins.
+	Machines []providers.Machine
+	// Nodes are the cluster's Nodes. If a name repeats, its first occurrence wins.
+	Nodes []Node
+	// Self is the name of the machine the agent runs on; it is never deleted.
+	Self string
+	// Now is the time the observation was made.
+	Now time.Time
+	// OrphanGracePeriod is how old (since CreatedAt) a machine that belongs
+	// to no pool must be before it is deleted.
+	OrphanGracePeriod time.Duration
+}
+
+// ActionType is what an Action asks the executor to do.
+type ActionType string
+
+const (
+	// Create a machine from Action.Create; the executor names it.
+	Create ActionType = "Create"
+	// Delete the machine Action.Machine.
+	Delete ActionType = "Delete"
+	// DeleteNode deletes the Node object Action.Machine, whose machine is gone.
+	DeleteNode ActionType = "DeleteNode"
+	// Blocked records a decision not to act on Action.Machine (or on
+	// Action.Pool when Machine is empty); the executor only reports it.
+	Blocked ActionType = "Blocked"
+)
+
+// Action is one step of a plan.
+type Action struct {
+	Type ActionType
+	Pool string
+	// Machine is the machine (or Node) acted on; empty for Create.
+	Machine string
+	// Create is set for Create only: Pool, Role, MachineType and
+	// KubernetesVersion are filled, Name is left to the executor.
+	Create *providers.MachineSpec
+	// Reason says why, for logs and status.
+	Reason string
+}
+
+// PoolStatus counts a pool's machines, not counting those being deleted.
+type PoolStatus struct {
+	Name string
+	// Desired is spec replicas: 1 for the control plane, 0 for a removed pool.
+	Desired int32
+	// Current is the machines that exist or are being created.
+	Current int32
+	// Ready is the machines whose Node is Ready.
+	Ready int32
+	// Updated is the machines that match the pool's version and type.
+	Updated int32
+	// Unhealthy is the machines that are Failed or timed out (see the package doc).
+	Unhealthy int32
+}
+
+// ConditionType names a cluster-wide state of the plan.
+type ConditionType string
+
+const (
+	// ConditionPaused: spec.paused is set and the plan has no actions.
+	ConditionPaused ConditionType = "Paused"
+	// ConditionRemediationHalted: too many workers are unhealthy at once, so
+	// none is deleted for being unhealthy.
+	ConditionRemediationHalted ConditionType = "RemediationHalted"
+)
+
+// Condition is present in a plan when it holds.
+type Condition struct {
+	Type    ConditionType
+	Message string
+}
+
+// Plan is the result of Compute.
+type Plan struct {
+	// Actions in the order to carry them out (see the package doc).
+	Actions []Action
+	// Pools: the control plane, then the spec's pools in spec order, then
+	// removed pools that still have machines, by name.
+	Pools      []PoolStatus
+	Conditions []Condition
+}
+
+// Summary renders one line per action, then one per condition, for status
+// and logs.
+func (p Plan) Summary() []string {
+	out := make([]string, 0, len(p.Actions)+len(p.Conditions))
+	for _, a := range p.Actions {
+		var subject string
+		switch {
+		case a.Type == Create:
+			subject = "pool " + a.Pool
+		case a.Pool == "":
+			subject = a.Machine
+		case a.Machine == "":
+			subject = "pool " + a.Pool
+		default:
+			subject = a.Pool + "/" + a.Machine
+		}
+		out = append(out, fmt.Sprintf("%s %s: %s", a.Type, subject, a.Reason))
+	}
+	for _, c := range p.Conditions {
+		out = append(out, fmt.Sprintf("%s: %s", c.Type, c.Message))
+	}
+	return out
+}
+
+// settings are the spec values the planner reads, with a fallback for a spec
+// that was not defaulted, so that such a mistake cannot panic the agent.
+type settings struct {
+	startup, notReady time.Duration
+	maxUnhealthy      v1alpha1.IntOrPercent
+	maxSurge, maxUnav int32
+}
+
+func settingsOf(s *v1alpha1.ClusterSpec) settings {
+	out := settings{
+		startup:      v1alpha1.DefaultNodeStartupTimeout,
+		notReady:     v1alpha1.DefaultNodeNotReadyTimeout,
+		maxUnhealthy: *v1alpha1.NewPercent(v1alpha1.DefaultMaxUnhealthyPercent),
+		maxSurge:     v1alpha1.DefaultMaxSurge,
+		maxUnav:      v1alpha1.DefaultMaxUnavailable,
+	}
+	if d := s.Health.NodeStartupTimeout; d != nil {
+		out.startup = d.Duration
+	}
+	if d := s.Health.NodeNotReadyTimeout; d != nil {
+		out.notReady = d.Duration
+	}
+	if v := s.Health.MaxUnhealthy; v != nil {
+		out.maxUnhealthy = *v
+	}
+	if v := s.Rollout.MaxSurge; v != nil {
+		out.maxSurge = max(*v, 0)
+	}
+	if v := s.Rollout.MaxUnavailable; v != nil {
+		out.maxUnav = max(*v, 0)
+	}
+	return out
+}
+
+// planner holds one Compute call's state.
+type planner struct {
+	in      Input
+	cfg     settings
+	halted  string // why remediation is halted; empty when it is not
+	actions []Action
+}
+
+// Compute decides what to do. It is pure: no I/O, no clock, no randomness.
+func Compute(in Input) Plan {
+	c := in.Cluster
+	p := &planner{in: in, cfg: settingsOf(&c.Spec)}
+
+	nodes := make(map[string]*Node, len(in.Nodes))
+	for i := range in.Nodes {
+		if _, dup := nodes[in.Nodes[i].Name]; !dup {
+			nodes[in.Nodes[i].Name] = &in.Nodes[i]
+		}
+	}
+
+	// Spec pools, indexed; a reserved or repeated name is reported, not planned.
+	pools := make([]*poolState, 0, len(c.Spec.NodePools))
+	byPool := make(map[string]*poolState, len(c.Spec.NodePools))
+	var specProblems []Action
+	for _, np := range c.Spec.NodePools {
+		switch _, dup := byPool[np.Name]; {
+		case np.Name == v1alpha1.ControlPlanePool:
+			specProblems = append(specProblems, Action{Type: Blocked, Pool: np.Name,
+				Reason: "pool name " + np.Name + " is reserved for the control plane; pool not managed"})
+		case dup:
+			specProblems = append(specProblems, Action{Type: Blocked, Pool: np.Name,
+				Reason: "pool " + np.Name + " appears more than once in the spec; only the first is managed"})
+		default:
+			ps := &poolState{name: np.Name, spec: np, version: c.PoolVersion(np), machineType: np.MachineType}
+			pools = append(pools, ps)
+			byPool[np.Name] = ps
+		}
+	}
+
+	// Classify machines. exists holds every listed name, Deleting included,
+	// so that a Node of a machine being deleted is not taken as stale.
+	exists := make(map[string]struct{}, len(in.Machines))
+	cp := &poolState{name: v1alpha1.ControlPlanePool, version: c.Spec.KubernetesVersion,
+		machineType: c.Spec.ControlPlane.MachineType}
+	removed := map[string]*poolState{}
+	var orphans []*machineState
+	states := make([]machineState, len(in.Machines)) // one allocation for all
+	for i := range in.Machines {
+		m := &in.Machines[i]
+		if _, dup := exists[m.Name]; dup {
+			continue
+		}
+		exists[m.Name] = struct{}{}
+		if m.Phase == providers.PhaseDeleting {
+			continue
+		}
+		var ps *poolState
+		switch {
+		case m.Role == providers.RoleControlPlane || m.Pool == v1alpha1.ControlPlanePool:
+			ps = cp
+		case byPool[m.Pool] != nil:
+			ps = byPool[m.Pool]
+		case m.Pool != "" && m.Role == providers.RoleWorker:
+			if ps = removed[m.Pool]; ps == nil {
+				ps = &poolState{name: m.Pool}
+				removed[m.Pool] = ps
+			}
+		}
+		ms := &states[i]
+		p.observe(ms, m, nodes[m.Name], ps)
+		if ps == nil {
+			orphans = append(orphans, ms)
+			continue
+		}
+		ps.machines = append(ps.machines, ms)
+	}
+
+	// Nodes of Seed's pools whose machine is gone.
+	var stale []*Node
+	for _, n := range nodes {
+		if _, ok := exists[n.Name]; !ok && n.Pool != "" {
+			stale = append(stale, n)
+		}
+	}
+	slices.SortFunc(stale, func(a, b *Node) int { return cmp.Compare(a.Name, b.Name) })
+
+	removedPools := make([]*poolState, 0, len(removed))
+	for _, ps := range removed {
+		removedPools = append(removedPools, ps)
+	}
+	slices.SortFunc(removedPools, func(a, b *poolState) int { return cmp.Compare(a.name, b.name) })
+
+	plan := Plan{Pools: make([]PoolStatus, 0, 1+len(pools)+len(removedPools))}
+	plan.Pools = append(plan.Pools, cp.status(1))
+	for _, ps := range pools {
+		ps.sortByName()
+		plan.Pools = append(plan.Pools, ps.status(ps.spec.Replicas))
+	}
+	for _, ps := range removedPools {
+		plan.Pools = append(plan.Pools, ps.status(0))
+	}
+
+	if c.Spec.Paused {
+		plan.Conditions = append(plan.Conditions, Condition{Type: ConditionPaused,
+			Message: "spec.paused is true: observing only, no actions taken"})
+		return plan
+	}
+
+	p.haltIfTooManyUnhealthy(pools, stale)
+	if p.halted != "" {
+		plan.Conditions = append(plan.Conditions, Condition{Type: ConditionRemediationHalted, Message: p.halted})
+	}
+
+	p.actions = append(p.actions, specProblems...)
+	p.planControlPlane(cp)
+	for _, ps := range pools {
+		p.planPool(ps)
+	}
+	for _, ps := range removedPools {
+		p.planRemovedPool(ps)
+	}
+	p.planOrphans(orphans)
+	p.planStaleNodes(stale)
+
+	slices.SortStableFunc(p.actions, func(a, b Action) int {
+		return cmp.Or(cmp.Compare(rank(a.Type), rank(b.Type)), cmp.Compare(a.Pool, b.Pool))
+	})
+	plan.Actions = p.actions
+	return plan
+}
+
+func rank(t ActionType) int {
+	switch t {
+	case Create:
+		return 0
+	case Delete:
+		return 1
+	case DeleteNode:
+		return 2
+	default:
+		return 3
+	}
+}
+
+// haltIfTooManyUnhealthy applies health.maxUnhealthy across worker pools.
+func (p *planner) haltIfTooManyUnhealthy(pools []*poolState, stale []*Node) {
+	var total, unhealthy int
+	for _, ps := range pools {
+		total += len(ps.machines)
+		for _, ms := range ps.machines {
+			if ms.unhealthy != "" {
+				unhealthy++
+			}
+		}
+	}
+	for _, n := range stale {
+		if n.Pool != v1alpha1.ControlPlanePool {
+			total++
+			unhealthy++
+		}
+	}
+	if limit := p.cfg.maxUnhealthy.Of(total); unhealthy > limit {
+		p.halted = fmt.Sprintf("remediation halted: %d of %d machines unhealthy, more than maxUnhealthy %s (%d)",
+			unhealthy, total, p.cfg.maxUnhealthy.String(), limit)
+	}
+}
+
+func (p *planner) del(ms *machineState, pool, reason string) {
+	ms.deleted = true
+	p.actions = append(p.actions, Action{Type: Delete, Pool: pool, Machine: ms.m.Name, Reason: reason})
+}
+
+func (p *planner) block(pool, machine, reason string) {
+	p.actions = append(p.actions, Action{Type: Blocked, Pool: pool, Machine: machine, Reason: reason})
+}
+
+// deleteOrBlock deletes ms unless it is the Self machine.
+func (p *planner) deleteOrBlock(ms *machineState, pool, reason string) {
+	if ms.self {
+		p.block(pool, ms.m.Name, reason+"; not deleted: the agent runs on it")
+		return
+	}
+	p.del(ms, pool, reason)
+}
+
+// planControlPlane never acts; it only reports what it will not do.
+func (p *planner) planControlPlane(cp *poolState) {
+	for _, ms := range cp.sortByName() {
+		if ms.unhealthy == "" {
+			continue
+		}
+		why := "control-plane machines are never replaced automatically"
+		if ms.self {
+			why = "the agent runs on it"
+		}
+		p.block(cp.name, ms.m.Name, fmt.Sprintf("control-plane machine %s: %s; not remediated: %s", ms.m.Name, ms.unhealthy, why))
+	}
+}
+
+func (p *planner) planRemovedPool(ps *poolState) {
+	ms := slices.Clone(ps.machines)
+	slices.SortFunc(ms, newestFirst)
+	for _, m := range ms {
+		p.deleteOrBlock(m, ps.name, "pool "+ps.name+" was removed from the spec")
+	}
+}
+
+func (p *planner) planOrphans(orphans []*machineState) {
+	slices.SortFunc(orphans, byName)
+	for _, ms := range orphans {
+		m := ms.m
+		if m.CreatedAt.IsZero() {
+			continue // age unknown: never old enough
+		}
+		age := p.in.Now.Sub(m.CreatedAt)
+		if age <= p.in.OrphanGracePeriod {
+			continue
+		}
+		what := "has no pool"
+		if m.Pool != "" {
+			what = fmt.Sprintf("has pool %q, which is not in the spec, and role %q", m.Pool, m.Role)
+		}
+		p.deleteOrBlock(ms, m.Pool, fmt.Sprintf("orphan: machine %s, created %s ago (grace period %s)",
+			what, dur(age), dur(p.in.OrphanGracePeriod)))
+	}
+}
+
+func (p *planner) planStaleNodes(stale []*Node) {
+	for _, n := range stale {
+		switch {
+		case n.Name == p.in.Self:
+			p.block(n.Pool, n.Name, "the provider does not list the machine of node "+n.Name+
+				"; node not deleted: the agent runs on it")
+		case n.Pool == v1alpha1.ControlPlanePool:
+			p.block(n.Pool, n.Name, "the provider does not list the machine of control-plane node "+n.Name+
+				"; node not deleted")
+		case n.Ready:
+			p.block(n.Pool, n.Name, "node "+n.Name+" is Ready but the provider does not list its machine; "+
+				"node not deleted: check the provider")
+		default:
+			p.actions = append(p.actions, Action{Type: DeleteNode, Pool: n.Pool, Machine: n.Name,
+				Reason: "machine " + n.Name + " no longer exists and its node is NotReady"})
+		}
+	}
+}
+
+// dur renders a duration to the second: "6m0s".
+func dur(d time.Duration) string { return d.Truncate(time.Second).String() }
