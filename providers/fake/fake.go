@@ -1,0 +1,249 @@
+package fake
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/seedhq/seed/providers"
+)
+
+// Method names, as counted and as used to program failures.
+const (
+	MethodEnsureInfrastructure  = "EnsureInfrastructure"
+	MethodDestroyInfrastructure = "DestroyInfrastructure"
+	MethodCreateMachine         = "CreateMachine"
+	MethodDeleteMachine         = "DeleteMachine"
+	MethodListMachines          = "ListMachines"
+)
+
+// Provider is an in-memory providers.Provider. Its exported methods beyond
+// the interface are for tests to program and inspect it.
+type Provider struct {
+	mu       sync.Mutex
+	clock    func() time.Time
+	machines map[string]providers.Machine
+	calls    map[string]int
+	failures map[string][]error
+	delays   map[string]time.Duration
+	infra    providers.Infrastructure
+
+	// OnCreate, when set, runs after a machine is created (outside the lock),
+	// for example to register a Node object and simulate a join.
+	OnCreate func(providers.Machine)
+	// OnDelete, when set, runs after a machine is deleted (outside the lock).
+	OnDelete func(name string)
+}
+
+var _ providers.Provider = (*Provider)(nil)
+
+// New returns an empty fake provider using clock for creation times
+// (time.Now when nil).
+func New(clock func() time.Time) *Provider {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &Provider{
+		clock:    clock,
+		machines: map[string]providers.Machine{},
+		calls:    map[string]int{},
+		failures: map[string][]error{},
+		delays:   map[string]time.Duration{},
+		infra: providers.Infrastructure{
+			ControlPlaneEndpoint: "fake-control-plane:6443",
+			ExternalEndpoint:     "127.0.0.1:6443",
+		},
+	}
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return "fake" }
+
+// FailNext makes the next len(errs) calls of method return those errors in order.
+func (p *Provider) FailNext(method string, errs ...error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failures[method] = append(p.failures[method], errs...)
+}
+
+// Delay makes every call of method wait d (or until its context ends) first.
+func (p *Provider) Delay(method string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delays[method] = d
+}
+
+// Calls returns how many times method was called.
+func (p *Provider) Calls(method string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[method]
+}
+
+// TotalCalls returns how many provider calls were made, of any method.
+func (p *Provider) TotalCalls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.calls {
+		n += c
+	}
+	return n
+}
+
+// ResetCalls zeroes the call counters.
+func (p *Provider) ResetCalls() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = map[string]int{}
+}
+
+// Add puts a machine in place directly, as if created out of band.
+func (p *Provider) Add(m providers.Machine) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m.Phase == "" {
+		m.Phase = providers.PhaseRunning
+	}
+	if m.ProviderID == "" {
+		m.ProviderID = "fake://" + m.Name
+	}
+	p.machines[m.Name] = m
+}
+
+// SetPhase changes a machine's phase, as if it stopped or failed.
+func (p *Provider) SetPhase(name string, phase providers.Phase) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m, ok := p.machines[name]; ok {
+		m.Phase = phase
+		p.machines[name] = m
+	}
+}
+
+// Remove deletes a machine behind the cluster's back, as `docker rm -f` would.
+func (p *Provider) Remove(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.machines, name)
+}
+
+// Machines returns the machines sorted by name, without counting a call.
+func (p *Provider) Machines() []providers.Machine {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sortedLocked()
+}
+
+// begin counts a call, applies its delay and returns a programmed failure.
+func (p *Provider) begin(ctx context.Context, method string) error {
+	p.mu.Lock()
+	p.calls[method]++
+	d := p.delays[method]
+	var err error
+	if q := p.failures[method]; len(q) > 0 {
+		err, p.failures[method] = q[0], q[1:]
+	}
+	p.mu.Unlock()
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// EnsureInfrastructure implements providers.Provider.
+func (p *Provider) EnsureInfrastructure(ctx context.Context) (providers.Infrastructure, error) {
+	if err := p.begin(ctx, MethodEnsureInfrastructure); err != nil {
+		return providers.Infrastructure{}, err
+	}
+	return p.infra, nil
+}
+
+// DestroyInfrastructure implements providers.Provider.
+func (p *Provider) DestroyInfrastructure(ctx context.Context) error {
+	if err := p.begin(ctx, MethodDestroyInfrastructure); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.machines = map[string]providers.Machine{}
+	p.mu.Unlock()
+	return nil
+}
+
+// CreateMachine implements providers.Provider.
+func (p *Provider) CreateMachine(ctx context.Context, spec providers.MachineSpec) (providers.Machine, error) {
+	if err := p.begin(ctx, MethodCreateMachine); err != nil {
+		return providers.Machine{}, err
+	}
+	if spec.Name == "" {
+		return providers.Machine{}, providers.NewError(providers.KindInvalid, "creating machine", fmt.Errorf("machine name is empty"))
+	}
+	p.mu.Lock()
+	if m, ok := p.machines[spec.Name]; ok {
+		p.mu.Unlock()
+		return m, nil
+	}
+	m := providers.Machine{
+		Name:              spec.Name,
+		Pool:              spec.Pool,
+		Role:              spec.Role,
+		MachineType:       spec.MachineType,
+		KubernetesVersion: spec.KubernetesVersion,
+		ProviderID:        "fake://" + spec.Name,
+		Phase:             providers.PhaseRunning,
+		CreatedAt:         p.clock(),
+	}
+	p.machines[spec.Name] = m
+	hook := p.OnCreate
+	p.mu.Unlock()
+	if hook != nil {
+		hook(m)
+	}
+	return m, nil
+}
+
+// DeleteMachine implements providers.Provider.
+func (p *Provider) DeleteMachine(ctx context.Context, name string) error {
+	if err := p.begin(ctx, MethodDeleteMachine); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	_, existed := p.machines[name]
+	delete(p.machines, name)
+	hook := p.OnDelete
+	p.mu.Unlock()
+	if existed && hook != nil {
+		hook(name)
+	}
+	return nil
+}
+
+// ListMachines implements providers.Provider.
+func (p *Provider) ListMachines(ctx context.Context) ([]providers.Machine, error) {
+	if err := p.begin(ctx, MethodListMachines); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sortedLocked(), nil
+}
+
+func (p *Provider) sortedLocked() []providers.Machine {
+	out := make([]providers.Machine, 0, len(p.machines))
+	for _, m := range p.machines {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
