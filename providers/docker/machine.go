@@ -1,0 +1,300 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/seedhq/seed/providers"
+)
+
+// Engine states a container moves through, as the engine names them.
+const (
+	stateCreated    = "created"
+	stateRunning    = "running"
+	stateRestarting = "restarting"
+	statePaused     = "paused"
+	stateExited     = "exited"
+	stateRemoving   = "removing"
+	stateDead       = "dead"
+)
+
+// Machine names become container names, hostnames and Node names: a DNS
+// subdomain short enough to be a hostname.
+var machineName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+
+// CreateMachine implements providers.Provider. The container's name is the
+// machine's: the engine refuses a second container of that name, which is
+// what makes concurrent calls end with one machine.
+func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec) (providers.Machine, error) {
+	op := "creating machine " + spec.Name
+	image, err := p.validate(spec)
+	if err != nil {
+		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
+	}
+	archive, err := bootstrapArchive(spec.Bootstrap, p.providerID(spec.Name), p.now())
+	if err != nil {
+		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
+	}
+
+	unlock, err := p.locks.lock(ctx, spec.Name)
+	if err != nil {
+		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+	}
+	defer unlock()
+
+	existing, err := p.findContainer(ctx, spec.Name)
+	switch {
+	case err == nil:
+		return p.adopt(ctx, op, existing, archive)
+	case !providers.IsNotFound(err):
+		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+	}
+
+	nw, err := p.clusterNetwork(ctx)
+	if err != nil {
+		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+	}
+	params := nodeParams{
+		Name:       spec.Name,
+		Image:      image,
+		Network:    p.network,
+		Labels:     p.labels(spec),
+		Privileged: p.privileged,
+	}
+	if spec.Role == providers.RoleControlPlane {
+		port, err := p.recordedPort(nw)
+		if err != nil {
+			return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+		}
+		socket := nw.Labels[LabelHostSocket]
+		if socket == "" {
+			socket = p.hostSocket
+		}
+		params.ControlPlane = &controlPlaneParams{Alias: p.alias, APIServerPort: port, HostSocket: socket}
+	}
+
+	p.log.Info("Creating machine", "machine", spec.Name, "role", spec.Role, "pool", spec.Pool, "image", image)
+	id, err := p.engine.ContainerCreate(ctx, spec.Name, nodeContainer(params))
+	switch {
+	case isConflict(err):
+		// Someone else is creating it since we looked: theirs is the machine.
+		existing, err := p.awaitContainer(ctx, spec.Name)
+		if err != nil {
+			return providers.Machine{}, fmt.Errorf("%s: finding the container that took the name: %w", op, err)
+		}
+		return p.adopt(ctx, op, existing, archive)
+	case providers.IsNotFound(err):
+		// The image (or the network, removed since we looked) is missing:
+		// retrying will not help until someone acts. The engine's message
+		// says which.
+		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
+	case err != nil:
+		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := p.bootstrapAndStart(ctx, id, archive); err != nil {
+		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return p.inspectMachine(ctx, op, id)
+}
+
+func (p *provider) validate(spec providers.MachineSpec) (image string, err error) {
+	if len(spec.Name) > 63 || !machineName.MatchString(spec.Name) {
+		return "", fmt.Errorf("machine name %q must be a lower-case DNS name of at most 63 characters", spec.Name)
+	}
+	if spec.Role != providers.RoleControlPlane && spec.Role != providers.RoleWorker {
+		return "", fmt.Errorf("machine role %q is neither %q nor %q", spec.Role, providers.RoleControlPlane, providers.RoleWorker)
+	}
+	image = p.nodeImage
+	if image == "" {
+		if spec.KubernetesVersion == "" {
+			return "", errors.New("no node image: set the provider's node image or the machine's Kubernetes version")
+		}
+		image = "seed-node:" + spec.KubernetesVersion
+	}
+	return image, nil
+}
+
+func (p *provider) labels(spec providers.MachineSpec) map[string]string {
+	return map[string]string{
+		providers.LabelCluster: p.cluster,
+		providers.LabelPool:    spec.Pool,
+		providers.LabelRole:    string(spec.Role),
+		providers.LabelMachine: spec.Name,
+		providers.LabelVersion: spec.KubernetesVersion,
+		providers.LabelType:    spec.MachineType,
+	}
+}
+
+// adopt returns a container found under the machine's name, if it is ours.
+// One that was created but never started (its creator crashed, or is
+// racing us) gets the bootstrap and is started.
+func (p *provider) adopt(ctx context.Context, op string, c container, archive []byte) (providers.Machine, error) {
+	if err := p.owned(c); err != nil {
+		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
+	}
+	if c.State == stateCreated {
+		p.log.Info("Starting machine: it was created but never started", "machine", c.Name)
+		if err := p.bootstrapAndStart(ctx, c.ID, archive); err != nil {
+			return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+		}
+		return p.inspectMachine(ctx, op, c.ID)
+	}
+	return p.machine(c), nil
+}
+
+// owned says why c, found by a machine's name, is not one of our machines.
+func (p *provider) owned(c container) error {
+	switch owner, ok := c.Labels[providers.LabelCluster]; {
+	case !ok:
+		return fmt.Errorf("container %s (%s) exists and is not a Seed machine: remove or rename it", c.Name, shortID(c.ID))
+	case owner != p.cluster:
+		return fmt.Errorf("container %s (%s) is a machine of cluster %q, not %q", c.Name, shortID(c.ID), owner, p.cluster)
+	}
+	return nil
+}
+
+// bootstrapAndStart copies the bootstrap into a created container and starts
+// it. Both steps are safe to repeat: the copy replaces the same files and
+// starting a running container is success.
+func (p *provider) bootstrapAndStart(ctx context.Context, id string, archive []byte) error {
+	if err := p.engine.CopyToContainer(ctx, id, "/", bytes.NewReader(archive)); err != nil {
+		return fmt.Errorf("copying the bootstrap: %w", err)
+	}
+	if err := p.engine.ContainerStart(ctx, id); err != nil {
+		return fmt.Errorf("starting: %w", err)
+	}
+	return nil
+}
+
+func (p *provider) inspectMachine(ctx context.Context, op, id string) (providers.Machine, error) {
+	c, err := p.engine.ContainerInspect(ctx, id)
+	if err != nil {
+		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return p.machine(c), nil
+}
+
+// findContainer finds the container named name. The engine also resolves ID
+// prefixes, so a container whose ID merely starts with name is not it.
+func (p *provider) findContainer(ctx context.Context, name string) (container, error) {
+	c, err := p.engine.ContainerInspect(ctx, name)
+	if err != nil {
+		return container{}, err
+	}
+	if c.Name != name {
+		return container{}, providers.NewError(providers.KindNotFound, "finding container "+name, errors.New("no container has that name"))
+	}
+	return c, nil
+}
+
+// awaitContainer finds the container that took name from us. The engine
+// reserves a name before the container is registered, so for a moment (a
+// volume being filled from the image, say) the name is taken and yet no
+// container has it; if its creator then fails, it never will.
+func (p *provider) awaitContainer(ctx context.Context, name string) (container, error) {
+	delay := 50 * time.Millisecond
+	deadline := p.now().Add(p.awaitTimeout)
+	for {
+		c, err := p.findContainer(ctx, name)
+		if !providers.IsNotFound(err) {
+			return c, err
+		}
+		if p.now().After(deadline) {
+			return container{}, providers.NewError(providers.KindTransient, "finding container "+name,
+				fmt.Errorf("the name is taken but no container has had it for %s", p.awaitTimeout))
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return container{}, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// DeleteMachine implements providers.Provider. It removes the container with
+// its /var volume; a machine that does not exist is success.
+func (p *provider) DeleteMachine(ctx context.Context, name string) error {
+	op := "deleting machine " + name
+	c, err := p.findContainer(ctx, name)
+	if providers.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := p.owned(c); err != nil {
+		return providers.NewError(providers.KindInvalid, op, err)
+	}
+	p.log.Info("Deleting machine", "machine", name, "state", c.State)
+	// By ID: the name may be taken again by the time the engine acts.
+	err = p.engine.ContainerRemove(ctx, c.ID)
+	switch {
+	case err == nil, providers.IsNotFound(err):
+		return nil
+	case isConflict(err):
+		// Another caller's removal is under way; it will finish it.
+		again, ierr := p.engine.ContainerInspect(ctx, c.ID)
+		if providers.IsNotFound(ierr) || (ierr == nil && again.State == stateRemoving) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// ListMachines implements providers.Provider. It asks only the engine, so it
+// works whatever state the cluster is in.
+func (p *provider) ListMachines(ctx context.Context) ([]providers.Machine, error) {
+	cs, err := p.engine.ContainerList(ctx, labelFilter(providers.LabelCluster, p.cluster))
+	if err != nil {
+		return nil, fmt.Errorf("listing machines of cluster %s: %w", p.cluster, err)
+	}
+	machines := make([]providers.Machine, 0, len(cs))
+	for _, c := range cs {
+		machines = append(machines, p.machine(c))
+	}
+	sort.Slice(machines, func(i, j int) bool { return machines[i].Name < machines[j].Name })
+	return machines, nil
+}
+
+func (p *provider) machine(c container) providers.Machine {
+	name := c.Name
+	if name == "" {
+		name = c.Labels[providers.LabelMachine]
+	}
+	return providers.Machine{
+		Name:              name,
+		Pool:              c.Labels[providers.LabelPool],
+		Role:              providers.Role(c.Labels[providers.LabelRole]),
+		MachineType:       c.Labels[providers.LabelType],
+		KubernetesVersion: c.Labels[providers.LabelVersion],
+		ProviderID:        p.providerID(name),
+		Phase:             phase(c.State),
+		CreatedAt:         c.Created,
+		InternalIP:        c.IPs[p.network],
+	}
+}
+
+func phase(state string) providers.Phase {
+	switch state {
+	case stateRunning:
+		return providers.PhaseRunning
+	case stateExited, statePaused:
+		return providers.PhaseStopped
+	case stateDead:
+		return providers.PhaseFailed
+	case stateRemoving:
+		return providers.PhaseDeleting
+	default:
+		// created, restarting, and states newer engines may add: on its
+		// way up, as far as we can tell. Failed would get it replaced.
+		return providers.PhasePending
+	}
+}

@@ -1,0 +1,104 @@
+package docker
+
+import (
+	"strconv"
+
+	"github.com/seedhq/seed/providers"
+)
+
+// apiServerContainerPort is where kube-apiserver listens inside a node.
+const apiServerContainerPort = "6443/tcp"
+
+// nodeParams is what varies between node containers.
+type nodeParams struct {
+	Name    string
+	Image   string
+	Network string
+	// Labels go on the container; the cluster and machine labels also go on
+	// its /var volume so that DestroyInfrastructure finds strays.
+	Labels     map[string]string
+	Privileged bool
+	// ControlPlane is set for the control-plane machine only.
+	ControlPlane *controlPlaneParams
+}
+
+type controlPlaneParams struct {
+	// Alias is the stable name machines reach the API server by.
+	Alias string
+	// APIServerPort is the 127.0.0.1 port on the Docker host mapped to 6443.
+	APIServerPort int32
+	// HostSocket is the engine's socket as a path on the Docker host; it is
+	// mounted at /var/run/docker.sock so the agent can manage machines.
+	HostSocket string
+}
+
+// nodeContainer is the one place that says how a node container runs: the
+// flags a node image with systemd, containerd and the kubelet needs. Keep
+// them in step with images/node/README.md.
+func nodeContainer(p nodeParams) containerCreateRequest {
+	hc := hostConfig{
+		// systemd wants a writable cgroup tree. The host's cgroup namespace
+		// with the hierarchy bind-mounted read-write is what is known to
+		// work on the cgroup v1 hosts we run on; a private namespace makes
+		// Docker mount the hierarchies read-only.
+		CgroupnsMode: "host",
+		Binds: []string{
+			"/sys/fs/cgroup:/sys/fs/cgroup:rw",
+			// For kube-proxy and containerd to find kernel modules. Like
+			// kind, a host without /lib/modules gets an empty one.
+			"/lib/modules:/lib/modules:ro",
+		},
+		// containerd's snapshots, etcd's data and the kubelet's state live
+		// under /var: keep them off the container's overlay filesystem,
+		// which overlayfs cannot nest on. The volume is anonymous (removed
+		// with the container) but labelled, so a stray one can be found.
+		Mounts: []mount{{
+			Type:   "volume",
+			Target: "/var",
+			VolumeOptions: &volumeOptions{Labels: map[string]string{
+				providers.LabelCluster: p.Labels[providers.LabelCluster],
+				providers.LabelMachine: p.Labels[providers.LabelMachine],
+			}},
+		}},
+		// systemd expects /run and /tmp to be tmpfs.
+		Tmpfs:       map[string]string{"/run": "", "/tmp": ""},
+		SecurityOpt: []string{"seccomp=unconfined", "apparmor=unconfined"},
+		NetworkMode: p.Network,
+	}
+	if p.Privileged {
+		hc.Privileged = true
+	} else {
+		// --privileged fails on hosts whose bounding set lacks
+		// CAP_SYS_RESOURCE; every other capability and all devices are
+		// what nested containers need.
+		hc.CapAdd = []string{"ALL"}
+		hc.CapDrop = []string{"SYS_RESOURCE"}
+		hc.DeviceCgroupRules = []string{"a *:* rwm"}
+	}
+
+	ep := endpointConfig{}
+	var exposed map[string]struct{}
+	if cp := p.ControlPlane; cp != nil {
+		ep.Aliases = []string{cp.Alias}
+		exposed = map[string]struct{}{apiServerContainerPort: {}}
+		hc.PortBindings = map[string][]portBinding{
+			apiServerContainerPort: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(int(cp.APIServerPort))}},
+		}
+		hc.Binds = append(hc.Binds, cp.HostSocket+":/var/run/docker.sock")
+	}
+
+	return containerCreateRequest{
+		Hostname: p.Name,
+		Image:    p.Image,
+		// systemd detects that it runs in a container from this.
+		Env:    []string{"container=docker"},
+		Labels: p.Labels,
+		// What systemd takes as "shut down cleanly".
+		StopSignal:   "SIGRTMIN+3",
+		ExposedPorts: exposed,
+		HostConfig:   hc,
+		NetworkingConfig: networkingConfig{
+			EndpointsConfig: map[string]endpointConfig{p.Network: ep},
+		},
+	}
+}

@@ -1,0 +1,369 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/seedhq/seed/providers"
+)
+
+// Network labels, beyond the ownership ones, that hold the cluster's
+// provider state: the seed CLI decides them once, on the host, and the agent
+// reads them back from inside the cluster.
+const (
+	// LabelAPIServerPort is the 127.0.0.1 port on the Docker host that the
+	// control-plane machine maps to 6443.
+	LabelAPIServerPort = "seed.dev/api-server-port"
+	// LabelHostSocket is the engine's socket as a path on the Docker host,
+	// mounted into the control-plane machine.
+	LabelHostSocket = "seed.dev/docker-host-socket"
+)
+
+// Options configure the Docker provider.
+type Options struct {
+	// ClusterName is the cluster's name: a DNS label of at most 49
+	// characters, so that "<name>-control-plane" is one too.
+	ClusterName string
+	// NodeImage is the image every machine runs. Empty means
+	// "seed-node:<the machine's KubernetesVersion>".
+	NodeImage string
+	// Privileged runs machines with --privileged instead of the explicit
+	// capability set, for hosts that allow it.
+	Privileged bool
+	// APIServerPort is the 127.0.0.1 port the API server is published on.
+	// Zero picks a free one when the cluster's network is created; after
+	// that, the port recorded on the network wins.
+	APIServerPort int32
+	// Socket is where this process reaches the engine: a path or a unix://
+	// address. Default DefaultSocket.
+	Socket string
+	// HostSocket is the engine's socket as a path on the Docker host, which
+	// can differ from Socket (inside the agent's pod, for instance). It is
+	// recorded when the network is created and mounted into the
+	// control-plane machine. Default DefaultSocket.
+	HostSocket string
+	// Logger receives one line per decision; the zero value discards.
+	Logger logr.Logger
+}
+
+// provider is the Docker implementation of providers.Provider.
+type provider struct {
+	cluster      string
+	network      string
+	alias        string
+	nodeImage    string
+	privileged   bool
+	apiPort      int32
+	hostSocket   string
+	engine       engine
+	log          logr.Logger
+	locks        nameLocks
+	pickFreePort func() (int32, error)
+	now          func() time.Time
+	// awaitTimeout bounds how long CreateMachine waits for a container
+	// whose name another caller has reserved.
+	awaitTimeout time.Duration
+}
+
+var _ providers.Provider = (*provider)(nil)
+
+// New returns a Docker provider for one cluster. It does not contact the
+// engine; the first call does.
+func New(opts Options) (providers.Provider, error) {
+	socket := opts.Socket
+	if socket == "" {
+		socket = DefaultSocket
+	}
+	if rest, ok := strings.CutPrefix(socket, "unix://"); ok {
+		socket = rest
+	} else if strings.Contains(socket, "://") {
+		return nil, providers.NewError(providers.KindInvalid, "configuring the Docker provider",
+			fmt.Errorf("socket %q: only unix sockets are supported", opts.Socket))
+	}
+	return newProvider(opts, newClient(socket))
+}
+
+func newProvider(opts Options, e engine) (*provider, error) {
+	const op = "configuring the Docker provider"
+	if err := validateClusterName(opts.ClusterName); err != nil {
+		return nil, providers.NewError(providers.KindInvalid, op, err)
+	}
+	if opts.APIServerPort < 0 || opts.APIServerPort > 65535 {
+		return nil, providers.NewError(providers.KindInvalid, op, fmt.Errorf("API server port %d is out of range", opts.APIServerPort))
+	}
+	hostSocket := opts.HostSocket
+	if hostSocket == "" {
+		hostSocket = DefaultSocket
+	}
+	log := opts.Logger
+	if log.GetSink() == nil {
+		log = logr.Discard()
+	}
+	return &provider{
+		cluster:      opts.ClusterName,
+		network:      "seed-" + opts.ClusterName,
+		alias:        opts.ClusterName + "-control-plane",
+		nodeImage:    opts.NodeImage,
+		privileged:   opts.Privileged,
+		apiPort:      opts.APIServerPort,
+		hostSocket:   hostSocket,
+		engine:       e,
+		log:          log.WithValues("provider", "docker", "cluster", opts.ClusterName),
+		pickFreePort: freeLoopbackPort,
+		now:          time.Now,
+		awaitTimeout: 30 * time.Second,
+	}, nil
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+func validateClusterName(name string) error {
+	if len(name) > 49 || !dnsLabel.MatchString(name) {
+		return fmt.Errorf("cluster name %q must be a DNS label (lower-case letters, digits, '-') of at most 49 characters", name)
+	}
+	return nil
+}
+
+// Name implements providers.Provider.
+func (p *provider) Name() string { return "docker" }
+
+// providerID is what the machine's Node carries in spec.providerID.
+func (p *provider) providerID(machine string) string {
+	return "seed://docker/" + p.cluster + "/" + machine
+}
+
+// EnsureInfrastructure implements providers.Provider: it makes sure the
+// cluster's network exists, exactly once, and reports the endpoints.
+func (p *provider) EnsureInfrastructure(ctx context.Context) (providers.Infrastructure, error) {
+	nw, err := p.ensureNetwork(ctx)
+	if err != nil {
+		return providers.Infrastructure{}, err
+	}
+	port, err := p.recordedPort(nw)
+	if err != nil {
+		return providers.Infrastructure{}, err
+	}
+	if p.apiPort != 0 && p.apiPort != port {
+		p.log.Info("Keeping the recorded API server port: it is mapped by the control-plane machine and cannot change in place",
+			"network", nw.Name, "recorded", port, "asked", p.apiPort)
+	}
+	return providers.Infrastructure{
+		ControlPlaneEndpoint: net.JoinHostPort(p.alias, "6443"),
+		ExternalEndpoint:     net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))),
+		CertSANs:             []string{p.alias, "localhost", "127.0.0.1"},
+	}, nil
+}
+
+func (p *provider) recordedPort(nw network) (int32, error) {
+	raw := nw.Labels[LabelAPIServerPort]
+	port, err := strconv.ParseInt(raw, 10, 32)
+	if err != nil || port <= 0 || port > 65535 {
+		return 0, providers.NewError(providers.KindInvalid, "reading network "+nw.Name,
+			fmt.Errorf("label %s=%q is not a port", LabelAPIServerPort, raw))
+	}
+	return int32(port), nil
+}
+
+// ensureNetwork finds or creates the cluster's network. The engine's name
+// check is best effort, so creators that race may each make one; every
+// caller then keeps the same one (the oldest) and removes the others.
+func (p *provider) ensureNetwork(ctx context.Context) (network, error) {
+	op := "ensuring network " + p.network
+	found, err := p.findNetworks(ctx)
+	if err != nil {
+		return network{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if len(found) == 0 {
+		port := p.apiPort
+		if port == 0 {
+			if port, err = p.pickFreePort(); err != nil {
+				return network{}, providers.NewError(providers.KindTransient, op, fmt.Errorf("picking a free port for the API server: %w", err))
+			}
+		}
+		p.log.Info("Creating network", "network", p.network, "apiServerPort", port)
+		_, err := p.engine.NetworkCreate(ctx, networkCreateRequest{
+			Name:           p.network,
+			CheckDuplicate: true,
+			Driver:         "bridge",
+			Labels: map[string]string{
+				providers.LabelCluster: p.cluster,
+				LabelAPIServerPort:     strconv.Itoa(int(port)),
+				LabelHostSocket:        p.hostSocket,
+			},
+		})
+		if err != nil && !isConflict(err) {
+			return network{}, fmt.Errorf("%s: %w", op, err)
+		}
+		if found, err = p.findNetworks(ctx); err != nil {
+			return network{}, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	return p.pickNetwork(ctx, found)
+}
+
+// findNetworks returns the networks named exactly like the cluster's.
+func (p *provider) findNetworks(ctx context.Context) ([]network, error) {
+	all, err := p.engine.NetworkList(ctx, filters{"name": {p.network}})
+	if err != nil {
+		return nil, err
+	}
+	var exact []network
+	for _, n := range all {
+		if n.Name == p.network {
+			exact = append(exact, n)
+		}
+	}
+	return exact, nil
+}
+
+// pickNetwork keeps the oldest of the cluster's networks and removes the
+// others, which exist only when creators raced and nothing uses yet.
+func (p *provider) pickNetwork(ctx context.Context, nws []network) (network, error) {
+	op := "ensuring network " + p.network
+	if len(nws) == 0 {
+		return network{}, providers.NewError(providers.KindTransient, op, errors.New("the network was removed while being created"))
+	}
+	for _, n := range nws {
+		if n.Labels[providers.LabelCluster] != p.cluster {
+			return network{}, providers.NewError(providers.KindInvalid, op,
+				fmt.Errorf("network %s (%s) exists but is not labelled %s=%s: remove or rename it", n.Name, shortID(n.ID), providers.LabelCluster, p.cluster))
+		}
+	}
+	sort.Slice(nws, func(i, j int) bool {
+		if !nws[i].Created.Equal(nws[j].Created) {
+			return nws[i].Created.Before(nws[j].Created)
+		}
+		return nws[i].ID < nws[j].ID
+	})
+	for _, dup := range nws[1:] {
+		p.log.Info("Removing duplicate network: concurrent creators each made one", "network", dup.Name, "id", shortID(dup.ID), "kept", shortID(nws[0].ID))
+		if err := p.engine.NetworkRemove(ctx, dup.ID); providers.IgnoreNotFound(err) != nil {
+			return network{}, fmt.Errorf("%s: removing duplicate: %w", op, err)
+		}
+	}
+	return nws[0], nil
+}
+
+// clusterNetwork returns the cluster's network, which must exist.
+func (p *provider) clusterNetwork(ctx context.Context) (network, error) {
+	found, err := p.findNetworks(ctx)
+	if err != nil {
+		return network{}, err
+	}
+	if len(found) == 0 {
+		return network{}, providers.NewError(providers.KindInvalid, "finding network "+p.network,
+			errors.New("the cluster's network does not exist: EnsureInfrastructure must run first"))
+	}
+	return p.pickNetwork(ctx, found)
+}
+
+// DestroyInfrastructure implements providers.Provider: it removes every
+// container, volume and network labelled with the cluster, and reports each
+// one it could not remove.
+func (p *provider) DestroyInfrastructure(ctx context.Context) error {
+	owned := labelFilter(providers.LabelCluster, p.cluster)
+	var errs []error
+
+	containers, err := p.engine.ContainerList(ctx, owned)
+	if err != nil {
+		return fmt.Errorf("destroying cluster %s: %w", p.cluster, err)
+	}
+	for _, c := range containers {
+		p.log.Info("Removing machine: destroying the cluster", "machine", c.Name)
+		if err := p.engine.ContainerRemove(ctx, c.ID); providers.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("machine %s: %w", c.Name, err))
+		}
+	}
+
+	if vols, err := p.engine.VolumeList(ctx, owned); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, v := range vols {
+			p.log.Info("Removing volume: destroying the cluster", "volume", shortID(v.Name))
+			if err := p.engine.VolumeRemove(ctx, v.Name); providers.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("volume %s: %w", shortID(v.Name), err))
+			}
+		}
+	}
+
+	if nws, err := p.engine.NetworkList(ctx, owned); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, n := range nws {
+			p.log.Info("Removing network: destroying the cluster", "network", n.Name)
+			if err := p.engine.NetworkRemove(ctx, n.ID); providers.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
+			}
+		}
+	}
+
+	if len(errs) > 0 {
+		return fmt.Errorf("destroying cluster %s: %d resources left: %w", p.cluster, len(errs), errors.Join(errs...))
+	}
+	return nil
+}
+
+// freeLoopbackPort asks the kernel for a port free on 127.0.0.1 now. Another
+// process may take it before the control plane maps it; the engine then
+// fails the start, saying so.
+func freeLoopbackPort() (int32, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return int32(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// nameLocks serialises calls about the same machine within this process,
+// so that two overlapping CreateMachine calls do not both copy the bootstrap
+// into the container. Across processes the engine's unique names decide.
+type nameLocks struct {
+	mu   sync.Mutex
+	held map[string]*nameLock
+}
+
+type nameLock struct {
+	ch   chan struct{}
+	refs int
+}
+
+func (l *nameLocks) lock(ctx context.Context, name string) (unlock func(), err error) {
+	l.mu.Lock()
+	if l.held == nil {
+		l.held = map[string]*nameLock{}
+	}
+	nl := l.held[name]
+	if nl == nil {
+		nl = &nameLock{ch: make(chan struct{}, 1)}
+		l.held[name] = nl
+	}
+	nl.refs++
+	l.mu.Unlock()
+
+	release := func() {
+		l.mu.Lock()
+		nl.refs--
+		if nl.refs == 0 {
+			delete(l.held, name)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case nl.ch <- struct{}{}:
+		return func() { <-nl.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}

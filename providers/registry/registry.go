@@ -1,0 +1,58 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-logr/logr"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/providers"
+	"github.com/seedhq/seed/providers/docker"
+)
+
+// Env is what a provider may need beyond the spec.
+type Env struct {
+	Logger logr.Logger
+}
+
+// Factory builds one kind of provider from a spec.
+type Factory func(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error)
+
+// factories is the registration table, one line per provider.
+var factories = map[string]Factory{
+	"docker": newDocker,
+}
+
+// Name returns the name of the provider the spec selects.
+func Name(c *v1alpha1.Cluster) string {
+	switch {
+	case c.Spec.Provider.Docker != nil:
+		return "docker"
+	case c.Spec.Provider.AWS != nil:
+		return "aws"
+	}
+	return ""
+}
+
+// New builds the provider the spec selects.
+func New(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error) {
+	name := Name(c)
+	f, ok := factories[name]
+	if !ok {
+		return nil, providers.NewError(providers.KindInvalid, "choosing a provider",
+			fmt.Errorf("provider %q is not available in this build: set spec.provider.docker", name))
+	}
+	return f(ctx, c, env)
+}
+
+func newDocker(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error) {
+	d := c.Spec.Provider.Docker
+	return docker.New(docker.Options{
+		ClusterName:   c.Metadata.Name,
+		NodeImage:     d.NodeImage,
+		Privileged:    d.Privileged,
+		APIServerPort: d.APIServerPort,
+		Logger:        env.Logger,
+	})
+}
