@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/seedhq/seed/agent/controller"
+	"github.com/seedhq/seed/agent/joiner"
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/providers"
+	providermetrics "github.com/seedhq/seed/providers/metrics"
+	"github.com/seedhq/seed/providers/registry"
+)
+
+// Main runs the agent with the process's arguments until SIGTERM or SIGINT.
+func Main() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	return Run(ctx, os.Args[1:], os.Stderr)
+}
+
+type flags struct {
+	namespace    string
+	kubeconfig   string
+	metricsAddr  string
+	self         string
+	identity     string
+	leaderElect  bool
+	resync       time.Duration
+	orphanGrace  time.Duration
+	logFormatTxt bool
+}
+
+// Run runs the agent until ctx ends or it loses leadership.
+func Run(ctx context.Context, args []string, logOut io.Writer) error {
+	f := flags{}
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(logOut)
+	fs.StringVar(&f.namespace, "namespace", v1alpha1.DefaultNamespace, "namespace of the spec, status, ledger and lease")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig to use outside a cluster (default: in-cluster config)")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":10360", "address of /metrics, /healthz and /readyz")
+	fs.StringVar(&f.self, "self", os.Getenv("NODE_NAME"), "machine (node) the agent runs on; never deleted (default $NODE_NAME)")
+	fs.StringVar(&f.identity, "identity", os.Getenv("POD_NAME"), "leader-election identity (default $POD_NAME)")
+	fs.BoolVar(&f.leaderElect, "leader-elect", true, "hold a Lease so only one replica acts")
+	fs.DurationVar(&f.resync, "resync", 30*time.Second, "how often to look again with nothing happening (catches drift only the provider sees)")
+	fs.DurationVar(&f.orphanGrace, "orphan-grace-period", 2*time.Minute, "how long a machine of the cluster that belongs to no pool may live")
+	fs.BoolVar(&f.logFormatTxt, "log-text", false, "log as text instead of JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if f.self == "" {
+		return errors.New("the agent needs to know the machine it runs on: set --self or $NODE_NAME")
+	}
+	if f.identity == "" {
+		host, _ := os.Hostname()
+		f.identity = host
+	}
+
+	var handler slog.Handler = slog.NewJSONHandler(logOut, nil)
+	if f.logFormatTxt {
+		handler = slog.NewTextHandler(logOut, nil)
+	}
+	log := logr.FromSlogHandler(handler)
+
+	cfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.UserAgent = "seed-agent"
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pm := providermetrics.NewMetrics(reg)
+	r, err := controller.New(controller.Options{
+		Client: client,
+		NewProvider: func(ctx context.Context, c *v1alpha1.Cluster) (providers.Provider, error) {
+			p, err := registry.New(ctx, c, registry.Env{Logger: log.WithName("provider")})
+			if err != nil {
+				return nil, err
+			}
+			return pm.Decorate(p), nil
+		},
+		Bootstrapper:      joiner.Joiner{Client: client},
+		Namespace:         f.namespace,
+		Self:              f.self,
+		Identity:          f.identity,
+		Resync:            f.resync,
+		OrphanGracePeriod: f.orphanGrace,
+		Metrics:           controller.NewMetrics(reg),
+		Logger:            log.WithName("reconciler"),
+	})
+	if err != nil {
+		return err
+	}
+
+	var standby atomic.Bool
+	standby.Store(f.leaderElect)
+	srv, err := serve(f.metricsAddr, reg, func() bool { return standby.Load() || r.Ready() })
+	if err != nil {
+		return err
+	}
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+
+	if !f.leaderElect {
+		return r.Run(ctx)
+	}
+	return controller.RunAsLeader(ctx, controller.LeaderOptions{
+		Client: client, Namespace: f.namespace, Lease: v1alpha1.LeaseName, Identity: f.identity, Logger: log.WithName("leader"),
+	}, func(ctx context.Context) {
+		standby.Store(false)
+		if err := r.Run(ctx); err != nil {
+			log.Error(err, "Reconciler stopped")
+		}
+	})
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading in-cluster config (outside a cluster, pass --kubeconfig): %w", err)
+	}
+	return cfg, nil
+}
+
+// serve starts /metrics, /healthz and /readyz. A standby replica is ready:
+// it is healthy and waiting for the Lease.
+func serve(addr string, reg *prometheus.Registry, ready func() bool) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "informers not synced", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s for metrics: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}

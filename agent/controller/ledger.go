@@ -1,0 +1,107 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Ledger operations.
+const (
+	opCreate = "create"
+	opDelete = "delete"
+)
+
+// ledgerEntry is one machine the agent has decided to create or delete and
+// has not yet seen through.
+type ledgerEntry struct {
+	Op                string     `json:"op"`
+	Pool              string     `json:"pool"`
+	Role              string     `json:"role,omitempty"`
+	MachineType       string     `json:"machineType,omitempty"`
+	KubernetesVersion string     `json:"kubernetesVersion,omitempty"`
+	Reason            string     `json:"reason,omitempty"`
+	RecordedAt        time.Time  `json:"recordedAt"`
+	DrainStartedAt    *time.Time `json:"drainStartedAt,omitempty"`
+}
+
+// ledger is the content of the ledger ConfigMap at one resourceVersion.
+// Saving it with that resourceVersion fails with a conflict when anyone else
+// wrote in between, which fences two agents that overlap.
+type ledger struct {
+	Entries         map[string]*ledgerEntry
+	resourceVersion string
+	exists          bool
+}
+
+type ledgerStore struct {
+	client    kubernetes.Interface
+	namespace string
+	name      string
+}
+
+func (s ledgerStore) load(ctx context.Context) (*ledger, error) {
+	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, s.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &ledger{Entries: map[string]*ledgerEntry{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading ledger %s/%s: %w", s.namespace, s.name, err)
+	}
+	l := &ledger{Entries: map[string]*ledgerEntry{}, resourceVersion: cm.ResourceVersion, exists: true}
+	for name, raw := range cm.Data {
+		var e ledgerEntry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			// A damaged entry must not stop the agent; it is dropped and the
+			// planner's orphan rule takes care of any machine behind it.
+			continue
+		}
+		l.Entries[name] = &e
+	}
+	return l, nil
+}
+
+// save writes the ledger. A conflict means another writer got there first;
+// the caller must start its reconcile over.
+func (s ledgerStore) save(ctx context.Context, l *ledger) error {
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            s.name,
+			Namespace:       s.namespace,
+			ResourceVersion: l.resourceVersion,
+			Labels:          map[string]string{"app.kubernetes.io/managed-by": "seed-agent"},
+		},
+		Data: map[string]string{},
+	}
+	names := make([]string, 0, len(l.Entries))
+	for name := range l.Entries {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		b, err := json.Marshal(l.Entries[name])
+		if err != nil {
+			return fmt.Errorf("encoding ledger entry %s: %w", name, err)
+		}
+		cm.Data[name] = string(b)
+	}
+	var out *corev1.ConfigMap
+	var err error
+	if l.exists {
+		out, err = s.client.CoreV1().ConfigMaps(s.namespace).Update(ctx, cm, metav1.UpdateOptions{})
+	} else {
+		out, err = s.client.CoreV1().ConfigMaps(s.namespace).Create(ctx, cm, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("writing ledger %s/%s: %w", s.namespace, s.name, err)
+	}
+	l.resourceVersion, l.exists = out.ResourceVersion, true
+	return nil
+}

@@ -1,0 +1,41 @@
+package controller
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the reconciler's Prometheus metrics.
+type Metrics struct {
+	reconcileDuration prometheus.Histogram
+	actions           *prometheus.CounterVec
+	machines          *prometheus.GaugeVec
+	specErrors        prometheus.Counter
+	reconcileErrors   prometheus.Counter
+}
+
+// NewMetrics creates the reconciler metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		reconcileDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "seed_reconcile_duration_seconds",
+			Help:    "Time one reconcile takes, from reading the spec to writing status.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seed_actions_total",
+			Help: "Actions the agent carried out, by kind and result.",
+		}, []string{"action", "result"}),
+		machines: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seed_machines",
+			Help: "Machines of the cluster, by pool and phase.",
+		}, []string{"pool", "phase"}),
+		specErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seed_spec_errors_total",
+			Help: "Spec versions rejected as invalid.",
+		}),
+		reconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "seed_reconcile_errors_total",
+			Help: "Reconciles that ended in an error and were retried.",
+		}),
+	}
+	reg.MustRegister(m.reconcileDuration, m.actions, m.machines, m.specErrors, m.reconcileErrors)
+	return m
+}

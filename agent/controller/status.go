@@ -1,0 +1,151 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/plan"
+	"github.com/seedhq/seed/providers"
+)
+
+const appliedVersionKey = "applied-spec-version"
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// planNodes digests Nodes into what the planner reads.
+func planNodes(nodes []*corev1.Node) []plan.Node {
+	out := make([]plan.Node, 0, len(nodes))
+	for _, n := range nodes {
+		pn := plan.Node{
+			Name:           n.Name,
+			Pool:           n.Labels[providers.LabelPool],
+			Unschedulable:  n.Spec.Unschedulable,
+			KubeletVersion: n.Status.NodeInfo.KubeletVersion,
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				pn.Ready = c.Status == corev1.ConditionTrue
+				pn.ReadyTransition = c.LastTransitionTime.Time
+			}
+		}
+		if pn.ReadyTransition.IsZero() {
+			// A Node without a Ready condition yet has been NotReady since it registered.
+			pn.ReadyTransition = n.CreationTimestamp.Time
+		}
+		out = append(out, pn)
+	}
+	return out
+}
+
+// fillStatus turns the observation and the plan into the status report.
+func (r *Reconciler) fillStatus(spec *v1alpha1.Cluster, machines []providers.Machine, nodes []*corev1.Node, p plan.Plan, now time.Time) {
+	st := &r.status
+	ready := map[string]bool{}
+	for _, n := range nodes {
+		ready[n.Name] = nodeReady(n)
+	}
+	st.Machines = st.Machines[:0]
+	adopted := false
+	phases := map[[2]string]float64{}
+	for _, m := range machines {
+		st.Machines = append(st.Machines, v1alpha1.MachineStatus{
+			Name: m.Name, Pool: m.Pool, Role: string(m.Role), Phase: string(m.Phase),
+			NodeReady: ready[m.Name], KubernetesVersion: m.KubernetesVersion, ProviderID: m.ProviderID, Managed: true,
+		})
+		if m.Name == r.opts.Self {
+			adopted = true
+		}
+		phases[[2]string{m.Pool, string(m.Phase)}]++
+	}
+	sort.Slice(st.Machines, func(i, j int) bool { return st.Machines[i].Name < st.Machines[j].Name })
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.machines.Reset()
+		for k, v := range phases {
+			r.opts.Metrics.machines.WithLabelValues(k[0], k[1]).Set(v)
+		}
+	}
+	st.Pools = st.Pools[:0]
+	for _, ps := range p.Pools {
+		st.Pools = append(st.Pools, v1alpha1.PoolStatus{Name: ps.Name, Desired: ps.Desired, Current: ps.Current,
+			Ready: ps.Ready, Updated: ps.Updated, Unhealthy: ps.Unhealthy})
+	}
+	st.Plan = st.Plan[:0]
+	for _, a := range p.Actions {
+		st.Plan = append(st.Plan, v1alpha1.PlannedAction{Action: string(a.Type), Pool: a.Pool, Machine: a.Machine, Reason: a.Reason})
+	}
+	if adopted {
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionAdopted, Status: "True", Reason: "Managed",
+			Message: fmt.Sprintf("the agent manages machine %s, which it runs on", r.opts.Self)}, now)
+	} else {
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionAdopted, Status: "False", Reason: "SelfNotFound",
+			Message: fmt.Sprintf("the provider does not list machine %s, which the agent runs on", r.opts.Self)}, now)
+	}
+	paused := "False"
+	if spec.Spec.Paused {
+		paused = "True"
+	}
+	st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionPaused, Status: paused, Reason: "Spec"}, now)
+	halted := ""
+	for _, c := range p.Conditions {
+		if c.Type == plan.ConditionRemediationHalted {
+			halted = c.Message
+		}
+	}
+	if halted != "" {
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionRemediationAllowed, Status: "False", Reason: "TooManyUnhealthy", Message: halted}, now)
+	} else {
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionRemediationAllowed, Status: "True", Reason: "WithinMaxUnhealthy"}, now)
+	}
+	if converged(p) {
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: "True", Reason: "Converged", Message: "every pool has its machines Ready and up to date"}, now)
+	} else {
+		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: "False", Reason: "Reconciling", Message: fmt.Sprintf("%d actions planned", len(p.Actions))}, now)
+	}
+}
+
+// writeStatus stores the status (and the spec in force) in the status ConfigMap.
+func (r *Reconciler) writeStatus(ctx context.Context, spec *v1alpha1.Cluster, now time.Time) error {
+	r.status.UpdatedAt = now.UTC().Truncate(time.Second)
+	body, err := yaml.Marshal(r.status)
+	if err != nil {
+		return fmt.Errorf("encoding status: %w", err)
+	}
+	data := map[string]string{v1alpha1.StatusKey: string(body)}
+	if r.lastGood != nil {
+		applied, err := yaml.Marshal(r.lastGood)
+		if err != nil {
+			return fmt.Errorf("encoding the applied spec: %w", err)
+		}
+		data[appliedSpecKey] = string(applied)
+		data[appliedVersionKey] = r.lastGoodVersion
+	}
+	cms := r.opts.Client.CoreV1().ConfigMaps(r.opts.Namespace)
+	cm, err := cms.Get(ctx, v1alpha1.StatusConfigMap, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.StatusConfigMap, Namespace: r.opts.Namespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "seed-agent"}}, Data: data}
+		_, err = cms.Create(ctx, cm, metav1.CreateOptions{})
+	} else if err == nil {
+		cm.Data = data
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("writing status %s/%s: %w", r.opts.Namespace, v1alpha1.StatusConfigMap, err)
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package joiner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/url"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/bootstrap"
+	"github.com/seedhq/seed/pkg/pki"
+	"github.com/seedhq/seed/providers"
+)
+
+// Joiner implements the agent's Bootstrapper for worker machines.
+type Joiner struct {
+	Client kubernetes.Interface
+	// Rand is the token source (crypto/rand when nil).
+	Rand io.Reader
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// TokenTTL bounds how long a join token works; it must outlast the
+	// machine's start-up (default: the spec's nodeStartupTimeout plus 5m).
+	TokenTTL time.Duration
+}
+
+// Bootstrap creates a token for the machine and renders its kubeadm join.
+func (j Joiner) Bootstrap(ctx context.Context, c *v1alpha1.Cluster, m providers.MachineSpec) (providers.Bootstrap, error) {
+	endpoint, caPEM, err := j.clusterInfo(ctx)
+	if err != nil {
+		return providers.Bootstrap{}, err
+	}
+	hash, err := pki.CACertHash(caPEM)
+	if err != nil {
+		return providers.Bootstrap{}, fmt.Errorf("hashing the cluster CA: %w", err)
+	}
+	token, err := j.createToken(ctx, c, m.Name)
+	if err != nil {
+		return providers.Bootstrap{}, err
+	}
+	machine := bootstrap.Machine{
+		Name:              m.Name,
+		KubernetesVersion: m.KubernetesVersion,
+		Labels:            map[string]string{providers.LabelPool: m.Pool},
+	}
+	for _, p := range c.Spec.NodePools {
+		if p.Name == m.Pool {
+			maps.Copy(machine.Labels, p.Labels)
+			machine.Taints = p.Taints
+		}
+	}
+	b, err := bootstrap.Join(bootstrap.Cluster{
+		Name:                 c.Metadata.Name,
+		KubernetesVersion:    c.Spec.KubernetesVersion,
+		ControlPlaneEndpoint: endpoint,
+	}, machine, token, []string{hash})
+	if err != nil {
+		return providers.Bootstrap{}, fmt.Errorf("rendering the join of machine %s: %w", m.Name, err)
+	}
+	return b, nil
+}
+
+// clusterInfo reads the API server endpoint and CA that kubeadm publishes
+// for joining nodes.
+func (j Joiner) clusterInfo(ctx context.Context) (endpoint string, caPEM []byte, err error) {
+	cm, err := j.Client.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, "cluster-info", metav1.GetOptions{})
+	if err != nil {
+		return "", nil, fmt.Errorf("reading kube-public/cluster-info: %w", err)
+	}
+	cfg, err := clientcmd.Load([]byte(cm.Data["kubeconfig"]))
+	if err != nil {
+		return "", nil, fmt.Errorf("parsing kube-public/cluster-info: %w", err)
+	}
+	for _, cl := range cfg.Clusters {
+		u, err := url.Parse(cl.Server)
+		if err != nil || u.Host == "" {
+			return "", nil, fmt.Errorf("kube-public/cluster-info has an unusable server %q", cl.Server)
+		}
+		if len(cl.CertificateAuthorityData) == 0 {
+			return "", nil, fmt.Errorf("kube-public/cluster-info carries no CA")
+		}
+		return u.Host, cl.CertificateAuthorityData, nil
+	}
+	return "", nil, fmt.Errorf("kube-public/cluster-info names no cluster")
+}
+
+// createToken stores a bootstrap token the way kubeadm does, so the
+// API server's bootstrap authenticator and signer accept it, and the token
+// cleaner removes it when it expires.
+func (j Joiner) createToken(ctx context.Context, c *v1alpha1.Cluster, machine string) (string, error) {
+	token, err := bootstrap.NewToken(j.Rand)
+	if err != nil {
+		return "", err
+	}
+	id, secret, _ := strings.Cut(token, ".")
+	now := time.Now
+	if j.Now != nil {
+		now = j.Now
+	}
+	ttl := j.TokenTTL
+	if ttl == 0 {
+		ttl = 5 * time.Minute
+		if d := c.Spec.Health.NodeStartupTimeout; d != nil {
+			ttl += d.Duration
+		} else {
+			ttl += v1alpha1.DefaultNodeStartupTimeout
+		}
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      "bootstrap-token-" + id,
+			Namespace: metav1.NamespaceSystem,
+			Labels:    map[string]string{"app.kubernetes.io/managed-by": "seed-agent", providers.LabelMachine: machine},
+		},
+		Type: corev1.SecretTypeBootstrapToken,
+		StringData: map[string]string{
+			"description":                    "seed agent: join of machine " + machine,
+			"token-id":                       id,
+			"token-secret":                   secret,
+			"expiration":                     now().Add(ttl).UTC().Format(time.RFC3339),
+			"usage-bootstrap-authentication": "true",
+			"usage-bootstrap-signing":        "true",
+			"auth-extra-groups":              "system:bootstrappers:kubeadm:default-node-token",
+		},
+	}
+	if _, err := j.Client.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		return "", fmt.Errorf("creating a bootstrap token for machine %s: %w", machine, err)
+	}
+	return token, nil
+}

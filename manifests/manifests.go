@@ -1,0 +1,126 @@
+package manifests
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"io"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"text/template"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+)
+
+//go:embed agent/*.yaml
+var agentFS embed.FS
+
+// DefaultMetricsPort is the agent's /metrics, /healthz and /readyz port. It
+// is on the host network of the control-plane node, so it avoids the
+// well-known ports of the control plane's own components.
+const DefaultMetricsPort = 10360
+
+// Params are what one cluster's agent manifests differ by.
+type Params struct {
+	// Namespace of the agent (default seed-system).
+	Namespace string
+	// AgentImage is the agent's image reference, with a content or version tag.
+	AgentImage string
+	// PullPolicy is Never for images the seed loads onto the node (default),
+	// IfNotPresent for images from a registry.
+	PullPolicy string
+	// SpecYAML is the cluster spec written into the spec ConfigMap.
+	SpecYAML []byte
+	// DockerSocket mounts the host's Docker socket into the agent.
+	DockerSocket bool
+	// CredentialsSecret lets the agent read one Secret of provider credentials.
+	CredentialsSecret string
+	Replicas          int
+	MetricsPort       int
+}
+
+// Agent renders the agent's objects in the order they must be created.
+func Agent(p Params) ([]*unstructured.Unstructured, error) {
+	if p.Namespace == "" {
+		p.Namespace = v1alpha1.DefaultNamespace
+	}
+	if p.AgentImage == "" {
+		return nil, fmt.Errorf("rendering agent manifests: the agent image is not set")
+	}
+	if p.PullPolicy == "" {
+		p.PullPolicy = "Never"
+	}
+	if p.Replicas == 0 {
+		p.Replicas = 1
+	}
+	if p.MetricsPort == 0 {
+		p.MetricsPort = DefaultMetricsPort
+	}
+	data := struct {
+		Params
+		SpecYAML   string
+		NameSuffix string
+	}{Params: p, SpecYAML: string(p.SpecYAML)}
+	// Cluster-scoped objects (and those in shared namespaces) carry the
+	// namespace in their name when it is not the default, so agents of
+	// several namespaces (as in tests) never share them.
+	if p.Namespace != v1alpha1.DefaultNamespace {
+		data.NameSuffix = "-" + p.Namespace
+	}
+	return render(agentFS, "agent", data)
+}
+
+func render(fsys fs.FS, dir string, data any) ([]*unstructured.Unstructured, error) {
+	files, err := fs.Glob(fsys, dir+"/*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	funcs := template.FuncMap{"indent": indent}
+	var out []*unstructured.Unstructured
+	for _, f := range files {
+		raw, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		tpl, err := template.New(f).Funcs(funcs).Option("missingkey=error").Parse(string(raw))
+		if err != nil {
+			return nil, fmt.Errorf("parsing manifest %s: %w", f, err)
+		}
+		var buf bytes.Buffer
+		if err := tpl.Execute(&buf, data); err != nil {
+			return nil, fmt.Errorf("rendering manifest %s: %w", f, err)
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(&buf, 4096)
+		for {
+			var obj unstructured.Unstructured
+			if err := dec.Decode(&obj.Object); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				return nil, fmt.Errorf("decoding rendered manifest %s: %w", f, err)
+			}
+			if len(obj.Object) == 0 {
+				continue
+			}
+			out = append(out, &obj)
+		}
+	}
+	return out, nil
+}
+
+func indent(n int, s string) string {
+	pad := strings.Repeat(" ", n)
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		if l != "" {
+			lines[i] = pad + l
+		}
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,48 @@
+package cluster
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+)
+
+// DefaultSpecYAML is the spec of `seed up` without a file: a local Docker
+// cluster with one control-plane machine and no pools yet.
+func DefaultSpecYAML(name string) []byte {
+	return fmt.Appendf(nil, `apiVersion: %s
+kind: Cluster
+metadata:
+  name: %s
+spec:
+  kubernetesVersion: %s
+  provider:
+    docker: {}
+  nodePools: []
+`, v1alpha1.APIVersion, name, v1alpha1.DefaultKubernetesVersion)
+}
+
+// LoadSpec reads the spec at path ("-" is not supported here: the spec is
+// also installed into the cluster, so it must be a file) or, with no path,
+// the default spec for name. It returns the spec defaulted and validated,
+// and the document as written.
+func LoadSpec(path, name string) (*v1alpha1.Cluster, []byte, error) {
+	var raw []byte
+	if path == "" {
+		raw = DefaultSpecYAML(name)
+	} else {
+		var err error
+		if raw, err = os.ReadFile(path); err != nil {
+			return nil, nil, fmt.Errorf("reading the cluster spec: %w", err)
+		}
+	}
+	c, err := v1alpha1.Load(raw, v1alpha1.ValidateOptions{})
+	if err != nil {
+		where := path
+		if where == "" {
+			where = "the default spec"
+		}
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return c, raw, nil
+}

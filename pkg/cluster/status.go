@@ -1,0 +1,109 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+)
+
+// ClientConfig returns a client config for the cluster's kubeconfig context.
+func ClientConfig(kubeconfigPath, cluster string) (*rest.Config, error) {
+	cfg, _, ok, err := contextConfig(kubeconfigPath, cluster)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("no kubeconfig context for cluster %q in %s: run `seed kubeconfig --name %s` or `seed up`", cluster, kubeconfigPath, cluster)
+	}
+	return cfg, nil
+}
+
+// GetStatus reads the agent's status report from the cluster.
+func GetStatus(ctx context.Context, cfg *rest.Config) (*v1alpha1.ClusterStatus, error) {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := client.CoreV1().ConfigMaps(v1alpha1.DefaultNamespace).Get(ctx, v1alpha1.StatusConfigMap, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading the agent's status: %w", err)
+	}
+	var st v1alpha1.ClusterStatus
+	if err := yaml.Unmarshal([]byte(cm.Data[v1alpha1.StatusKey]), &st); err != nil {
+		return nil, fmt.Errorf("decoding the agent's status: %w", err)
+	}
+	return &st, nil
+}
+
+// PrintStatus writes the status as a table, YAML or JSON.
+func PrintStatus(w io.Writer, st *v1alpha1.ClusterStatus, format string) error {
+	switch format {
+	case "yaml":
+		b, err := yaml.Marshal(st)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	case "", "table":
+	default:
+		return fmt.Errorf("unknown output format %q: use table, yaml or json", format)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Kubernetes:\t%s\n", st.KubernetesVersion)
+	fmt.Fprintf(tw, "Agent:\t%s (updated %s)\n", st.Agent, st.UpdatedAt.Format("15:04:05"))
+	for _, c := range st.Conditions {
+		msg := c.Message
+		if msg == "" {
+			msg = c.Reason
+		}
+		fmt.Fprintf(tw, "%s:\t%s\t%s\n", c.Type, c.Status, msg)
+	}
+	if st.SpecError != "" {
+		fmt.Fprintf(tw, "Spec error:\t%s\n", strings.ReplaceAll(st.SpecError, "\n", "\n\t"))
+	}
+	if st.LastError != "" {
+		fmt.Fprintf(tw, "Last error:\t%s\n", st.LastError)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "POOL\tDESIRED\tCURRENT\tREADY\tUPDATED\tUNHEALTHY")
+	for _, p := range st.Pools {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", p.Name, p.Desired, p.Current, p.Ready, p.Updated, p.Unhealthy)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "MACHINE\tPOOL\tPHASE\tNODE READY\tVERSION")
+	for _, m := range st.Machines {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", m.Name, m.Pool, m.Phase, m.NodeReady, m.KubernetesVersion)
+	}
+	if len(st.Drains) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "DRAINING\tSINCE\tPODS LEFT\tBLOCKED BY")
+		for _, d := range st.Drains {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", d.Machine, d.StartedAt.Format("15:04:05"), d.PodsLeft, strings.Join(d.BlockedBy, ","))
+		}
+	}
+	fmt.Fprintln(tw)
+	if len(st.Plan) == 0 {
+		fmt.Fprintln(tw, "Plan:\tnothing to do")
+	} else {
+		fmt.Fprintln(tw, "PLAN\tPOOL\tMACHINE\tREASON")
+		for _, a := range st.Plan {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Action, a.Pool, a.Machine, a.Reason)
+		}
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,385 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/seedhq/seed/manifests"
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/bootstrap"
+	"github.com/seedhq/seed/pkg/kube"
+	"github.com/seedhq/seed/pkg/pki"
+	"github.com/seedhq/seed/providers"
+	"github.com/seedhq/seed/providers/docker"
+)
+
+// UpOptions configure Up.
+type UpOptions struct {
+	// Spec is the cluster to create (defaulted and valid), and SpecYAML the
+	// document it came from, which goes into the spec ConfigMap as written.
+	Spec     *v1alpha1.Cluster
+	SpecYAML []byte
+	// Provider is the cluster's provider.
+	Provider providers.Provider
+	// AgentImage is the agent image reference (content- or version-tagged).
+	AgentImage string
+	// ImageSource provides the agent image as a `docker save` tarball, to be
+	// loaded onto the control-plane machine; nil when the node pulls it.
+	ImageSource func(ctx context.Context, ref string) (io.ReadCloser, error)
+	// KubeconfigPath is the kubeconfig file to merge the cluster's context into.
+	KubeconfigPath string
+	// Timeout bounds the whole bring-up (default 10m).
+	Timeout time.Duration
+	// Progress receives one line per step.
+	Progress io.Writer
+}
+
+// UpResult says what Up did.
+type UpResult struct {
+	// Created is false when the cluster existed already and nothing changed.
+	Created bool
+	// Context is the kubeconfig context of the cluster.
+	Context string
+}
+
+// ControlPlaneMachineName is the name of a cluster's first control-plane machine.
+func ControlPlaneMachineName(cluster string) string { return cluster + "-control-plane" }
+
+// agentImagePath is where the agent image tarball lands on the control plane;
+// the bootstrap script imports every tarball in that folder into containerd
+// before kubeadm runs.
+const agentImagePath = "/var/lib/seed/images/seed-agent.tar"
+
+// Up creates the cluster's one control-plane machine if it does not exist,
+// installs the agent and its spec, waits until the agent has adopted the
+// machine it runs on (the hand-off), and writes the kubeconfig. Run again on
+// a healthy cluster, it changes nothing.
+func Up(ctx context.Context, o UpOptions) (UpResult, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	c := o.Spec
+	name := c.Metadata.Name
+	p := newProgress(o.Progress)
+	res := UpResult{Context: pki.ContextName(name)}
+
+	step := p.start("Preparing %s infrastructure for cluster %q", o.Provider.Name(), name)
+	infra, err := o.Provider.EnsureInfrastructure(ctx)
+	if err != nil {
+		return res, step.fail(fmt.Errorf("preparing infrastructure: %w", err))
+	}
+	step.done()
+
+	cpName := ControlPlaneMachineName(name)
+	machines, err := o.Provider.ListMachines(ctx)
+	if err != nil {
+		return res, fmt.Errorf("listing the cluster's machines: %w", err)
+	}
+	var existing *providers.Machine
+	for i := range machines {
+		if machines[i].Role == providers.RoleControlPlane {
+			existing = &machines[i]
+		}
+	}
+
+	var admin []byte
+	if existing == nil {
+		res.Created = true
+		step = p.start("Creating control-plane machine %s (Kubernetes %s)", cpName, c.Spec.KubernetesVersion)
+		admin, err = createControlPlane(ctx, o, infra, cpName)
+		if err != nil {
+			return res, step.fail(err)
+		}
+		step.done()
+	} else {
+		cpName = existing.Name
+		p.note("Control-plane machine %s exists (%s)", cpName, existing.Phase)
+		admin, err = existingAdmin(ctx, o, infra, cpName)
+		if err != nil {
+			return res, err
+		}
+	}
+
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(admin)
+	if err != nil {
+		return res, fmt.Errorf("using the cluster's kubeconfig: %w", err)
+	}
+	cfg.Timeout = 15 * time.Second
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return res, err
+	}
+
+	step = p.start("Waiting for the API server at %s", infra.ExternalEndpoint)
+	if err := waitAPIServer(ctx, client); err != nil {
+		return res, step.fail(err)
+	}
+	step.done()
+
+	step = p.start("Installing the agent (%s) and the cluster spec", o.AgentImage)
+	created, err := installAgent(ctx, cfg, o)
+	if err != nil {
+		return res, step.fail(err)
+	}
+	if created > 0 {
+		res.Created = true
+		step.doneWith("%d objects created", created)
+	} else {
+		step.doneWith("all present, nothing changed")
+	}
+
+	step = p.start("Waiting for the agent to adopt machine %s", cpName)
+	if err := waitHandOff(ctx, client, cpName, step); err != nil {
+		return res, step.fail(err)
+	}
+	step.done()
+
+	if err := MergeKubeconfig(o.KubeconfigPath, admin); err != nil {
+		return res, err
+	}
+	p.note("Kubeconfig context %q written to %s", res.Context, o.KubeconfigPath)
+	return res, nil
+}
+
+// createControlPlane renders the control plane's bootstrap around a CA the
+// seed generates (so it can sign its own admin credentials), creates the
+// machine, and returns the admin kubeconfig.
+func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infrastructure, cpName string) ([]byte, error) {
+	c := o.Spec
+	caCert, caKey, err := pki.NewCA("kubernetes", 10*365*24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("creating the cluster CA: %w", err)
+	}
+	b, err := bootstrap.ControlPlane(bootstrap.Cluster{
+		Name:                 c.Metadata.Name,
+		KubernetesVersion:    c.Spec.KubernetesVersion,
+		ControlPlaneEndpoint: infra.ControlPlaneEndpoint,
+		CertSANs:             infra.CertSANs,
+		CACert:               caCert,
+		CAKey:                caKey,
+	}, bootstrap.Machine{
+		Name:              cpName,
+		KubernetesVersion: c.Spec.KubernetesVersion,
+		Labels:            map[string]string{providers.LabelPool: v1alpha1.ControlPlanePool},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rendering the control-plane bootstrap: %w", err)
+	}
+	if o.ImageSource != nil {
+		img, err := readImage(ctx, o.ImageSource, o.AgentImage)
+		if err != nil {
+			return nil, err
+		}
+		b.Files = append(b.Files, providers.File{Path: agentImagePath, Mode: 0o600, Content: img})
+	}
+	if _, err := o.Provider.CreateMachine(ctx, providers.MachineSpec{
+		Name:              cpName,
+		Pool:              v1alpha1.ControlPlanePool,
+		Role:              providers.RoleControlPlane,
+		MachineType:       c.Spec.ControlPlane.MachineType,
+		KubernetesVersion: c.Spec.KubernetesVersion,
+		Bootstrap:         b,
+	}); err != nil {
+		return nil, fmt.Errorf("creating machine %s: %w", cpName, err)
+	}
+	// kubeadm binds the group kubeadm:cluster-admins to cluster-admin; unlike
+	// system:masters, that grant can be revoked.
+	cert, key, err := pki.SignClient(caCert, caKey, "seed-admin", []string{"kubeadm:cluster-admins"}, 365*24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("signing admin credentials: %w", err)
+	}
+	return pki.AdminKubeconfig(c.Metadata.Name, infra.ExternalEndpoint, caCert, cert, key)
+}
+
+func readImage(ctx context.Context, src func(context.Context, string) (io.ReadCloser, error), ref string) ([]byte, error) {
+	rc, err := src(ctx, ref)
+	if err != nil {
+		return nil, fmt.Errorf("exporting the agent image %s (build it with `make images`): %w", ref, err)
+	}
+	defer rc.Close()
+	img, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("exporting the agent image %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+// existingAdmin finds credentials for a cluster that exists: the kubeconfig
+// context the seed wrote, or else the admin kubeconfig kubeadm left on the
+// control-plane machine (Docker), pointed at the external endpoint.
+func existingAdmin(ctx context.Context, o UpOptions, infra providers.Infrastructure, cpName string) ([]byte, error) {
+	_, raw, ok, err := contextConfig(o.KubeconfigPath, o.Spec.Metadata.Name)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return raw, nil
+	}
+	return ReadAdminKubeconfig(ctx, o.Provider, o.Spec.Metadata.Name, cpName, infra.ExternalEndpoint)
+}
+
+// ReadAdminKubeconfig reads kubeadm's admin kubeconfig from the control-plane
+// machine, for providers that can read files from machines, and renames its
+// context to the cluster's.
+func ReadAdminKubeconfig(ctx context.Context, p providers.Provider, cluster, cpName, endpoint string) ([]byte, error) {
+	fr, ok := p.(docker.FileReader)
+	if !ok {
+		return nil, fmt.Errorf("cluster %s exists but no kubeconfig context %q holds its credentials, and provider %s cannot fetch them from the machine",
+			cluster, pki.ContextName(cluster), p.Name())
+	}
+	var raw []byte
+	var err error
+	// The file appears once kubeadm has written it; a machine that was just
+	// created may not have it yet.
+	for {
+		raw, err = fr.ReadFile(ctx, cpName, "/etc/kubernetes/admin.conf")
+		if err == nil || !providers.IsNotFound(err) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for kubeadm to write the admin kubeconfig on %s: %w", cpName, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the admin kubeconfig from machine %s: %w", cpName, err)
+	}
+	cfg, err := clientcmd.Load(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the admin kubeconfig from machine %s: %w", cpName, err)
+	}
+	for _, cl := range cfg.Clusters {
+		for _, ai := range cfg.AuthInfos {
+			return pki.AdminKubeconfig(cluster, endpoint, cl.CertificateAuthorityData, ai.ClientCertificateData, ai.ClientKeyData)
+		}
+	}
+	return nil, fmt.Errorf("the admin kubeconfig on machine %s holds no credentials", cpName)
+}
+
+func installAgent(ctx context.Context, cfg *rest.Config, o UpOptions) (int, error) {
+	objs, err := manifests.Agent(manifests.Params{
+		AgentImage:   o.AgentImage,
+		SpecYAML:     o.SpecYAML,
+		DockerSocket: o.Spec.Spec.Provider.Docker != nil,
+	})
+	if err != nil {
+		return 0, err
+	}
+	creator, err := kube.NewCreator(cfg)
+	if err != nil {
+		return 0, err
+	}
+	var results []kube.Result
+	err = retry(ctx, func() error {
+		results, err = creator.CreateMissing(ctx, objs)
+		return err
+	})
+	created := 0
+	for _, r := range results {
+		if r.Created {
+			created++
+		}
+	}
+	return created, err
+}
+
+func waitAPIServer(ctx context.Context, client kubernetes.Interface) error {
+	return retry(ctx, func() error {
+		_, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err != nil {
+			return err
+		}
+		// The seed's credentials work once kubeadm has bound the admin group.
+		_, err = client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+		return err
+	})
+}
+
+// waitHandOff waits until the agent's status lists the control-plane
+// machine as managed, reporting what it is waiting for as it changes.
+func waitHandOff(ctx context.Context, client kubernetes.Interface, cpName string, step *step) error {
+	last := ""
+	return retry(ctx, func() error {
+		why := handOffState(ctx, client, cpName)
+		if why == "" {
+			return nil
+		}
+		if why != last {
+			step.detail(why)
+			last = why
+		}
+		return errors.New(why)
+	})
+}
+
+func handOffState(ctx context.Context, client kubernetes.Interface, cpName string) string {
+	cm, err := client.CoreV1().ConfigMaps(v1alpha1.DefaultNamespace).Get(ctx, v1alpha1.StatusConfigMap, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		pods, perr := client.CoreV1().Pods(v1alpha1.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=seed-agent"})
+		if perr != nil || len(pods.Items) == 0 {
+			return "agent pod not scheduled yet"
+		}
+		pod := pods.Items[0]
+		for _, cs := range pod.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil {
+				return fmt.Sprintf("agent pod %s: %s %s", pod.Name, w.Reason, w.Message)
+			}
+		}
+		return fmt.Sprintf("agent pod %s is %s; no status yet", pod.Name, pod.Status.Phase)
+	}
+	if err != nil {
+		return fmt.Sprintf("reading agent status: %v", err)
+	}
+	var st v1alpha1.ClusterStatus
+	if err := yaml.Unmarshal([]byte(cm.Data[v1alpha1.StatusKey]), &st); err != nil {
+		return fmt.Sprintf("agent status unreadable: %v", err)
+	}
+	if st.SpecError != "" {
+		return "agent rejected the spec: " + strings.ReplaceAll(st.SpecError, "\n", "; ")
+	}
+	for _, m := range st.Machines {
+		if m.Name == cpName && m.Managed {
+			return ""
+		}
+	}
+	if st.LastError != "" {
+		return "agent reports: " + st.LastError
+	}
+	return "agent has not adopted the machine yet"
+}
+
+// retry calls f until it succeeds or ctx ends, returning f's last error.
+func retry(ctx context.Context, f func() error) error {
+	delay := 250 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		if delay < 2*time.Second {
+			delay *= 2
+		}
+	}
+}

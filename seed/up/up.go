@@ -1,0 +1,82 @@
+// Package up is `seed up`: create a cluster's one control-plane machine,
+// install the agent and hand the cluster over to it.
+package up
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/seedhq/seed/pkg/cli"
+	"github.com/seedhq/seed/pkg/cluster"
+	"github.com/seedhq/seed/pkg/version"
+	"github.com/seedhq/seed/providers/docker"
+	"github.com/seedhq/seed/providers/registry"
+)
+
+type flags struct {
+	file       string
+	name       string
+	kubeconfig string
+	agentImage string
+	timeout    time.Duration
+}
+
+// NewCommand returns the `seed up` command.
+func NewCommand(streams cli.IOStreams) *cobra.Command {
+	f := &flags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Create a cluster and hand it to its agent",
+		Long: `Creates the cluster's control-plane machine (if it does not exist), bootstraps
+Kubernetes on it with kubeadm, installs the agent and the cluster spec, and
+waits until the agent has adopted the cluster. Without -f, a local Docker
+cluster with one control-plane machine. Running it again changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), streams, f) },
+	}
+	cmd.Flags().StringVarP(&f.file, "file", "f", "", "cluster spec file (default: a local Docker cluster)")
+	cmd.Flags().StringVar(&f.name, "name", "seed", "cluster name when no spec file is given")
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", cluster.DefaultKubeconfigPath(), "kubeconfig file to merge the cluster's context into")
+	cmd.Flags().StringVar(&f.agentImage, "agent-image", version.AgentImage, "agent image to install")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this long")
+	return cmd
+}
+
+func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
+	spec, raw, err := cluster.LoadSpec(f.file, f.name)
+	if err != nil {
+		return err
+	}
+	p, err := registry.New(ctx, spec, registry.Env{})
+	if err != nil {
+		return err
+	}
+	opts := cluster.UpOptions{
+		Spec: spec, SpecYAML: raw, Provider: p, AgentImage: f.agentImage,
+		KubeconfigPath: f.kubeconfig, Timeout: f.timeout, Progress: streams.ErrOut,
+	}
+	if spec.Spec.Provider.Docker != nil {
+		opts.ImageSource = func(ctx context.Context, ref string) (io.ReadCloser, error) { return docker.SaveImage(ctx, "", ref) }
+	}
+	res, err := cluster.Up(ctx, opts)
+	if err != nil {
+		return err
+	}
+	name := spec.Metadata.Name
+	if res.Created {
+		fmt.Fprintf(streams.Out, "\nCluster %q is up and its agent has taken over.\n", name)
+	} else {
+		fmt.Fprintf(streams.Out, "\nCluster %q was already up; nothing changed.\n", name)
+	}
+	fmt.Fprintf(streams.Out, `
+Next:
+  kubectl --context %[1]s get nodes
+  kubectl --context %[1]s -n seed-system edit configmap seed-cluster   # add node pools, change versions
+  seed status --name %[2]s
+`, res.Context, name)
+	return nil
+}
