@@ -1,0 +1,73 @@
+// Command probe is the e2e tests' workload: it resolves names and fetches
+// URLs given as arguments, prints what it found, and then sleeps, so a test
+// can read its log and check DNS and the pod network from inside a pod.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	for _, arg := range os.Args[1:] {
+		switch {
+		case strings.HasPrefix(arg, "resolve="):
+			name := strings.TrimPrefix(arg, "resolve=")
+			addrs, err := retry(ctx, func() ([]string, error) { return net.DefaultResolver.LookupHost(ctx, name) })
+			report("resolve", name, strings.Join(addrs, ","), err)
+		case strings.HasPrefix(arg, "get="):
+			url := strings.TrimPrefix(arg, "get=")
+			code, err := retry(ctx, func() ([]string, error) {
+				c := http.Client{Timeout: 3 * time.Second}
+				resp, err := c.Get(url)
+				if err != nil {
+					return nil, err
+				}
+				resp.Body.Close()
+				return []string{resp.Status}, nil
+			})
+			report("get", url, strings.Join(code, ","), err)
+		case arg == "serve":
+			go func() {
+				_ = http.ListenAndServe(":8080", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					host, _ := os.Hostname()
+					fmt.Fprintln(w, "hello from", host)
+				}))
+			}()
+		}
+	}
+	<-ctx.Done()
+}
+
+func retry(ctx context.Context, f func() ([]string, error)) ([]string, error) {
+	var err error
+	for i := 0; i < 60; i++ {
+		var out []string
+		if out, err = f(); err == nil {
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	return nil, err
+}
+
+func report(kind, target, result string, err error) {
+	if err != nil {
+		fmt.Printf("%s %s FAIL %v\n", kind, target, err)
+		return
+	}
+	fmt.Printf("%s %s OK %s\n", kind, target, result)
+}
