@@ -65,9 +65,7 @@ func (d drainer) step(ctx context.Context, nodeName string) (drainProgress, erro
 		if pod.DeletionTimestamp != nil {
 			continue // already going
 		}
-		err := d.client.PolicyV1().Evictions(pod.Namespace).Evict(ctx, &policyv1.Eviction{
-			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
-		})
+		err := d.evict(ctx, pod)
 		switch {
 		case err == nil:
 		case apierrors.IsNotFound(err):
@@ -130,4 +128,18 @@ func (d drainer) blockingBudgets(ctx context.Context, pod *corev1.Pod) ([]string
 		names = []string{pod.Namespace + "/(unknown budget)"}
 	}
 	return names, nil
+}
+
+// evict asks for one eviction without client-side retries: client-go would
+// otherwise honour the Retry-After of a budget's 429 up to ten times,
+// stalling the whole pass, when a refusal is exactly what a drain step wants
+// to learn about and report.
+func (d drainer) evict(ctx context.Context, pod *corev1.Pod) error {
+	body := &policyv1.Eviction{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "Eviction"},
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+	}
+	return d.client.CoreV1().RESTClient().Post().
+		Namespace(pod.Namespace).Resource("pods").Name(pod.Name).SubResource("eviction").
+		MaxRetries(0).Body(body).Do(ctx).Error()
 }

@@ -37,7 +37,7 @@ const selfMachine = "test-control-plane"
 // registering Ready Nodes, and a kubelet stand-in that finishes pod
 // deletions (no kubelet runs in the test environment).
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	env      *testenv.Env
 	ns       string
 	admin    kubernetes.Interface
@@ -48,7 +48,7 @@ type harness struct {
 	bootstraps []string
 }
 
-func newHarness(t *testing.T, spec string) *harness {
+func newHarness(t testing.TB, spec string) *harness {
 	t.Helper()
 	env := shared.Env(t)
 	ctx := t.Context()
@@ -180,7 +180,7 @@ func (h *harness) newReconciler(identity string, mutate ...func(*Options)) *Reco
 		ProgressInterval:  200 * time.Millisecond,
 		OrphanGracePeriod: time.Minute,
 		Metrics:           NewMetrics(prometheus.NewRegistry()),
-		Logger:            testr.NewWithOptions(h.t, testr.Options{Verbosity: 0}).WithName(identity),
+		Logger:            testr.NewWithInterface(h.t, testr.Options{Verbosity: 0}).WithName(identity),
 	}
 	for _, m := range mutate {
 		m(&opts)
@@ -244,7 +244,7 @@ func (h *harness) events(reason string) []corev1.Event {
 }
 
 // eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -257,7 +257,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 // consistently checks cond holds for the whole duration.
-func consistently(t *testing.T, d time.Duration, what string, cond func() bool) {
+func consistently(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -39,6 +40,9 @@ type ledger struct {
 	Entries         map[string]*ledgerEntry
 	resourceVersion string
 	exists          bool
+	// saved is the encoded content at resourceVersion, so that saving an
+	// unchanged ledger costs no write.
+	saved map[string]string
 }
 
 type ledgerStore struct {
@@ -55,7 +59,7 @@ func (s ledgerStore) load(ctx context.Context) (*ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading ledger %s/%s: %w", s.namespace, s.name, err)
 	}
-	l := &ledger{Entries: map[string]*ledgerEntry{}, resourceVersion: cm.ResourceVersion, exists: true}
+	l := &ledger{Entries: map[string]*ledgerEntry{}, resourceVersion: cm.ResourceVersion, exists: true, saved: cm.Data}
 	for name, raw := range cm.Data {
 		var e ledgerEntry
 		if err := json.Unmarshal([]byte(raw), &e); err != nil {
@@ -92,6 +96,9 @@ func (s ledgerStore) save(ctx context.Context, l *ledger) error {
 		}
 		cm.Data[name] = string(b)
 	}
+	if l.exists && maps.Equal(cm.Data, l.saved) {
+		return nil
+	}
 	var out *corev1.ConfigMap
 	var err error
 	if l.exists {
@@ -102,6 +109,6 @@ func (s ledgerStore) save(ctx context.Context, l *ledger) error {
 	if err != nil {
 		return fmt.Errorf("writing ledger %s/%s: %w", s.namespace, s.name, err)
 	}
-	l.resourceVersion, l.exists = out.ResourceVersion, true
+	l.resourceVersion, l.exists, l.saved = out.ResourceVersion, true, cm.Data
 	return nil
 }

@@ -84,9 +84,9 @@ type Options struct {
 type Reconciler struct {
 	opts     Options
 	provider providers.Provider
-	ledger  ledgerStore
-	drainer drainer
-	events  record.EventRecorder
+	ledger   ledgerStore
+	drainer  drainer
+	events   record.EventRecorder
 
 	nodes      corelisters.NodeLister
 	configMaps corelisters.ConfigMapLister
