@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Prints the performance figures the issues set goals for. Benchmarks, not
+# tests: nothing here fails on a slow machine, it reports.
+#   hack/bench.sh            everything
+#   hack/bench.sh unit       planner, spec-edit latency (real kube-apiserver), provider call counts
+#   hack/bench.sh cluster    seed up hand-off vs raw kubeadm init (real clusters in Docker)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$(seed::root)"
+mode=${1:-all}
+runs=${SEED_BENCH_RUNS:-5}
+
+unit() {
+  SEED_KUBE_BIN_DIR=$(hack/build-kube.sh | tail -n1)
+  SEED_ETCD_BIN_DIR=$(hack/build-etcd.sh | tail -n1)
+  export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR
+  seed::log "Planner over 1,000 machines"
+  go test ./pkg/plan/ -run '^$' -bench . -benchmem
+  seed::log "Spec ConfigMap edit → first provider call (real kube-apiserver, fake provider)"
+  go test ./agent/controller/ -run '^$' -bench BenchmarkSpecEditToProviderCall -benchtime=30x
+  if [ -d providers/aws ]; then
+    seed::log "AWS provider: EC2 calls per scale-up and per idle minute"
+    go test ./providers/aws/... -run '^$' -bench . -benchtime=1x
+  fi
+}
+
+cluster() {
+  hack/ensure-docker.sh
+  SEED_NODE_IMAGE=$(hack/build-images.sh | tail -n1)
+  SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
+  export SEED_NODE_IMAGE SEED_AGENT_IMAGE SEED_E2E=1
+  seed::log "seed up to hand-off vs raw kubeadm init, $runs runs each (cached images)"
+  go test ./e2e/ -run '^$' -bench 'BenchmarkHandOff|BenchmarkRawKubeadmInit' -benchtime="${runs}x" -timeout 60m
+  seed::log "Binary sizes: seed $(du -h bin/seed | cut -f1), agent $(du -h bin/agent | cut -f1)"
+}
+
+case "$mode" in
+  unit) unit ;;
+  cluster) cluster ;;
+  all) unit; cluster ;;
+  *) seed::die "unknown mode $mode: use all, unit or cluster" ;;
+esac
