@@ -2,6 +2,7 @@ package providers
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -104,4 +105,27 @@ type Provider interface {
 	// ListMachines returns every machine owned by the cluster, found by
 	// ownership labels or tags, even when the cluster itself is broken.
 	ListMachines(ctx context.Context) ([]Machine, error)
+}
+
+// Optional capabilities. Callers type-assert for them; the metrics
+// decorator keeps them visible.
+
+// BatchCreator creates several machines in as few calls as the provider
+// can, with CreateMachine's contract for each spec: asking again for a name
+// that exists returns it. It returns the machines that exist, in spec order.
+type BatchCreator interface {
+	CreateMachines(ctx context.Context, specs []MachineSpec) ([]Machine, error)
+}
+
+// Preflighter checks, before anything is created, that a spec can work
+// (region, machine types, images), naming the spec field at fault.
+type Preflighter interface {
+	Preflight(ctx context.Context) error
+}
+
+// AgentImageStager ships the agent image to the control plane without a
+// registry: it stores an image tarball where the control plane's first boot
+// fetches and imports it.
+type AgentImageStager interface {
+	StageAgentImage(ctx context.Context, r io.Reader, size int64) (url string, err error)
 }

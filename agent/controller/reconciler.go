@@ -445,50 +445,75 @@ func startupTimeout(c *v1alpha1.Cluster) time.Duration {
 	return v1alpha1.DefaultNodeStartupTimeout
 }
 
-// createMachines asks the provider for every machine, in parallel. A machine
-// whose request can never succeed is dropped from the ledger; any other
-// failure leaves it there to be resumed.
+// createMachines renders each machine's bootstrap (its own join token) and
+// asks the provider for all of them: in one call when the provider can
+// batch, else in parallel. A machine whose request can never succeed is
+// dropped from the ledger; any other failure leaves it there to be resumed.
 func (r *Reconciler) createMachines(ctx context.Context, spec *v1alpha1.Cluster, specCM *corev1.ConfigMap, specs []providers.MachineSpec, led *ledger) []error {
 	if len(specs) == 0 {
 		return nil
 	}
-	type result struct {
-		name string
-		err  error
+	errs := make([]error, len(specs))
+	parallel(len(specs), func(i int) {
+		b, err := r.opts.Bootstrapper.Bootstrap(ctx, spec, specs[i])
+		if err != nil {
+			errs[i] = fmt.Errorf("rendering bootstrap for machine %s: %w", specs[i].Name, err)
+			return
+		}
+		specs[i].Bootstrap = b
+	})
+	var ready []int
+	for i, err := range errs {
+		if err == nil {
+			ready = append(ready, i)
+		}
 	}
-	results := make(chan result, len(specs))
-	sem := make(chan struct{}, 8)
-	for _, ms := range specs {
-		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			b, err := r.opts.Bootstrapper.Bootstrap(ctx, spec, ms)
-			if err != nil {
-				results <- result{ms.Name, fmt.Errorf("rendering bootstrap for machine %s: %w", ms.Name, err)}
-				return
+	if bc, ok := r.provider.(providers.BatchCreator); ok && len(ready) > 1 {
+		batch := make([]providers.MachineSpec, len(ready))
+		for k, i := range ready {
+			batch[k] = specs[i]
+		}
+		if _, err := bc.CreateMachines(ctx, batch); err != nil {
+			for _, i := range ready {
+				errs[i] = fmt.Errorf("creating machines %s…: %w", specs[i].Name, err)
 			}
-			ms.Bootstrap = b
-			_, err = r.provider.CreateMachine(ctx, ms)
-			if err != nil {
-				err = fmt.Errorf("creating machine %s: %w", ms.Name, err)
+		}
+	} else {
+		parallel(len(ready), func(k int) {
+			i := ready[k]
+			if _, err := r.provider.CreateMachine(ctx, specs[i]); err != nil {
+				errs[i] = fmt.Errorf("creating machine %s: %w", specs[i].Name, err)
 			}
-			results <- result{ms.Name, err}
-		}()
+		})
 	}
-	var errs []error
-	for range specs {
-		res := <-results
-		r.countAction("Create", res.err)
-		if res.err == nil {
+	var out []error
+	for i, err := range errs {
+		r.countAction("Create", err)
+		if err == nil {
 			continue
 		}
-		if providers.IsInvalid(res.err) || providers.IsCapacity(res.err) {
-			delete(led.Entries, res.name)
+		if providers.IsInvalid(err) || providers.IsCapacity(err) {
+			delete(led.Entries, specs[i].Name)
 		}
-		r.event(specCM, corev1.EventTypeWarning, "CreateFailed", "%v", res.err)
-		errs = append(errs, res.err)
+		r.event(specCM, corev1.EventTypeWarning, "CreateFailed", "%v", err)
+		out = append(out, err)
 	}
-	return errs
+	return out
+}
+
+// parallel runs f(0..n-1) with at most 8 at a time and waits for all.
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
 }
 
 // progressDeletes moves every recorded deletion one step: drain, then delete

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,13 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 	p := newProgress(o.Progress)
 	res := UpResult{Context: pki.ContextName(name)}
 
+	if pf, ok := o.Provider.(providers.Preflighter); ok {
+		step := p.start("Checking the spec against %s", o.Provider.Name())
+		if err := pf.Preflight(ctx); err != nil {
+			return res, step.fail(fmt.Errorf("preflight: %w", err))
+		}
+		step.done()
+	}
 	step := p.start("Preparing %s infrastructure for cluster %q", o.Provider.Name(), name)
 	infra, err := o.Provider.EnsureInfrastructure(ctx)
 	if err != nil {
@@ -186,7 +194,15 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 		if err != nil {
 			return nil, err
 		}
-		b.Files = append(b.Files, providers.File{Path: agentImagePath, Mode: 0o600, Content: img})
+		if stager, ok := o.Provider.(providers.AgentImageStager); ok {
+			// Too big for user data: the provider stores it where the
+			// control plane's first boot fetches it.
+			if _, err := stager.StageAgentImage(ctx, bytes.NewReader(img), int64(len(img))); err != nil {
+				return nil, fmt.Errorf("staging the agent image: %w", err)
+			}
+		} else {
+			b.Files = append(b.Files, providers.File{Path: agentImagePath, Mode: 0o600, Content: img})
+		}
 	}
 	if _, err := o.Provider.CreateMachine(ctx, providers.MachineSpec{
 		Name:              cpName,

@@ -32,9 +32,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Decorate returns p with every call measured.
+// Decorate returns p with every call measured. The optional capabilities
+// that callers look for by type assertion are passed through when p has them.
 func (m *Metrics) Decorate(p providers.Provider) providers.Provider {
-	return &decorated{next: p, m: m}
+	d := &decorated{next: p, m: m}
+	if b, ok := p.(providers.BatchCreator); ok {
+		return &decoratedBatch{decorated: d, batch: b}
+	}
+	return d
+}
+
+type decoratedBatch struct {
+	*decorated
+	batch providers.BatchCreator
+}
+
+var _ providers.BatchCreator = (*decoratedBatch)(nil)
+
+func (d *decoratedBatch) CreateMachines(ctx context.Context, specs []providers.MachineSpec) (_ []providers.Machine, err error) {
+	defer func(start time.Time) { d.observe("CreateMachines", start, err) }(time.Now())
+	return d.batch.CreateMachines(ctx, specs)
 }
 
 type decorated struct {

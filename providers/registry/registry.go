@@ -8,6 +8,7 @@ import (
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
+	"github.com/seedhq/seed/providers/aws"
 	"github.com/seedhq/seed/providers/docker"
 )
 
@@ -22,6 +23,7 @@ type Factory func(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.
 // factories is the registration table, one line per provider.
 var factories = map[string]Factory{
 	"docker": newDocker,
+	"aws":    newAWS,
 }
 
 // Name returns the name of the provider the spec selects.
@@ -41,7 +43,7 @@ func New(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider,
 	f, ok := factories[name]
 	if !ok {
 		return nil, providers.NewError(providers.KindInvalid, "choosing a provider",
-			fmt.Errorf("provider %q is not available in this build: set spec.provider.docker", name))
+			fmt.Errorf("no provider is selected: set spec.provider.docker or spec.provider.aws"))
 	}
 	return f(ctx, c, env)
 }
@@ -54,5 +56,26 @@ func newDocker(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Provi
 		Privileged:    d.Privileged,
 		APIServerPort: d.APIServerPort,
 		Logger:        env.Logger,
+	})
+}
+
+func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error) {
+	types := map[string]string{}
+	if t := c.Spec.ControlPlane.MachineType; t != "" {
+		types["spec.controlPlane.machineType"] = t
+	}
+	for i, p := range c.Spec.NodePools {
+		if p.MachineType != "" {
+			types[fmt.Sprintf("spec.nodePools[%d].machineType", i)] = p.MachineType
+		}
+	}
+	return aws.New(ctx, aws.Options{
+		ClusterName:  c.Metadata.Name,
+		Spec:         c.Spec.Provider.AWS,
+		MachineTypes: types,
+		// The agent runs on the control plane's host network, so one hop
+		// reaches IMDS; a second would let every pod on it use the node's role.
+		ControlPlaneHopLimit: 1,
+		Logger:               env.Logger,
 	})
 }

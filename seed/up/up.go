@@ -55,11 +55,16 @@ func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
 	if err != nil {
 		return err
 	}
+	if aws := spec.Spec.Provider.AWS; aws != nil && aws.AgentImage != "" {
+		f.agentImage = aws.AgentImage
+	}
 	opts := cluster.UpOptions{
 		Spec: spec, SpecYAML: raw, Provider: p, AgentImage: f.agentImage,
 		KubeconfigPath: f.kubeconfig, Timeout: f.timeout, Progress: streams.ErrOut,
 	}
-	if spec.Spec.Provider.Docker != nil {
+	// The agent image comes from the local engine, where `make images` built
+	// it, unless the spec names a registry image the nodes pull.
+	if aws := spec.Spec.Provider.AWS; aws == nil || aws.AgentImage == "" {
 		opts.ImageSource = func(ctx context.Context, ref string) (io.ReadCloser, error) { return docker.SaveImage(ctx, "", ref) }
 	}
 	res, err := cluster.Up(ctx, opts)

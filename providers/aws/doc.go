@@ -1,0 +1,143 @@
+// Package aws is Seed's AWS provider: machines are EC2 instances, and the
+// cluster-wide resources are a VPC (or the one the spec names), security
+// groups, a stable control-plane endpoint, two IAM roles and a private
+// bucket, all tagged as the cluster's and found again by those tags.
+// New returns a providers.Provider; the same value also implements
+// Preflighter, AgentImageStager and BatchCreator.
+//
+// # Credentials
+//
+// Without an injected aws.Config, New loads the SDK's standard chain with
+// config.LoadDefaultConfig for spec.provider.aws.region: environment
+// variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN),
+// the shared config and credentials files with AWS_PROFILE or
+// Options.Profile (SSO profiles work after `aws sso login`; so do
+// credential_process and role_arn profiles), web identity, the container
+// endpoint, and IMDSv2 on an instance. The agent, in the cluster, uses the
+// control-plane instance profile through IMDSv2, or the credentials of
+// spec.provider.aws.credentialsSecret when the agent's Deployment maps that
+// Secret to the AWS_* variables. Whatever the source, the provider installs
+// its own retryer (NewRetryer): the SDK's standard one, with full-jitter
+// exponential backoff, throttling codes (RequestLimitExceeded and the
+// others in retry.DefaultThrottleErrorCodes) retried up to ten attempts,
+// and capacity codes never retried in place.
+//
+// The permissions `seed up` and `seed down` need are in
+// manifests/aws/seed-policy.json (EC2 reads and creates on *, deletions only
+// of resources carrying a seed.dev/cluster tag, IAM only on roles and
+// instance profiles named seed-*, S3 only on buckets named seed-*). The
+// agent's are in manifests/aws/agent-policy.json, rendered per cluster and
+// put inline on the control-plane role: describe; run instances only with
+// the cluster's ownership tags (aws:RequestTag) into the cluster's VPC and
+// security groups; tag only at launch; stop and terminate only instances
+// tagged kubernetes.io/cluster/<name>=owned (ec2:ResourceTag); pass only
+// the cluster's worker role, only to EC2.
+//
+// # Control-plane endpoint: Elastic IP on a network interface, not an NLB
+//
+// EnsureInfrastructure creates a network interface in the first subnet and
+// associates an Elastic IP with it; the control-plane instance is launched
+// onto that interface (device 0, DeleteOnTermination false). A replacement
+// control plane gets the same interface, hence the same private IP and the
+// same public IP: ControlPlaneEndpoint is <private IP>:6443, which kubelets
+// and pods use without a trip through the internet gateway, and
+// ExternalEndpoint is <Elastic IP>:6443, for the seed outside. Both go in
+// the certificate's SANs.
+//
+// An NLB would survive the loss of a zone, but a single control-plane node
+// cannot (its etcd lives on an EBS volume in one zone), so that advantage
+// is moot until the control plane is highly available. An NLB costs about
+// five times an Elastic IP per month before traffic, needs the
+// elasticloadbalancingv2 SDK, its listeners, target groups and health
+// checks, and answers from several addresses. The price of the interface
+// is that the control plane stays in the first zone: a capacity error there
+// is reported as KindCapacity rather than moved. When the spec names a VPC
+// without an internet gateway, no Elastic IP is made and both endpoints
+// are the private address.
+//
+// # IMDSv2 and hop limits
+//
+// Every instance requires IMDSv2 session tokens (HttpTokens required), so
+// a server-side request forgery that can only GET cannot read credentials.
+// The token PUT's response leaves with an IP TTL equal to the hop limit.
+// On workers the limit is 1: it reaches the host, but not a pod behind a
+// veth and bridge, so workloads on workers get neither the node's
+// credentials nor its user data. On the control plane it is 2 by default,
+// so that the agent can reach the control-plane role from an ordinary pod
+// network namespace. The cost is that every pod scheduled on the control
+// plane can reach IMDS too. Two things limit that: the control plane's
+// bootstrap files (the join token, and the CA key when the seed made one)
+// are not in its user data but in the cluster's bucket, fetched with a
+// presigned URL that expires after an hour; and the role can do only what
+// agent-policy.json allows. When the agent runs on the host network, as
+// manifests/agent does, Options.ControlPlaneHopLimit = 1 is enough and
+// closes IMDS to the control plane's pods; Seed's control plane is not
+// tainted, so workloads do run there.
+//
+// # Machines
+//
+// User data is a bash script, gzipped (cloud-init recognises gzip and
+// unpacks it; no MIME multipart is needed for one part) and base64-encoded;
+// EC2's 16 KiB limit applies to the gzipped bytes and is checked before the
+// call. It reads instance ID, zone and launch index from IMDSv2, writes
+// /var/lib/seed/provider-id (aws:///<zone>/<instance-id>), sets the hostname
+// to the machine name, installs containerd.io (Docker's Debian repository)
+// and kubelet, kubeadm and kubectl pinned to the requested version from
+// pkgs.k8s.io's vX.Y repository, writes the bootstrap files and the script
+// to /var/lib/seed/bootstrap/script, and runs it once. It never traces or
+// echoes what it writes; the provider never logs user data.
+//
+// One RunInstances can start several machines: each instance finds its
+// name, and its bootstrap, by its AMI launch index. Single launches carry
+// the seed.dev/machine and Name tags; batch launches carry the names, in
+// launch-index order, in seed.dev/machines.0, .1... tags (256 characters
+// each), from which ListMachines reads the name of every instance. A
+// scale-up of N workers of one pool is spread over at most three subnets,
+// one RunInstances each (MinCount 1, so a zone short of capacity launches
+// what it can and the rest moves on), and costs min(N, 3) EC2 calls once
+// the network, instance type and image are known (four Describe calls,
+// once per process).
+//
+// Each RunInstances carries a ClientToken computed from the cluster and the
+// sorted names of the launch (and a generation, bumped only when EC2 answers
+// a token with instances that have all terminated, since EC2 remembers a
+// token for 24 hours after): asking again, from a retry or a restarted
+// agent that never recorded the answer, returns the same instances. The
+// token does not depend on the subnet, because EC2 keeps a token only for a
+// request that succeeded; a token that did succeed elsewhere answers
+// IdempotentParameterMismatch, after which the provider adopts the
+// instances it finds with the client-token filter. Launches are tagged at
+// creation (TagSpecifications), so an instance is never an orphan. If a
+// restarted executor batches the same names differently while EC2 does not
+// yet list the first launch, a name can get two instances; ListMachines
+// keeps the oldest and terminates the rest.
+//
+// Capacity: InsufficientInstanceCapacity, InsufficientHostCapacity,
+// InsufficientFreeAddressesInSubnet and Unsupported move the launch to the
+// next subnet; when none is left the error is providers.KindCapacity.
+// Quota errors (VcpuLimitExceeded, InstanceLimitExceeded) are KindCapacity
+// at once. Throttling the retryer could not absorb is KindThrottled.
+//
+// Eventual consistency: an instance EC2 does not list yet, right after
+// this process launched it, is reported as Pending for two minutes; one it
+// terminated is reported as Deleting; TerminateInstances answering
+// InvalidInstanceID.NotFound for a fresh ID is retried with backoff; calls
+// naming what EnsureInfrastructure just created are retried on
+// Invalid...NotFound for up to a minute; and RunInstances within two
+// minutes of EnsureInfrastructure is retried on InvalidParameterValue (an
+// instance profile IAM has not propagated) and Invalid...NotFound.
+//
+// ListMachines is one DescribeInstances, filtered by both ownership tags and
+// every state but terminated, paginated, and answered from memory for
+// ListTTL (30s) unless this provider wrote since: an idle agent makes at
+// most two EC2 calls a minute.
+//
+// Destroy removes, in order: instances (waiting until they terminate), the
+// Elastic IP, the endpoint interface, the internet gateway, subnets, the
+// route table, security groups, the VPC, instance profiles and roles (only
+// those tagged as the cluster's), and the bucket's objects and the bucket.
+// Deletions that wait on another (DependencyViolation, an interface still
+// in use) are retried for up to five minutes; everything else that fails
+// is collected and returned together, and running Destroy again finishes
+// the job.
+package aws

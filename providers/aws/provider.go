@@ -1,0 +1,309 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/go-logr/logr"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/providers"
+)
+
+// ProviderName is the name the AWS provider registers under.
+const ProviderName = "aws"
+
+// Defaults of the tunables in Options.
+const (
+	DefaultListTTL          = 30 * time.Second
+	DefaultRetryMaxAttempts = 10
+	DefaultRetryMaxBackoff  = 20 * time.Second
+	defaultPageSize         = 1000
+)
+
+// Options configure the AWS provider for one cluster.
+type Options struct {
+	// ClusterName is the cluster's name, a DNS label; it ends up in tags,
+	// IAM names and the bucket name.
+	ClusterName string
+	// Spec is the cluster's spec.provider.aws. Region is required.
+	Spec *v1alpha1.AWSProviderSpec
+	// MachineTypes are the instance types Preflight checks, keyed by the
+	// spec field that names them, e.g.
+	// {"spec.controlPlane.machineType": "t3.medium"}. Machines themselves
+	// get their type from MachineSpec.MachineType.
+	MachineTypes map[string]string
+	// APIServerCIDRs may reach the API server on 6443 from outside the
+	// cluster; empty means anywhere (0.0.0.0/0).
+	APIServerCIDRs []string
+	// ControlPlaneHopLimit is the IMDS hop limit of the control plane:
+	// 2 (the default) lets the agent reach IMDS from a pod network
+	// namespace; 1 is enough, and safer, when the agent runs on the host
+	// network. Workers always get 1. See doc.go.
+	ControlPlaneHopLimit int32
+
+	// Config builds the clients that are not injected. Nil loads the
+	// standard chain (environment, shared config and credentials files,
+	// SSO profiles, IMDSv2 on an instance) for Spec.Region and Profile.
+	// Either way the provider installs its own retryer.
+	Config *aws.Config
+	// Profile is the shared-config profile to load when Config is nil;
+	// empty means AWS_PROFILE or "default".
+	Profile string
+
+	// Injected clients, for tests. Nil ones are built from Config.
+	EC2       EC2API
+	IAM       IAMAPI
+	S3        S3API
+	STS       STSAPI
+	Presigner S3Presigner
+
+	// Logger receives one line per decision; the zero value discards.
+	Logger logr.Logger
+	// Clock drives backoff and caches; nil is the wall clock.
+	Clock Clock
+	// ListTTL is how long ListMachines answers from memory. Any write by
+	// this provider invalidates it. Zero means DefaultListTTL; negative
+	// disables the cache.
+	ListTTL time.Duration
+	// RetryMaxAttempts and RetryMaxBackoff tune the SDK retryer (jittered
+	// exponential backoff). Zero means the defaults above.
+	RetryMaxAttempts int
+	RetryMaxBackoff  time.Duration
+	// PageSize is MaxResults on paginated Describe calls; zero means 1000.
+	PageSize int32
+}
+
+// Clock is the time source the provider waits on.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d, or returns ctx.Err() when ctx ends first.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// The optional capabilities this provider has, declared with the Provider
+// interface so that callers and the metrics decorator can see them.
+type (
+	Preflighter      = providers.Preflighter
+	AgentImageStager = providers.AgentImageStager
+	BatchCreator     = providers.BatchCreator
+)
+
+var (
+	_ providers.Provider = (*provider)(nil)
+	_ Preflighter        = (*provider)(nil)
+	_ AgentImageStager   = (*provider)(nil)
+	_ BatchCreator       = (*provider)(nil)
+)
+
+// provider is the AWS implementation of providers.Provider.
+type provider struct {
+	cluster  string
+	spec     v1alpha1.AWSProviderSpec
+	types    map[string]string
+	apiCIDRs []string
+	cpHops   int32
+	ec2      EC2API
+	iam      IAMAPI
+	s3       S3API
+	sts      STSAPI
+	presign  S3Presigner
+	log      logr.Logger
+	clock    Clock
+	listTTL  time.Duration
+	pageSize int32
+
+	mu sync.Mutex
+	// net is the cluster's network as last found or made.
+	net *network
+	// images caches resolved AMIs by architecture, instanceTypes the
+	// instance types described so far.
+	images        map[string]image
+	instanceTypes map[string]instanceType
+	// cache, launched and deleted make ListMachines cheap and honest
+	// under eventual consistency; see machines.go.
+	cache    listCache
+	launched map[string]record
+	deleted  map[string]time.Time
+	// account is the AWS account and partition, found once.
+	account *account
+	// ensuredAt is when this process last ran EnsureInfrastructure; EC2
+	// may not see what it made for a few seconds after.
+	ensuredAt time.Time
+	// imageKey is the bucket key of the agent image this process staged.
+	imageKey string
+	// bucket is the cluster bucket, once this process made sure it exists.
+	bucket string
+}
+
+var clusterNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// New returns the AWS provider for one cluster. It makes no AWS call;
+// credentials are resolved on the first one.
+func New(ctx context.Context, opts Options) (providers.Provider, error) {
+	return newProvider(ctx, opts)
+}
+
+func newProvider(ctx context.Context, opts Options) (*provider, error) {
+	const op = "configuring the AWS provider"
+	if !clusterNameRE.MatchString(opts.ClusterName) {
+		return nil, providers.NewError(providers.KindInvalid, op,
+			fmt.Errorf("cluster name %q must be a DNS label", opts.ClusterName))
+	}
+	if opts.Spec == nil || opts.Spec.Region == "" {
+		return nil, providers.NewError(providers.KindInvalid, op,
+			fmt.Errorf("spec.provider.aws.region is required"))
+	}
+	if opts.Spec.VPCID != "" && len(opts.Spec.SubnetIDs) == 0 {
+		return nil, providers.NewError(providers.KindInvalid, op,
+			fmt.Errorf("spec.provider.aws.subnetIDs is required with spec.provider.aws.vpcID"))
+	}
+	if opts.Spec.VPCID == "" && len(opts.Spec.SubnetIDs) > 0 {
+		return nil, providers.NewError(providers.KindInvalid, op,
+			fmt.Errorf("spec.provider.aws.vpcID is required with spec.provider.aws.subnetIDs"))
+	}
+	log := opts.Logger
+	if log.GetSink() == nil {
+		log = logr.Discard()
+	}
+	p := &provider{
+		cluster:       opts.ClusterName,
+		spec:          *opts.Spec,
+		types:         opts.MachineTypes,
+		apiCIDRs:      opts.APIServerCIDRs,
+		cpHops:        opts.ControlPlaneHopLimit,
+		ec2:           opts.EC2,
+		iam:           opts.IAM,
+		s3:            opts.S3,
+		sts:           opts.STS,
+		presign:       opts.Presigner,
+		log:           log.WithValues("provider", ProviderName, "cluster", opts.ClusterName),
+		clock:         opts.Clock,
+		listTTL:       opts.ListTTL,
+		pageSize:      opts.PageSize,
+		images:        map[string]image{},
+		instanceTypes: map[string]instanceType{},
+		launched:      map[string]record{},
+		deleted:       map[string]time.Time{},
+	}
+	if len(p.apiCIDRs) == 0 {
+		p.apiCIDRs = []string{"0.0.0.0/0"}
+	}
+	if p.clock == nil {
+		p.clock = wallClock{}
+	}
+	if p.cpHops == 0 {
+		p.cpHops = 2
+	}
+	if p.cpHops < 1 || p.cpHops > 64 {
+		return nil, providers.NewError(providers.KindInvalid, op, fmt.Errorf("control-plane IMDS hop limit %d is not between 1 and 64", p.cpHops))
+	}
+	if p.listTTL == 0 {
+		p.listTTL = DefaultListTTL
+	}
+	if p.pageSize == 0 {
+		p.pageSize = defaultPageSize
+	}
+	if p.pageSize < 5 || p.pageSize > 1000 {
+		return nil, providers.NewError(providers.KindInvalid, op, fmt.Errorf("page size %d is not between 5 and 1000, EC2's bounds", p.pageSize))
+	}
+	if p.ec2 != nil && p.iam != nil && p.s3 != nil && p.sts != nil && p.presign != nil {
+		return p, nil
+	}
+	cfg, err := loadConfig(ctx, opts)
+	if err != nil {
+		return nil, providers.NewError(providers.KindInvalid, op, err)
+	}
+	if p.ec2 == nil {
+		p.ec2 = ec2.NewFromConfig(cfg)
+	}
+	if p.iam == nil {
+		p.iam = iam.NewFromConfig(cfg)
+	}
+	if p.sts == nil {
+		p.sts = sts.NewFromConfig(cfg)
+	}
+	if p.s3 == nil || p.presign == nil {
+		c := s3.NewFromConfig(cfg)
+		if p.s3 == nil {
+			p.s3 = c
+		}
+		if p.presign == nil {
+			p.presign = s3.NewPresignClient(c)
+		}
+	}
+	return p, nil
+}
+
+// loadConfig returns the SDK configuration with the provider's retryer.
+func loadConfig(ctx context.Context, opts Options) (aws.Config, error) {
+	retryer := func() aws.Retryer { return NewRetryer(opts.RetryMaxAttempts, opts.RetryMaxBackoff) }
+	if opts.Config != nil {
+		cfg := opts.Config.Copy()
+		if cfg.Region == "" {
+			cfg.Region = opts.Spec.Region
+		}
+		cfg.Retryer = retryer
+		return cfg, nil
+	}
+	lo := []func(*config.LoadOptions) error{
+		config.WithRegion(opts.Spec.Region),
+		config.WithRetryer(retryer),
+	}
+	if opts.Profile != "" {
+		lo = append(lo, config.WithSharedConfigProfile(opts.Profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, lo...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// NewRetryer is the SDK retryer the provider uses: the standard one
+// (exponential backoff with full jitter, throttling codes such as
+// RequestLimitExceeded retried) with more attempts, and capacity errors
+// never retried in place because the provider tries the next zone instead.
+// Zero arguments mean DefaultRetryMaxAttempts and DefaultRetryMaxBackoff.
+func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
+	if maxAttempts <= 0 {
+		maxAttempts = DefaultRetryMaxAttempts
+	}
+	if maxBackoff <= 0 {
+		maxBackoff = DefaultRetryMaxBackoff
+	}
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.MaxBackoff = maxBackoff
+		o.Backoff = retry.NewExponentialJitterBackoff(maxBackoff)
+		o.Retryables = append([]retry.IsErrorRetryable{noRetryOnCapacity}, o.Retryables...)
+	})
+}
+
+// Name is the provider's registered name.
+func (p *provider) Name() string { return ProviderName }
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
