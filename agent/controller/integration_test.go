@@ -255,7 +255,7 @@ func TestTwoAgentsWithLeaderElectionNeverBothAct(t *testing.T) {
 	consistently(t, 3*time.Second, "only one leader", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return !(active["agent-a"] && active["agent-b"])
+		return !active["agent-a"] || !active["agent-b"]
 	})
 	mu.Lock()
 	for _, c := range callers {

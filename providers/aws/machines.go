@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -223,11 +224,6 @@ func recordOf(in types.Instance) (record, bool) {
 // providerID is what the cloud-provider-aws convention puts in a Node's
 // spec.providerID, and what the machine writes to /var/lib/seed/provider-id.
 func providerID(az, id string) string { return "aws:///" + az + "/" + id }
-
-func instanceIDOf(providerID string) string {
-	i := strings.LastIndex(providerID, "/")
-	return providerID[i+1:]
-}
 
 func phaseOf(s *types.InstanceState) providers.Phase {
 	if s == nil {
@@ -805,7 +801,9 @@ func sortedSpecs(specs []providers.MachineSpec) []providers.MachineSpec {
 // hashIndex picks a deterministic index in [0, n) for a set of names.
 func hashIndex(names []string, n int) uint32 {
 	h := shortHash(strings.Join(names, "\x00"), 8)
-	var v uint32
-	fmt.Sscanf(h, "%08x", &v)
-	return v % uint32(n)
+	v, err := strconv.ParseUint(h, 16, 32)
+	if err != nil {
+		panic(fmt.Sprintf("shortHash returned %q, not 8 hex digits", h)) // cannot happen
+	}
+	return uint32(v) % uint32(n)
 }

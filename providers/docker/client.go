@@ -230,7 +230,7 @@ func negotiate(server string) (string, error) {
 	hi, _ := parseAPIVersion(maxAPIVersion)
 	switch {
 	case s.less(lo):
-		return "", fmt.Errorf("Docker Engine API %s is too old: Seed needs %s (Docker 20.10) or newer", server, minAPIVersion)
+		return "", fmt.Errorf("the Docker Engine API %s is too old: Seed needs %s (Docker 20.10) or newer", server, minAPIVersion)
 	case hi.less(s):
 		return maxAPIVersion, nil
 	default:

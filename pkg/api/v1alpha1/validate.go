@@ -283,10 +283,10 @@ func validatePools(errs *errorList, clusterName string, pools []NodePool, cluste
 }
 
 func validatePoolName(errs *errorList, field, clusterName, name string) {
-	switch {
-	case name == "":
+	switch name {
+	case "":
 		errs.add(field, `required: name the pool, e.g. "workers"`)
-	case name == ControlPlanePool:
+	case ControlPlanePool:
 		errs.add(field, fmt.Sprintf("%q is reserved for the control-plane machine: choose another pool name", name))
 	default:
 		if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {

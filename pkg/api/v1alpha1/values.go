@@ -32,7 +32,7 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	if d.invalid != "" {
 		return json.Marshal(d.invalid)
 	}
-	return json.Marshal(d.Duration.String())
+	return json.Marshal(d.String())
 }
 
 // UnmarshalJSON reads a duration string. null leaves d alone, as it does
