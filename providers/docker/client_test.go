@@ -223,7 +223,11 @@ func TestClientWireFormat(t *testing.T) {
 		t.Fatalf("create request = %+v (%v)", r, err)
 	}
 	hc := sent["HostConfig"].(map[string]any)
-	if sent["Image"] != "img" || sent["StopSignal"] != "SIGRTMIN+3" || hc["CgroupnsMode"] != "host" || hc["NetworkMode"] != "seed-demo" {
+	if sent["Image"] != "img" || sent["StopSignal"] != "SIGRTMIN+3" || hc["CgroupnsMode"] != "private" || hc["NetworkMode"] != "seed-demo" {
+		t.Fatalf("create body = %s", r.body)
+	}
+	// An empty list, not a missing field: that is what unmasks /proc/sys.
+	if masked, ok := hc["MaskedPaths"].([]any); !ok || len(masked) != 0 {
 		t.Fatalf("create body = %s", r.body)
 	}
 

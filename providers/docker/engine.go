@@ -103,6 +103,16 @@ type hostConfig struct {
 	DeviceCgroupRules []string                 `json:"DeviceCgroupRules,omitempty"`
 	PortBindings      map[string][]portBinding `json:"PortBindings,omitempty"`
 	NetworkMode       string                   `json:"NetworkMode,omitempty"`
+	// MaskedPaths and ReadonlyPaths are sent even when empty: an empty list
+	// unmasks /proc/sys (what --security-opt systempaths=unconfined does in
+	// the CLI), while a missing one means Docker's defaults.
+	MaskedPaths   []string       `json:"MaskedPaths"`
+	ReadonlyPaths []string       `json:"ReadonlyPaths"`
+	RestartPolicy *restartPolicy `json:"RestartPolicy,omitempty"`
+}
+
+type restartPolicy struct {
+	Name string `json:"Name"`
 }
 
 type mount struct {

@@ -37,17 +37,18 @@ type controlPlaneParams struct {
 // them in step with images/node/README.md.
 func nodeContainer(p nodeParams) containerCreateRequest {
 	hc := hostConfig{
-		// systemd wants a writable cgroup tree. The host's cgroup namespace
-		// with the hierarchy bind-mounted read-write is what is known to
-		// work on the cgroup v1 hosts we run on; a private namespace makes
-		// Docker mount the hierarchies read-only.
-		CgroupnsMode: "host",
-		Binds: []string{
-			"/sys/fs/cgroup:/sys/fs/cgroup:rw",
-			// For kube-proxy and containerd to find kernel modules. Like
-			// kind, a host without /lib/modules gets an empty one.
-			"/lib/modules:/lib/modules:ro",
-		},
+		// Each node gets its own cgroup namespace, so the systemd and kubelet
+		// of several nodes on one host never manage the same cgroups; the
+		// node image's entrypoint remounts the hierarchies writable inside
+		// it (cgroup v1 and v2 alike). See images/node/README.md.
+		CgroupnsMode: "private",
+		// The kubelet writes kernel settings under /proc/sys and stops if it
+		// cannot.
+		MaskedPaths:   []string{},
+		ReadonlyPaths: []string{},
+		// Nodes come back after a host restart; a node stopped on purpose
+		// stays stopped. The bootstrap marker keeps its script from rerunning.
+		RestartPolicy: &restartPolicy{Name: "unless-stopped"},
 		// containerd's snapshots, etcd's data and the kubelet's state live
 		// under /var: keep them off the container's overlay filesystem,
 		// which overlayfs cannot nest on. The volume is anonymous (removed
