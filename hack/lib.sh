@@ -15,3 +15,16 @@ seed::die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # seed::root prints the repository root.
 seed::root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
+
+# seed::need CMD PACKAGE installs Debian's PACKAGE when CMD is missing and
+# we are root, so a fresh machine needs no manual setup; otherwise it says
+# what to install.
+seed::need() {
+  local cmd=$1 pkg=${2:-$1}
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || seed::die "$cmd is not installed: apt-get install -y $pkg"
+  seed::log "Installing $pkg (for $cmd)"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null ||
+    seed::die "could not install $pkg"
+}
