@@ -61,6 +61,8 @@ func (j Joiner) Bootstrap(ctx context.Context, c *v1alpha1.Cluster, m providers.
 		Name:                 c.Metadata.Name,
 		KubernetesVersion:    c.Spec.KubernetesVersion,
 		ControlPlaneEndpoint: endpoint,
+		// Docker node images hold every image; stock machines pull.
+		PullImages: c.Spec.Provider.Docker == nil,
 	}, machine, token, []string{hash})
 	if err != nil {
 		return providers.Bootstrap{}, fmt.Errorf("rendering the join of machine %s: %w", m.Name, err)

@@ -60,7 +60,7 @@ func ControlPlaneMachineName(cluster string) string { return cluster + "-control
 // agentImagePath is where the agent image tarball lands on the control plane;
 // the bootstrap script imports every tarball in that folder into containerd
 // before kubeadm runs.
-const agentImagePath = "/var/lib/seed/images/seed-agent.tar"
+const agentImagePath = bootstrap.ImagesDir + "/seed-agent.tar"
 
 // Up creates the cluster's one control-plane machine if it does not exist,
 // installs the agent and its spec, waits until the agent has adopted the
@@ -181,6 +181,7 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 		CertSANs:             infra.CertSANs,
 		CACert:               caCert,
 		CAKey:                caKey,
+		PullImages:           c.Spec.Provider.Docker == nil,
 	}, bootstrap.Machine{
 		Name:              cpName,
 		KubernetesVersion: c.Spec.KubernetesVersion,

@@ -1,0 +1,34 @@
+package bootstrap
+
+import (
+	_ "embed"
+	"fmt"
+	"strings"
+	"text/template"
+)
+
+//go:embed script.sh.tmpl
+var scriptTemplate string
+
+type scriptData struct {
+	Role, Cluster, Machine, Version string
+	Join                            bool
+
+	Marker, Log, PatchesDir, ProviderIDPath, Config, ManifestsDir, ImagesDir string
+}
+
+// renderScript fills the bootstrap script. Every value is validated before
+// (names, versions) or a constant path, so none needs shell quoting.
+func renderScript(d scriptData) (string, error) {
+	d.Marker, d.Log, d.PatchesDir = MarkerPath, LogPath, PatchesDir
+	d.ProviderIDPath, d.Config, d.ManifestsDir, d.ImagesDir = ProviderIDPath, KubeadmConfigPath, ManifestsDir, ImagesDir
+	t, err := template.New("script").Option("missingkey=error").Parse(scriptTemplate)
+	if err != nil {
+		return "", fmt.Errorf("parsing bootstrap script template: %w", err)
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("rendering bootstrap script: %w", err)
+	}
+	return b.String(), nil
+}
