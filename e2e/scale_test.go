@@ -60,7 +60,7 @@ func TestScaleAndHeal(t *testing.T) {
 		took := framework.Eventually(t, 5*time.Minute, "3 Ready workers again", func() (bool, string) {
 			got := framework.PoolContainers(t, name, "workers")
 			names, ready, _ := c.PoolNodes(ctx, "workers")
-			return len(got) == 3 && !slices.Contains(got, victims[0]) && ready == 3 && len(names) == 3,
+			return len(got) == 3 && !slices.Contains(got, victims[0]) && !slices.Contains(names, victims[0]) && ready == 3 && len(names) == 3,
 				fmt.Sprintf("containers %v, nodes %v (%d Ready)", got, names, ready)
 		})
 		t.Logf("removed worker replaced and Ready in %s", took.Round(time.Second))

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+)
+
+// syncer applies plans to a host, remembering what it last did so that it
+// logs changes, not every pass.
+type syncer struct {
+	self string
+	host host
+	// mtu reports the MTU pods get: that of the interface holding the
+	// node's InternalIP.
+	mtu func(netip.Addr) int
+}
+
+// sync makes the host match the plan for the given nodes. It is idempotent:
+// a pass with nothing to change changes nothing.
+func (s *syncer) sync(ctx context.Context, nodes []node) error {
+	var me node
+	for _, n := range nodes {
+		if n.Name == s.self {
+			me = n
+		}
+	}
+	p, err := computePlan(s.self, nodes, s.mtu(me.InternalIP))
+	if err != nil {
+		return err
+	}
+
+	var errs []error
+	changed, err := s.host.WriteConflist(p.Conflist)
+	if err != nil {
+		errs = append(errs, err)
+	} else if changed {
+		klog.InfoS("Wrote CNI config: pods of this node get addresses from its pod CIDR", "node", klog.KRef("", s.self), "podCIDR", p.LocalCIDR)
+	}
+
+	have, err := s.host.Routes(ctx)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("listing routes: %w", err))...)
+	}
+	replace, remove := routeChanges(have, p.Routes)
+	for _, r := range replace {
+		klog.InfoS("Routing another node's pods via that node", "cidr", r.Dst, "via", r.Via)
+		if err := s.host.ReplaceRoute(ctx, r); err != nil {
+			errs = append(errs, fmt.Errorf("adding route %s: %w", r, err))
+		}
+	}
+	for _, r := range remove {
+		klog.InfoS("Removing route: no node has this pod CIDR any more", "cidr", r.Dst, "via", r.Via)
+		if err := s.host.DeleteRoute(ctx, r); err != nil {
+			errs = append(errs, fmt.Errorf("removing route %s: %w", r, err))
+		}
+	}
+
+	if err := s.host.ApplyIPTables(ctx, p.Masquerade, jumpRules(p.LocalCIDR)); err != nil {
+		errs = append(errs, fmt.Errorf("applying masquerade rules: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// watch runs sync whenever a Node's pod CIDRs or address change, and every
+// resync period anyway, to repair what someone else removed. It returns when
+// ctx ends.
+func watch(ctx context.Context, client kubernetes.Interface, s *syncer, resync, retry time.Duration) error {
+	factory := informers.NewSharedInformerFactory(client, 0)
+	nodes := factory.Core().V1().Nodes()
+	trigger := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case trigger <- struct{}{}:
+		default:
+		}
+	}
+	if _, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { poke() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*corev1.Node)
+			n, ok2 := newObj.(*corev1.Node)
+			// Status heartbeats are most updates; only routing facts matter.
+			if !ok1 || !ok2 || !sameRouting(nodeFromAPI(o), nodeFromAPI(n)) {
+				poke()
+			}
+		},
+		DeleteFunc: func(any) { poke() },
+	}); err != nil {
+		return fmt.Errorf("watching nodes: %w", err)
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), nodes.Informer().HasSynced) {
+		return ctx.Err()
+	}
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-trigger:
+		case <-timer.C:
+		}
+		list, err := nodes.Lister().List(labels.Everything())
+		next := resync
+		if err == nil {
+			all := make([]node, 0, len(list))
+			for _, n := range list {
+				all = append(all, nodeFromAPI(n))
+			}
+			err = s.sync(ctx, all)
+		}
+		var noCIDR errNoPodCIDR
+		switch {
+		case errors.As(err, &noCIDR):
+			klog.InfoS("Waiting for the controller manager to assign this node a pod CIDR", "node", klog.KRef("", s.self))
+			next = retry
+		case err != nil:
+			klog.ErrorS(err, "Sync failed; retrying", "after", retry)
+			next = retry
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// sameRouting reports whether two views of a node route the same way.
+func sameRouting(a, b node) bool {
+	if a.InternalIP != b.InternalIP || len(a.PodCIDRs) != len(b.PodCIDRs) {
+		return false
+	}
+	for i := range a.PodCIDRs {
+		if a.PodCIDRs[i] != b.PodCIDRs[i] {
+			return false
+		}
+	}
+	return true
+}

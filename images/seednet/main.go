@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		klog.ErrorS(err, "seednet failed")
+		klog.Flush()
+		os.Exit(1)
+	}
+}
+
+// options are seednet's flags.
+type options struct {
+	nodeName   string
+	kubeconfig string
+	cniConfDir string
+	resync     time.Duration
+	retry      time.Duration
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("seednet", flag.ContinueOnError)
+	o := options{}
+	fs.StringVar(&o.nodeName, "node-name", os.Getenv("NODE_NAME"), "name of the Node seednet runs on (default $NODE_NAME)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig to use outside a pod")
+	fs.StringVar(&o.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "directory containerd reads CNI configs from")
+	fs.DurationVar(&o.resync, "resync", 30*time.Second, "how often to repair routes and rules even when no Node changed")
+	fs.DurationVar(&o.retry, "retry", 2*time.Second, "how soon to try again after a failed pass")
+	klog.InitFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.nodeName == "" {
+		return errors.New("--node-name (or $NODE_NAME) is required")
+	}
+
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	if err := enableForwarding(); err != nil {
+		return err
+	}
+	s := &syncer{
+		self: o.nodeName,
+		host: &execHost{confPath: filepath.Join(o.cniConfDir, "10-seednet.conflist")},
+		mtu:  mtuOf,
+	}
+	klog.InfoS("Starting seednet", "node", klog.KRef("", o.nodeName), "cniConfDir", o.cniConfDir)
+	return watch(ctx, client, s, o.resync, o.retry)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading in-cluster config: %w", err)
+	}
+	return cfg, nil
+}

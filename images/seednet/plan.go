@@ -1,0 +1,212 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// node is what seednet needs to know about a Node.
+type node struct {
+	Name       string
+	PodCIDRs   []netip.Prefix // IPv4 only; seednet does not route IPv6 yet
+	InternalIP netip.Addr     // invalid when the Node reports none
+}
+
+// route sends one remote node's pods via that node.
+type route struct {
+	Dst netip.Prefix
+	Via netip.Addr
+}
+
+func (r route) String() string { return r.Dst.String() + " via " + r.Via.String() }
+
+// plan is everything seednet wants the host to look like.
+type plan struct {
+	// Conflist is the CNI configuration for this node's pods.
+	Conflist []byte
+	// Routes are the routes to every other node's pods, sorted.
+	Routes []route
+	// Masquerade is an iptables-restore payload (applied with --noflush)
+	// that masquerades pod traffic leaving the pod network.
+	Masquerade string
+	// LocalCIDR is this node's pod CIDR.
+	LocalCIDR netip.Prefix
+}
+
+// errNoPodCIDR means the node has no pod CIDR yet (the controller manager
+// assigns one shortly after the Node registers): wait, do not fail.
+type errNoPodCIDR struct{ node string }
+
+func (e errNoPodCIDR) Error() string { return fmt.Sprintf("node %s has no IPv4 pod CIDR yet", e.node) }
+
+// nodeFromAPI extracts what seednet uses from a Node, skipping what it cannot
+// use (IPv6, unparsable values) rather than failing on it.
+func nodeFromAPI(n *corev1.Node) node {
+	out := node{Name: n.Name}
+	cidrs := n.Spec.PodCIDRs
+	if len(cidrs) == 0 && n.Spec.PodCIDR != "" {
+		cidrs = []string{n.Spec.PodCIDR}
+	}
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Is4() {
+			out.PodCIDRs = append(out.PodCIDRs, p.Masked())
+		}
+	}
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		if ip, err := netip.ParseAddr(a.Address); err == nil && ip.Is4() {
+			out.InternalIP = ip
+			break
+		}
+	}
+	return out
+}
+
+// computePlan decides the CNI config, routes and masquerade rules for the
+// node named self, given every Node in the cluster.
+func computePlan(self string, nodes []node, mtu int) (plan, error) {
+	var me *node
+	for i := range nodes {
+		if nodes[i].Name == self {
+			me = &nodes[i]
+		}
+	}
+	if me == nil {
+		return plan{}, fmt.Errorf("node %s not found", self)
+	}
+	if len(me.PodCIDRs) == 0 {
+		return plan{}, errNoPodCIDR{node: self}
+	}
+	local := me.PodCIDRs[0]
+
+	conflist, err := renderConflist(local, mtu)
+	if err != nil {
+		return plan{}, err
+	}
+
+	var routes []route
+	var podCIDRs []netip.Prefix
+	for _, n := range nodes {
+		podCIDRs = append(podCIDRs, n.PodCIDRs...)
+		if n.Name == self || !n.InternalIP.IsValid() {
+			continue
+		}
+		for _, c := range n.PodCIDRs {
+			// A CIDR that overlaps ours would hijack local pods' traffic.
+			if c.Overlaps(local) {
+				continue
+			}
+			routes = append(routes, route{Dst: c, Via: n.InternalIP})
+		}
+	}
+	slices.SortFunc(routes, func(a, b route) int { return strings.Compare(a.String(), b.String()) })
+	routes = slices.CompactFunc(routes, func(a, b route) bool { return a.Dst == b.Dst })
+
+	return plan{
+		Conflist:   conflist,
+		Routes:     routes,
+		Masquerade: renderMasquerade(podCIDRs),
+		LocalCIDR:  local,
+	}, nil
+}
+
+// Names of seednet's own chains; everything else in the tables is left alone.
+const (
+	chainPostrouting = "SEEDNET-POSTROUTING"
+	chainForward     = "SEEDNET-FORWARD"
+)
+
+// renderMasquerade returns an iptables-restore payload for seednet's chains:
+// pod traffic to anything but a pod is masqueraded (so replies find their way
+// back from outside the cluster), and forwarding of pod traffic is accepted
+// even where the FORWARD policy is DROP. Declaring a chain in the payload
+// flushes it, so applying it again replaces the rules.
+func renderMasquerade(podCIDRs []netip.Prefix) string {
+	cidrs := make([]string, 0, len(podCIDRs))
+	for _, c := range podCIDRs {
+		cidrs = append(cidrs, c.String())
+	}
+	slices.Sort(cidrs)
+	cidrs = slices.Compact(cidrs)
+
+	var b strings.Builder
+	b.WriteString("*nat\n:" + chainPostrouting + " - [0:0]\n")
+	for _, c := range cidrs {
+		fmt.Fprintf(&b, "-A %s -d %s -m comment --comment \"seednet: pod to pod\" -j RETURN\n", chainPostrouting, c)
+	}
+	fmt.Fprintf(&b, "-A %s -m comment --comment \"seednet: pod leaving the pod network\" -j MASQUERADE --random-fully\n", chainPostrouting)
+	b.WriteString("COMMIT\n*filter\n:" + chainForward + " - [0:0]\n")
+	for _, c := range cidrs {
+		fmt.Fprintf(&b, "-A %s -s %s -j ACCEPT\n", chainForward, c)
+		fmt.Fprintf(&b, "-A %s -d %s -j ACCEPT\n", chainForward, c)
+	}
+	b.WriteString("COMMIT\n")
+	return b.String()
+}
+
+// jumpRules are the rules that send traffic into seednet's chains: table,
+// chain, and rule arguments. They are added once, never replaced.
+func jumpRules(local netip.Prefix) [][]string {
+	return [][]string{
+		{"nat", "POSTROUTING", "-s", local.String(), "-m", "comment", "--comment", "seednet", "-j", chainPostrouting},
+		{"filter", "FORWARD", "-m", "comment", "--comment", "seednet", "-j", chainForward},
+	}
+}
+
+// Bridge is the Linux bridge pods attach to on every node.
+const bridgeName = "seednet0"
+
+// renderConflist returns the CNI configuration list for a node whose pods
+// live in podCIDR: a bridge with host-local addresses and the node as
+// gateway, then portmap for hostPort. containerd brings up each pod's
+// loopback itself, with the loopback plugin from the same directory.
+func renderConflist(podCIDR netip.Prefix, mtu int) ([]byte, error) {
+	type ipRange struct {
+		Subnet string `json:"subnet"`
+	}
+	type ipamRoute struct {
+		Dst string `json:"dst"`
+	}
+	type plugin map[string]any
+	conf := struct {
+		CNIVersion string   `json:"cniVersion"`
+		Name       string   `json:"name"`
+		Plugins    []plugin `json:"plugins"`
+	}{
+		// The highest version Debian's plugins (1.1.x) and containerd 1.6 share.
+		CNIVersion: "0.4.0",
+		Name:       "seednet",
+		Plugins: []plugin{
+			{
+				"type":        "bridge",
+				"bridge":      bridgeName,
+				"isGateway":   true,
+				"ipMasq":      false, // seednet masquerades, knowing every node's pods
+				"hairpinMode": true,  // a pod reaching itself through a Service
+				"mtu":         mtu,
+				"ipam": map[string]any{
+					"type":   "host-local",
+					"ranges": [][]ipRange{{{Subnet: podCIDR.String()}}},
+					"routes": []ipamRoute{{Dst: "0.0.0.0/0"}},
+				},
+			},
+			{
+				"type":         "portmap",
+				"capabilities": map[string]bool{"portMappings": true},
+				"snat":         true,
+			},
+		},
+	}
+	b, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("rendering CNI config: %w", err)
+	}
+	return append(b, '\n'), nil
+}
