@@ -54,6 +54,10 @@ func (d drainer) step(ctx context.Context, nodeName string) (drainProgress, erro
 	if err != nil {
 		return drainProgress{}, fmt.Errorf("listing pods on node %s: %w", nodeName, err)
 	}
+	// On a node that is not Ready no kubelet will confirm a pod's deletion:
+	// a pod already being deleted there is as good as gone (its controller
+	// has made a replacement), or the drain would wait out its timeout.
+	unreachable := !nodeReady(node)
 	var progress drainProgress
 	blocked := map[string]bool{}
 	for i := range pods.Items {
@@ -61,10 +65,13 @@ func (d drainer) step(ctx context.Context, nodeName string) (drainProgress, erro
 		if !mustLeave(pod) {
 			continue
 		}
-		progress.PodsLeft++
 		if pod.DeletionTimestamp != nil {
-			continue // already going
+			if !unreachable {
+				progress.PodsLeft++ // already going
+			}
+			continue
 		}
+		progress.PodsLeft++
 		err := d.evict(ctx, pod)
 		switch {
 		case err == nil:

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -46,6 +47,8 @@ type harness struct {
 
 	mu         sync.Mutex
 	bootstraps []string
+	// dead nodes have no kubelet: their pods' deletions never complete.
+	dead map[string]bool
 }
 
 func newHarness(t testing.TB, spec string) *harness {
@@ -119,6 +122,27 @@ func (h *harness) registerNode(name, pool string, ready bool) {
 	}
 }
 
+// killNode marks the node NotReady and stops its kubelet stand-in, as when
+// the machine stops.
+func (h *harness) killNode(name string) {
+	h.t.Helper()
+	h.mu.Lock()
+	if h.dead == nil {
+		h.dead = map[string]bool{}
+	}
+	h.dead[name] = true
+	h.mu.Unlock()
+	node, err := h.admin.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown,
+		LastTransitionTime: metav1.Now(), LastHeartbeatTime: metav1.Now(), Reason: "NodeStatusUnknown"}}
+	if _, err := h.admin.CoreV1().Nodes().UpdateStatus(context.Background(), node, metav1.UpdateOptions{}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // kubeletStandIn completes graceful pod deletions, as a kubelet would once
 // the containers stop.
 func (h *harness) kubeletStandIn(ctx context.Context) {
@@ -134,8 +158,11 @@ func (h *harness) kubeletStandIn(ctx context.Context) {
 		if err != nil {
 			continue
 		}
+		h.mu.Lock()
+		dead := maps.Clone(h.dead)
+		h.mu.Unlock()
 		for _, p := range pods.Items {
-			if p.DeletionTimestamp != nil {
+			if p.DeletionTimestamp != nil && !dead[p.Spec.NodeName] {
 				zero := int64(0)
 				_ = h.admin.CoreV1().Pods(h.ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 			}

@@ -319,3 +319,21 @@ func (h *harness) runPod(name, node string, labels map[string]string) {
 		h.t.Fatal(err)
 	}
 }
+
+func TestDrainOfAnUnreachableNodeDoesNotWaitForItsPods(t *testing.T) {
+	h := newHarness(t, specYAML(2))
+	h.startAgent("agent-a")
+	eventually(t, 20*time.Second, "2 workers", func() bool { return len(h.workers("workers")) == 2 })
+	victim := h.workers("workers")[1]
+	h.runPod("stuck", victim, map[string]string{"app": "web"})
+	h.killNode(victim)
+
+	// Default drainTimeout is 10m: the machine must go long before that.
+	h.setSpec(specYAML(1))
+	eventually(t, 20*time.Second, "the unreachable worker to be removed", func() bool {
+		return !slices.Contains(h.workers("workers"), victim) && len(h.workers("workers")) == 1
+	})
+	if len(h.events("DrainTimedOut")) != 0 {
+		t.Error("the drain timed out instead of skipping pods that cannot terminate")
+	}
+}
