@@ -31,6 +31,8 @@ cluster() {
   export SEED_NODE_IMAGE SEED_AGENT_IMAGE SEED_E2E=1
   seed::log "seed up to hand-off vs raw kubeadm init, $runs runs each (cached images)"
   go test ./e2e/ -run '^$' -bench 'BenchmarkHandOff|BenchmarkRawKubeadmInit' -benchtime="${runs}x" -timeout 60m
+  seed::log "Self-management: edit → machine, 0→3 Ready vs 3 raw joins, removed worker replaced, agent RSS"
+  go test ./e2e/ -run '^$' -bench 'BenchmarkSelfManagement' -benchtime="${SEED_BENCH_SCALE_RUNS:-3}x" -timeout 60m
   seed::log "Binary sizes: seed $(du -h bin/seed | cut -f1), agent $(du -h bin/agent | cut -f1)"
 }
 
