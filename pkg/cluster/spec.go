@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/providers"
+	"github.com/seedhq/seed/providers/registry"
 )
 
 // DefaultSpecYAML is the spec of `seed up` without a file: a local Docker
@@ -45,4 +48,18 @@ func LoadSpec(path, name string) (*v1alpha1.Cluster, []byte, error) {
 		return nil, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	return c, raw, nil
+}
+
+// Open loads the spec (see LoadSpec) and builds the provider it selects: what
+// every seed verb that touches infrastructure starts with.
+func Open(ctx context.Context, path, name string) (*v1alpha1.Cluster, []byte, providers.Provider, error) {
+	c, raw, err := LoadSpec(path, name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := registry.New(ctx, c, registry.Env{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, raw, p, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/seedhq/seed/pkg/cli"
 	"github.com/seedhq/seed/pkg/cluster"
-	"github.com/seedhq/seed/providers/registry"
 )
 
 type flags struct {
@@ -37,11 +36,7 @@ the cluster's kubeconfig context. Deleting a cluster that does not exist succeed
 }
 
 func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
-	spec, _, err := cluster.LoadSpec(f.file, f.name)
-	if err != nil {
-		return err
-	}
-	p, err := registry.New(ctx, spec, registry.Env{})
+	spec, _, p, err := cluster.Open(ctx, f.file, f.name)
 	if err != nil {
 		return err
 	}

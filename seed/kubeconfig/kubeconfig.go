@@ -8,7 +8,6 @@ import (
 
 	"github.com/seedhq/seed/pkg/cli"
 	"github.com/seedhq/seed/pkg/cluster"
-	"github.com/seedhq/seed/providers/registry"
 )
 
 type flags struct {
@@ -35,11 +34,7 @@ that is gone, the credentials kubeadm left on the control-plane machine.`,
 }
 
 func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
-	spec, _, err := cluster.LoadSpec(f.file, f.name)
-	if err != nil {
-		return err
-	}
-	p, err := registry.New(ctx, spec, registry.Env{})
+	spec, _, p, err := cluster.Open(ctx, f.file, f.name)
 	if err != nil {
 		return err
 	}

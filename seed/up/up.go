@@ -14,7 +14,6 @@ import (
 	"github.com/seedhq/seed/pkg/cluster"
 	"github.com/seedhq/seed/pkg/version"
 	"github.com/seedhq/seed/providers/docker"
-	"github.com/seedhq/seed/providers/registry"
 )
 
 type flags struct {
@@ -47,11 +46,7 @@ cluster with one control-plane machine. Running it again changes nothing.`,
 }
 
 func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
-	spec, raw, err := cluster.LoadSpec(f.file, f.name)
-	if err != nil {
-		return err
-	}
-	p, err := registry.New(ctx, spec, registry.Env{})
+	spec, raw, p, err := cluster.Open(ctx, f.file, f.name)
 	if err != nil {
 		return err
 	}
