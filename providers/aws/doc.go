@@ -69,10 +69,11 @@
 // bootstrap files (the join token, and the CA key when the seed made one)
 // are not in its user data but in the cluster's bucket, fetched with a
 // presigned URL that expires after an hour; and the role can do only what
-// agent-policy.json allows. When the agent runs on the host network, as
-// manifests/agent does, Options.ControlPlaneHopLimit = 1 is enough and
-// closes IMDS to the control plane's pods; Seed's control plane is not
-// tainted, so workloads do run there.
+// agent-policy.json allows. manifests/agent runs the agent on the pod
+// network (a leader and a standby share the control-plane node, where host
+// ports would clash), so the registry keeps 2. An agent on the host network
+// would need only 1, which would close IMDS to the control plane's pods;
+// Seed's control plane is not tainted, so workloads do run there.
 //
 // # Machines
 //

@@ -73,9 +73,9 @@ func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provid
 		ClusterName:  c.Metadata.Name,
 		Spec:         c.Spec.Provider.AWS,
 		MachineTypes: types,
-		// The agent runs on the control plane's host network, so one hop
-		// reaches IMDS; a second would let every pod on it use the node's role.
-		ControlPlaneHopLimit: 1,
+		// The agent runs on the pod network: IMDS is two hops away (see
+		// providers/aws/doc.go for what that exposes and what limits it).
+		ControlPlaneHopLimit: 2,
 		Logger:               env.Logger,
 	})
 }
