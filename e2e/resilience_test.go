@@ -93,7 +93,7 @@ func TestBadInputOnALiveCluster(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.what, func(t *testing.T) {
-			c.EditSpec(ctx, t, tc.spec)
+			rv := c.EditSpec(ctx, t, tc.spec)
 			framework.Eventually(t, time.Minute, "a Warning event and a status error naming "+tc.field, func() (bool, string) {
 				st, err := c.Status(ctx)
 				if err != nil {
@@ -106,7 +106,8 @@ func TestBadInputOnALiveCluster(t *testing.T) {
 				evOK := slices.ContainsFunc(events.Items, func(e corev1.Event) bool {
 					return e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, tc.field)
 				})
-				return evOK && strings.Contains(st.SpecError, tc.field), "status spec error: " + st.SpecError
+				// The status must be about this edit, not the previous one.
+				return evOK && st.ObservedSpecVersion == rv && strings.Contains(st.SpecError, tc.field), "status spec error: " + st.SpecError
 			})
 			if got := framework.PoolContainers(t, name, "workers"); !slices.Equal(got, before) {
 				t.Errorf("workers changed under a rejected spec: %v → %v", before, got)

@@ -166,8 +166,8 @@ func TestInvalidEditKeepsLastGoodSpec(t *testing.T) {
 		strings.Replace(specYAML(0), "v1.34.2", "v1.32.0", 1), // downgrade
 		"spec: [unclosed",                                     // not YAML
 	} {
-		h.setSpec(bad)
 		n := len(h.events("InvalidSpec"))
+		h.setSpec(bad)
 		eventually(t, 10*time.Second, "the bad spec to be rejected", func() bool { return len(h.events("InvalidSpec")) > n })
 	}
 	consistently(t, 2*time.Second, "no machine created or deleted", func() bool {

@@ -12,8 +12,9 @@ import (
 	"github.com/seedhq/seed/providers"
 )
 
-// EditSpec replaces the spec ConfigMap's document, as `kubectl edit` would.
-func (c *Cluster) EditSpec(ctx context.Context, t *testing.T, spec string) {
+// EditSpec replaces the spec ConfigMap's document, as `kubectl edit` would,
+// and returns the ConfigMap's new resourceVersion.
+func (c *Cluster) EditSpec(ctx context.Context, t *testing.T, spec string) string {
 	t.Helper()
 	cms := c.Client.CoreV1().ConfigMaps(v1alpha1.DefaultNamespace)
 	cm, err := cms.Get(ctx, v1alpha1.SpecConfigMap, metav1.GetOptions{})
@@ -21,9 +22,11 @@ func (c *Cluster) EditSpec(ctx context.Context, t *testing.T, spec string) {
 		t.Fatal(err)
 	}
 	cm.Data[v1alpha1.SpecKey] = spec
-	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+	out, err := cms.Update(ctx, cm, metav1.UpdateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	return out.ResourceVersion
 }
 
 // PoolNodes lists the pool's Nodes and how many are Ready.
