@@ -18,5 +18,5 @@ trap 'rm -rf "$ctx"' EXIT
 cp bin/agent "$ctx/agent"
 cp images/agent/Dockerfile "$ctx/Dockerfile"
 seed::log "Building agent image $image"
-DOCKER_BUILDKIT=0 docker build -q -t "$image" "$ctx" >/dev/null
+DOCKER_BUILDKIT=0 docker build -q -t "$image" "$ctx" >/dev/null 2>&1 || DOCKER_BUILDKIT=0 docker build -t "$image" "$ctx"
 echo "$image"
