@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 )
@@ -123,4 +124,21 @@ func indent(n int, s string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// YAML renders objects as one multi-document YAML file, in order, for
+// machines that apply manifests themselves at boot.
+func YAML(objs []*unstructured.Unstructured) ([]byte, error) {
+	var buf bytes.Buffer
+	for i, obj := range objs {
+		b, err := yaml.Marshal(obj.Object)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes(), nil
 }

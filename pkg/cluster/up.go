@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -145,10 +146,13 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 	if err != nil {
 		return res, step.fail(err)
 	}
-	if created > 0 {
+	switch {
+	case created > 0:
 		res.Created = true
 		step.doneWith("%d objects created", created)
-	} else {
+	case res.Created:
+		step.doneWith("applied by the control plane at boot")
+	default:
 		step.doneWith("all present, nothing changed")
 	}
 
@@ -190,6 +194,18 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 	if err != nil {
 		return nil, fmt.Errorf("rendering the control-plane bootstrap: %w", err)
 	}
+	// The control plane applies the agent's manifests itself right after
+	// kubeadm init, so the agent starts while the seed is still waiting for
+	// the API server instead of after it.
+	objs, err := agentManifests(o)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := manifests.YAML(objs)
+	if err != nil {
+		return nil, err
+	}
+	b.Files = append(b.Files, providers.File{Path: bootstrap.ManifestsDir + "/50-seed-agent.yaml", Mode: 0o600, Content: doc})
 	if o.ImageSource != nil {
 		img, err := readImage(ctx, o.ImageSource, o.AgentImage)
 		if err != nil {
@@ -290,12 +306,19 @@ func ReadAdminKubeconfig(ctx context.Context, p providers.Provider, cluster, cpN
 	return nil, fmt.Errorf("the admin kubeconfig on machine %s holds no credentials", cpName)
 }
 
-func installAgent(ctx context.Context, cfg *rest.Config, o UpOptions) (int, error) {
-	objs, err := manifests.Agent(manifests.Params{
+func agentManifests(o UpOptions) ([]*unstructured.Unstructured, error) {
+	return manifests.Agent(manifests.Params{
 		AgentImage:   o.AgentImage,
 		SpecYAML:     o.SpecYAML,
 		DockerSocket: o.Spec.Spec.Provider.Docker != nil,
 	})
+}
+
+// installAgent creates whichever of the agent's objects are missing. On a
+// new cluster the control plane has applied them already, right after
+// kubeadm init; this makes a rerun repair what was deleted.
+func installAgent(ctx context.Context, cfg *rest.Config, o UpOptions) (int, error) {
+	objs, err := agentManifests(o)
 	if err != nil {
 		return 0, err
 	}
@@ -395,7 +418,9 @@ func retry(ctx context.Context, f func() error) error {
 			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
 		case <-time.After(delay):
 		}
-		if delay < 2*time.Second {
+		// Everything waited on here is local and cheap to ask; a short
+		// ceiling keeps the seed from sleeping past the moment it is done.
+		if delay < 500*time.Millisecond {
 			delay *= 2
 		}
 	}

@@ -1,0 +1,74 @@
+package manifests
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+func TestAgentManifests(t *testing.T) {
+	spec := "apiVersion: seed.dev/v1alpha1\nkind: Cluster\nmetadata:\n  name: c1\n"
+	for _, tc := range []struct {
+		name       string
+		params     Params
+		wantSuffix string
+		wantSocket bool
+	}{
+		{"default namespace, docker", Params{AgentImage: "seed-agent:abc", SpecYAML: []byte(spec), DockerSocket: true}, "", true},
+		{"other namespace, no socket", Params{Namespace: "t1", AgentImage: "seed-agent:abc", SpecYAML: []byte(spec)}, "-t1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs, err := Agent(tc.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if objs[0].GetKind() != "Namespace" {
+				t.Errorf("first object is %s, want the Namespace", objs[0].GetKind())
+			}
+			kinds := map[string]*unstructured.Unstructured{}
+			for _, o := range objs {
+				kinds[o.GetKind()+"/"+o.GetName()] = o
+			}
+			for _, want := range []string{"ServiceAccount/seed-agent", "Role/seed-agent", "ClusterRole/seed-agent" + tc.wantSuffix,
+				"ClusterRoleBinding/seed-agent" + tc.wantSuffix, "ConfigMap/seed-cluster", "Deployment/seed-agent", "Service/seed-agent-metrics"} {
+				if kinds[want] == nil {
+					t.Errorf("missing %s", want)
+				}
+			}
+			cm := kinds["ConfigMap/seed-cluster"]
+			if got, _, _ := unstructured.NestedString(cm.Object, "data", "cluster.yaml"); got != spec {
+				t.Errorf("spec ConfigMap holds %q, want the spec as written", got)
+			}
+			// No wildcard and no cluster-admin anywhere in the RBAC.
+			for key, o := range kinds {
+				raw, _ := yaml.Marshal(o.Object)
+				if strings.Contains(string(raw), `"*"`) || strings.Contains(string(raw), "cluster-admin") {
+					t.Errorf("%s grants too much:\n%s", key, raw)
+				}
+			}
+			d := kinds["Deployment/seed-agent"]
+			containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+			c := containers[0].(map[string]any)
+			if c["image"] != "seed-agent:abc" || c["imagePullPolicy"] != "Never" {
+				t.Errorf("agent container image %v policy %v", c["image"], c["imagePullPolicy"])
+			}
+			_, hasVolumes, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+			if hasVolumes != tc.wantSocket {
+				t.Errorf("docker socket mounted: %t, want %t", hasVolumes, tc.wantSocket)
+			}
+
+			doc, err := YAML(objs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(string(doc), "\n---\n") + 1; n != len(objs) {
+				t.Errorf("YAML has %d documents, want %d", n, len(objs))
+			}
+		})
+	}
+	if _, err := Agent(Params{}); err == nil {
+		t.Error("rendering without an agent image must fail")
+	}
+}
