@@ -31,6 +31,7 @@ func BenchmarkSelfManagement(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	spec := func(n int) string { return framework.SpecYAML(name, "", framework.Pools(framework.Pool("workers", n))) }
+	paused := framework.SpecYAML(name, "", "  paused: true\n"+framework.Pools(framework.Pool("workers", 0)))
 	c := upForBench(ctx, b, name, dir, spec(0))
 	defer framework.Seed(context.Background(), "down", "-f", c.SpecFile, "--kubeconfig", c.Kubeconfig)
 
@@ -56,7 +57,19 @@ func BenchmarkSelfManagement(b *testing.B) {
 		editSpec(ctx, b, c, spec(0))
 		wait(b, 5*time.Minute, func() bool { n, _, _ := c.PoolNodes(ctx, "workers"); return len(n) == 0 })
 
+		// The baseline: the agent paused (it would rightly remove machines
+		// of a pool the spec does not have), the same joins made directly.
+		editSpec(ctx, b, c, paused)
+		wait(b, time.Minute, func() bool {
+			st, err := c.Status(ctx)
+			cond := (*v1alpha1.Condition)(nil)
+			if err == nil {
+				cond = st.Condition(v1alpha1.ConditionPaused)
+			}
+			return cond != nil && cond.Status == "True"
+		})
 		raw = append(raw, rawJoins(ctx, b, c, name, 3))
+		editSpec(ctx, b, c, spec(0))
 	}
 	report3 := func(unit string, d []time.Duration) {
 		slices.Sort(d)
