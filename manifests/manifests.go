@@ -39,7 +39,8 @@ type Params struct {
 	SpecYAML []byte
 	// DockerSocket mounts the host's Docker socket into the agent.
 	DockerSocket bool
-	// CredentialsSecret lets the agent read one Secret of provider credentials.
+	// CredentialsSecret names a Secret whose keys become the agent's
+	// environment (provider credentials).
 	CredentialsSecret string
 	Replicas          int
 	MetricsPort       int

@@ -68,6 +68,15 @@ func TestAgentManifests(t *testing.T) {
 			}
 		})
 	}
+	objs, err := Agent(Params{AgentImage: "a:1", CredentialsSecret: "aws-creds"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := YAML(objs)
+	// Named once, in envFrom: no grant on it (the kubelet reads it).
+	if !strings.Contains(string(doc), "name: aws-creds") || strings.Count(string(doc), "aws-creds") != 1 {
+		t.Errorf("credentials Secret must reach the agent as env, with no RBAC on secrets in its namespace:\n%s", doc)
+	}
 	if _, err := Agent(Params{}); err == nil {
 		t.Error("rendering without an agent image must fail")
 	}

@@ -311,6 +311,12 @@ func agentManifests(o UpOptions) ([]*unstructured.Unstructured, error) {
 		AgentImage:   o.AgentImage,
 		SpecYAML:     o.SpecYAML,
 		DockerSocket: o.Spec.Spec.Provider.Docker != nil,
+		CredentialsSecret: func() string {
+			if a := o.Spec.Spec.Provider.AWS; a != nil {
+				return a.CredentialsSecret
+			}
+			return ""
+		}(),
 	})
 }
 
