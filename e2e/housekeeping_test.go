@@ -102,7 +102,9 @@ func TestOrphansNeverJoinedAndPaused(t *testing.T) {
 func TestBlockedDrainLeadersAndMetrics(t *testing.T) {
 	framework.Require(t)
 	name := framework.NewName("e2e-lead")
-	spec := func(n int) string { return framework.SpecYAML(name, "", framework.Pools(framework.Pool("workers", n))) }
+	spec := func(n int) string {
+		return framework.SpecYAML(name, "", framework.Pools(framework.Pool("workers", n))+"  rollout:\n    drainTimeout: 45s\n")
+	}
 	c := framework.Up(t, name, spec(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -111,7 +113,7 @@ func TestBlockedDrainLeadersAndMetrics(t *testing.T) {
 		return ready == 1, fmt.Sprintf("%d Ready", ready)
 	})
 
-	t.Run("a drain blocked by a PodDisruptionBudget shows in status and an Event", func(t *testing.T) {
+	t.Run("a drain blocked by a PodDisruptionBudget is reported, then gives way after drainTimeout", func(t *testing.T) {
 		worker := framework.PoolContainers(t, name, "workers")[0]
 		probe := framework.BuildProbeImage(t)
 		framework.LoadImage(t, worker, probe)
@@ -147,14 +149,17 @@ func TestBlockedDrainLeadersAndMetrics(t *testing.T) {
 		if got := framework.PoolContainers(t, name, "workers"); len(got) != 1 {
 			t.Errorf("the worker went despite its budget: %v", got)
 		}
-		// Lifting the budget lets the drain finish.
-		if err := c.Client.PolicyV1().PodDisruptionBudgets("default").Delete(ctx, "guarded", metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		framework.Eventually(t, 3*time.Minute, "the worker drained and deleted", func() (bool, string) {
+		// The documented policy: after drainTimeout the machine goes anyway.
+		framework.Eventually(t, 3*time.Minute, "the worker deleted after drainTimeout", func() (bool, string) {
 			got := framework.PoolContainers(t, name, "workers")
 			return len(got) == 0, fmt.Sprintf("workers %v", got)
 		})
+		if !eventWith(ctx, t, c, "DrainTimedOut", "default/guarded") {
+			t.Error("no DrainTimedOut event names the budget")
+		}
+		if err := c.Client.PolicyV1().PodDisruptionBudgets("default").Delete(ctx, "guarded", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	t.Run("two replicas: only the leader acts, and killing it hands over", func(t *testing.T) {
