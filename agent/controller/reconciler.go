@@ -169,6 +169,14 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	nodeFactory := informers.NewSharedInformerFactory(r.opts.Client, 0)
 	cmInformer := cmFactory.Core().V1().ConfigMaps()
 	nodeInformer := nodeFactory.Core().V1().Nodes()
+	// The caches keep only what the agent reads: managedFields and a Node's
+	// image list are most of an object's size and of the agent's memory.
+	if err := cmInformer.Informer().SetTransform(trimObject); err != nil {
+		return fmt.Errorf("trimming the spec cache: %w", err)
+	}
+	if err := nodeInformer.Informer().SetTransform(trimObject); err != nil {
+		return fmt.Errorf("trimming the node cache: %w", err)
+	}
 	r.configMaps = cmInformer.Lister()
 	r.nodes = nodeInformer.Lister()
 	enqueue := cache.ResourceEventHandlerFuncs{
@@ -678,4 +686,15 @@ func converged(p plan.Plan) bool {
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// trimObject drops what the agent never reads from cached objects.
+func trimObject(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	if n, ok := obj.(*corev1.Node); ok {
+		n.Status.Images = nil
+	}
+	return obj, nil
 }
