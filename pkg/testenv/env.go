@@ -197,7 +197,7 @@ func (e *Env) waitReady(ctx context.Context) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for kube-apiserver to be ready: %w (last error: %v); last lines of %s:\n%s",
+			return fmt.Errorf("waiting for kube-apiserver to be ready: %w (last error: %w); last lines of %s:\n%s",
 				ctx.Err(), last, e.apiserver.logPath, e.apiserver.logTail(20))
 		case <-ticker.C:
 		}

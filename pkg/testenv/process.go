@@ -55,7 +55,7 @@ var errExited = errors.New("exited early")
 func (p *process) check() error {
 	select {
 	case <-p.exited:
-		return fmt.Errorf("%s %w (%v); last lines of %s:\n%s", p.name, errExited, p.err, p.logPath, p.logTail(20))
+		return fmt.Errorf("%s %w (%w); last lines of %s:\n%s", p.name, errExited, p.err, p.logPath, p.logTail(20))
 	default:
 		return nil
 	}
