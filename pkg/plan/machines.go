@@ -19,6 +19,11 @@ type machineState struct {
 	cordoned bool
 	// unhealthy says why the machine is unhealthy; empty when it is not.
 	unhealthy string
+	// failing: its Node is NotReady, for however short a time. It counts
+	// against maxUnhealthy before it is unhealthy enough to replace, so
+	// machines that fail together and cross their timeout a few seconds
+	// apart are seen together, not remediated one by one.
+	failing bool
 	// outdated says how the machine differs from its pool; empty when it does not.
 	outdated string
 	// deleted is set once this plan deletes the machine.
@@ -38,6 +43,7 @@ type poolState struct {
 func (p *planner) observe(ms *machineState, m *providers.Machine, n *Node, ps *poolState) {
 	*ms = machineState{m: m, self: m.Name == p.in.Self}
 	ms.unhealthy = p.health(m, n)
+	ms.failing = ms.unhealthy != "" || (n != nil && !n.Ready)
 	ms.ready = n != nil && n.Ready && m.Phase != providers.PhaseFailed
 	ms.cordoned = ms.ready && n.Unschedulable
 	if ps != nil {

@@ -324,7 +324,7 @@ func (p *planner) haltIfTooManyUnhealthy(pools []*poolState, stale []*Node) {
 	for _, ps := range pools {
 		total += len(ps.machines)
 		for _, ms := range ps.machines {
-			if ms.unhealthy != "" {
+			if ms.failing {
 				unhealthy++
 			}
 		}

@@ -387,6 +387,18 @@ func TestHealth(t *testing.T) {
 			conditions: []ConditionType{ConditionRemediationHalted},
 		},
 		{
+			// Stopped together, they go NotReady seconds apart: the first past
+			// its timeout must not be replaced while the others follow.
+			name:     "1 past its timeout and 2 just NotReady of 5: halted, nothing deleted",
+			cluster:  five,
+			machines: w5,
+			nodes: concat(n5[:2], []Node{notReady("w-3", "workers", time.Hour),
+				notReady("w-4", "workers", 10*time.Second), notReady("w-5", "workers", 5*time.Second)}),
+			want:       []string{"Blocked workers/w-3"},
+			reasons:    []string{"RemediationHalted: remediation halted: 3 of 5 machines unhealthy, more than maxUnhealthy 40% (2)"},
+			conditions: []ConditionType{ConditionRemediationHalted},
+		},
+		{
 			name:    "halted: vanished machines count as unhealthy; missing replicas still created",
 			cluster: five,
 			// w-3..w-5 were terminated: their nodes linger, NotReady.
