@@ -55,7 +55,7 @@ func TestUnhealthyWorkers(t *testing.T) {
 			cond := st.Condition(v1alpha1.ConditionRemediationAllowed)
 			return cond != nil && cond.Status == "False", fmt.Sprintf("%+v", cond)
 		})
-		events, err := c.Client.CoreV1().Events(v1alpha1.DefaultNamespace).List(ctx, metav1.ListOptions{FieldSelector: "reason=ActionBlocked"})
+		events, err := c.Client.CoreV1().Events(v1alpha1.DefaultNamespace).List(ctx, metav1.ListOptions{FieldSelector: "reason=RemediationHalted"})
 		if err != nil {
 			t.Fatal(err)
 		}

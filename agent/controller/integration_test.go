@@ -337,3 +337,23 @@ func TestDrainOfAnUnreachableNodeDoesNotWaitForItsPods(t *testing.T) {
 		t.Error("the drain timed out instead of skipping pods that cannot terminate")
 	}
 }
+
+func TestRemediationHaltIsAnEvent(t *testing.T) {
+	h := newHarness(t, specYAML(5))
+	h.startAgent("agent-a")
+	eventually(t, 20*time.Second, "5 workers", func() bool { return len(h.workers("workers")) == 5 })
+	before := h.provider.Calls(fake.MethodDeleteMachine)
+	for _, w := range h.workers("workers")[:3] {
+		h.killNode(w)
+	}
+	eventually(t, 10*time.Second, "a RemediationHalted event", func() bool {
+		return slices.ContainsFunc(h.events("RemediationHalted"), func(e corev1.Event) bool {
+			return strings.Contains(e.Message, "3 of 5 machines unhealthy")
+		})
+	})
+	st := h.status()
+	if c := st.Condition(v1alpha1.ConditionRemediationAllowed); c == nil || c.Status != "False" {
+		t.Errorf("RemediationAllowed: %+v, want False", c)
+	}
+	consistently(t, 2*time.Second, "no deletions", func() bool { return h.provider.Calls(fake.MethodDeleteMachine) == before })
+}

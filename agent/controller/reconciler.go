@@ -655,6 +655,12 @@ func (r *Reconciler) blocked(cm *corev1.ConfigMap, key, reason, msg string) {
 
 func (r *Reconciler) recordPlan(cm *corev1.ConfigMap, p plan.Plan, now time.Time) {
 	seen := map[string]bool{}
+	for _, c := range p.Conditions {
+		if c.Type == plan.ConditionRemediationHalted {
+			seen["plan/halted"] = true
+			r.blocked(cm, "plan/halted", "RemediationHalted", c.Message)
+		}
+	}
 	for _, a := range p.Actions {
 		if a.Type != plan.Blocked {
 			continue
