@@ -40,6 +40,7 @@ func planNodes(nodes []*corev1.Node) []plan.Node {
 		for _, c := range n.Status.Conditions {
 			if c.Type == corev1.NodeReady {
 				pn.Ready = c.Status == corev1.ConditionTrue
+				pn.Unreachable = c.Status == corev1.ConditionUnknown
 				pn.ReadyTransition = c.LastTransitionTime.Time
 			}
 		}

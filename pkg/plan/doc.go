@@ -39,10 +39,12 @@
 // Remediation halts when more workers are unhealthy than
 // health.maxUnhealthy.Of(total): total is the workers of the spec's pools plus
 // Nodes of worker pools whose machine has vanished, and those Nodes count as
-// unhealthy. So does every worker whose Node is NotReady at all, before its
-// timeout: workers that fail together go NotReady seconds apart, and counting
-// only those past the timeout would let them be replaced one at a time, the
-// slow runaway maxUnhealthy exists to prevent. While halted, no machine is deleted for health reasons (each
+// unhealthy. So does every worker whose Node is unreachable (Ready Unknown:
+// the kubelet stopped reporting), before its timeout: workers that fail
+// together go unreachable seconds apart, and counting only those past the
+// timeout would let them be replaced one at a time, the slow runaway
+// maxUnhealthy exists to prevent. Starting Nodes, NotReady until their pod
+// network is up, do not count. While halted, no machine is deleted for health reasons (each
 // withheld deletion is a Blocked action and the plan carries a
 // RemediationHalted condition), and rolling replacement leaves unhealthy
 // machines alone too. Creating machines to reach replicas, rolling out,

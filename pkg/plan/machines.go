@@ -19,10 +19,11 @@ type machineState struct {
 	cordoned bool
 	// unhealthy says why the machine is unhealthy; empty when it is not.
 	unhealthy string
-	// failing: its Node is NotReady, for however short a time. It counts
+	// failing: its Node is unreachable, for however short a time. It counts
 	// against maxUnhealthy before it is unhealthy enough to replace, so
 	// machines that fail together and cross their timeout a few seconds
-	// apart are seen together, not remediated one by one.
+	// apart are seen together, not remediated one by one. Starting Nodes
+	// (NotReady until their pod network is up) do not count.
 	failing bool
 	// outdated says how the machine differs from its pool; empty when it does not.
 	outdated string
@@ -43,7 +44,7 @@ type poolState struct {
 func (p *planner) observe(ms *machineState, m *providers.Machine, n *Node, ps *poolState) {
 	*ms = machineState{m: m, self: m.Name == p.in.Self}
 	ms.unhealthy = p.health(m, n)
-	ms.failing = ms.unhealthy != "" || (n != nil && !n.Ready)
+	ms.failing = ms.unhealthy != "" || (n != nil && n.Unreachable)
 	ms.ready = n != nil && n.Ready && m.Phase != providers.PhaseFailed
 	ms.cordoned = ms.ready && n.Unschedulable
 	if ps != nil {

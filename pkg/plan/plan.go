@@ -18,6 +18,10 @@ type Node struct {
 	// not one of Seed's.
 	Pool  string
 	Ready bool
+	// Unreachable: the control plane lost contact with the kubelet (the
+	// Ready condition is Unknown), as when the machine stopped or crashed.
+	// A starting Node is NotReady but not unreachable.
+	Unreachable bool
 	// ReadyTransition is when the Ready condition last changed, so a
 	// NotReady Node has been NotReady since then. Zero means unknown: the
 	// machine's CreatedAt is used instead.

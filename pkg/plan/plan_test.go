@@ -75,6 +75,13 @@ func notReady(name, pool string, since time.Duration) Node {
 	return Node{Name: name, Pool: pool, ReadyTransition: now.Add(-since)}
 }
 
+// unreachable is a Node whose kubelet stopped reporting, since ago.
+func unreachable(name, pool string, since time.Duration) Node {
+	n := notReady(name, pool, since)
+	n.Unreachable = true
+	return n
+}
+
 func cordoned(name, pool string) Node {
 	n := ready(name, pool)
 	n.Unschedulable = true
@@ -389,14 +396,24 @@ func TestHealth(t *testing.T) {
 		{
 			// Stopped together, they go NotReady seconds apart: the first past
 			// its timeout must not be replaced while the others follow.
-			name:     "1 past its timeout and 2 just NotReady of 5: halted, nothing deleted",
+			name:     "1 past its timeout and 2 just unreachable of 5: halted, nothing deleted",
 			cluster:  five,
 			machines: w5,
-			nodes: concat(n5[:2], []Node{notReady("w-3", "workers", time.Hour),
-				notReady("w-4", "workers", 10*time.Second), notReady("w-5", "workers", 5*time.Second)}),
+			nodes: concat(n5[:2], []Node{unreachable("w-3", "workers", time.Hour),
+				unreachable("w-4", "workers", 10*time.Second), unreachable("w-5", "workers", 5*time.Second)}),
 			want:       []string{"Blocked workers/w-3"},
 			reasons:    []string{"RemediationHalted: remediation halted: 3 of 5 machines unhealthy, more than maxUnhealthy 40% (2)"},
 			conditions: []ConditionType{ConditionRemediationHalted},
+		},
+		{
+			// Nodes just joined are NotReady until their pod network is up:
+			// starting, not failing.
+			name:     "3 of 5 starting (NotReady, reachable): not halted",
+			cluster:  five,
+			machines: w5,
+			nodes: concat(n5[:2], []Node{notReady("w-3", "workers", 2*time.Second),
+				notReady("w-4", "workers", 2*time.Second), notReady("w-5", "workers", 2*time.Second)}),
+			want: []string{},
 		},
 		{
 			name:    "halted: vanished machines count as unhealthy; missing replicas still created",

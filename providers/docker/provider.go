@@ -274,14 +274,37 @@ func (p *provider) DestroyInfrastructure(ctx context.Context) error {
 	owned := labelFilter(providers.LabelCluster, p.cluster)
 	var errs []error
 
-	containers, err := p.engine.ContainerList(ctx, owned)
-	if err != nil {
-		return fmt.Errorf("destroying cluster %s: %w", p.cluster, err)
-	}
-	for _, c := range containers {
-		p.log.Info("Removing machine: destroying the cluster", "machine", c.Name)
-		if err := p.engine.ContainerRemove(ctx, c.ID); providers.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("machine %s: %w", c.Name, err))
+	// The control plane goes first: the agent runs there, and a live agent
+	// would replace the workers being removed. Then sweep until no machine
+	// is left, in case one was being created as the agent went.
+	for pass := 0; ; pass++ {
+		containers, err := p.engine.ContainerList(ctx, owned)
+		if err != nil {
+			return fmt.Errorf("destroying cluster %s: %w", p.cluster, err)
+		}
+		if len(containers) == 0 {
+			break
+		}
+		if pass == 5 {
+			for _, c := range containers {
+				errs = append(errs, fmt.Errorf("machine %s keeps coming back", c.Name))
+			}
+			break
+		}
+		sort.SliceStable(containers, func(i, j int) bool {
+			return containers[i].Labels[providers.LabelRole] == string(providers.RoleControlPlane) &&
+				containers[j].Labels[providers.LabelRole] != string(providers.RoleControlPlane)
+		})
+		failed := false
+		for _, c := range containers {
+			p.log.Info("Removing machine: destroying the cluster", "machine", c.Name)
+			if err := p.engine.ContainerRemove(ctx, c.ID); providers.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("machine %s: %w", c.Name, err))
+				failed = true
+			}
+		}
+		if failed {
+			break
 		}
 	}
 
