@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -792,5 +793,60 @@ func TestReadFileReturnsWhatTheBootstrapCopied(t *testing.T) {
 	}
 	if _, err := p.ReadFile(c, "other", "/etc/seed/join.yaml"); !providers.IsNotFound(err) {
 		t.Errorf("ReadFile of a missing machine: got %v, want NotFound", err)
+	}
+}
+
+// orderEngine records the names of removed containers and can create a
+// container behind the caller's back, as a live agent would.
+type orderEngine struct {
+	*fakeEngine
+	removed  []string
+	onRemove func(n int)
+}
+
+func (o *orderEngine) ContainerRemove(ctx context.Context, id string) error {
+	if c, err := o.fakeEngine.ContainerInspect(ctx, id); err == nil {
+		o.removed = append(o.removed, c.Name)
+	}
+	if o.onRemove != nil {
+		o.onRemove(len(o.removed))
+	}
+	return o.fakeEngine.ContainerRemove(ctx, id)
+}
+
+func TestDestroyRemovesTheControlPlaneFirstAndSweepsLateArrivals(t *testing.T) {
+	c := ctx(t)
+	f := newFakeEngine(testImage)
+	o := &orderEngine{fakeEngine: f}
+	p, err := newProvider(Options{ClusterName: "demo"}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.pickFreePort = func() (int32, error) { return 40001, nil }
+	if _, err := p.EnsureInfrastructure(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []providers.MachineSpec{workerSpec("demo-workers-a"), workerSpec("demo-workers-b"),
+		{Name: "demo-control-plane", Pool: "control-plane", Role: providers.RoleControlPlane, KubernetesVersion: "v1.34.2"}} {
+		if _, err := p.CreateMachine(c, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// While the first machine goes, a worker appears (an agent mid-create).
+	o.onRemove = func(n int) {
+		if n == 1 {
+			if _, err := p.CreateMachine(c, workerSpec("demo-workers-late")); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if err := p.DestroyInfrastructure(c); err != nil {
+		t.Fatal(err)
+	}
+	if len(o.removed) != 4 || o.removed[0] != "demo-control-plane" || !slices.Contains(o.removed, "demo-workers-late") {
+		t.Errorf("removed %v, want the control plane first and the late worker too", o.removed)
+	}
+	if left, _ := f.ContainerList(c, labelFilter(providers.LabelCluster, "demo")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }
