@@ -27,39 +27,37 @@ import (
 func BenchmarkSelfManagement(b *testing.B) {
 	requireBench(b)
 	name := "bench-self"
-	dir := b.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	spec := func(n int) string { return framework.SpecYAML(name, "", framework.Pools(framework.Pool("workers", n))) }
 	paused := framework.SpecYAML(name, "", "  paused: true\n"+framework.Pools(framework.Pool("workers", 0)))
-	c := upForBench(ctx, b, name, dir, spec(0))
-	defer framework.Seed(context.Background(), "down", "-f", c.SpecFile, "--kubeconfig", c.Kubeconfig)
+	c := framework.Up(b, name, spec(0))
 
 	var firstCreate, allReady, raw, replace []time.Duration
 	for range b.N {
 		start := time.Now()
-		editSpec(ctx, b, c, spec(3))
-		wait(b, 2*time.Minute, func() bool { return len(containers(b, name, "workers")) > 0 })
+		c.EditSpec(ctx, b, spec(3))
+		wait(b, 2*time.Minute, func() bool { return len(framework.PoolContainers(b, name, "workers")) > 0 })
 		firstCreate = append(firstCreate, time.Since(start))
 		wait(b, 5*time.Minute, func() bool { _, r, _ := c.PoolNodes(ctx, "workers"); return r == 3 })
 		allReady = append(allReady, time.Since(start))
 
-		victim := containers(b, name, "workers")[0]
+		victim := framework.PoolContainers(b, name, "workers")[0]
 		start = time.Now()
-		mustRun(b, "docker", "rm", "-f", victim)
+		framework.Docker(b, "rm", "-f", victim)
 		wait(b, 5*time.Minute, func() bool {
-			got := containers(b, name, "workers")
+			got := framework.PoolContainers(b, name, "workers")
 			names, r, _ := c.PoolNodes(ctx, "workers")
 			return len(got) == 3 && !slices.Contains(got, victim) && !slices.Contains(names, victim) && r == 3 && len(names) == 3
 		})
 		replace = append(replace, time.Since(start))
 
-		editSpec(ctx, b, c, spec(0))
+		c.EditSpec(ctx, b, spec(0))
 		wait(b, 5*time.Minute, func() bool { n, _, _ := c.PoolNodes(ctx, "workers"); return len(n) == 0 })
 
 		// The baseline: the agent paused (it would rightly remove machines
 		// of a pool the spec does not have), the same joins made directly.
-		editSpec(ctx, b, c, paused)
+		c.EditSpec(ctx, b, paused)
 		wait(b, time.Minute, func() bool {
 			st, err := c.Status(ctx)
 			cond := (*v1alpha1.Condition)(nil)
@@ -69,7 +67,7 @@ func BenchmarkSelfManagement(b *testing.B) {
 			return cond != nil && cond.Status == "True"
 		})
 		raw = append(raw, rawJoins(ctx, b, c, name, 3))
-		editSpec(ctx, b, c, spec(0))
+		c.EditSpec(ctx, b, spec(0))
 	}
 	report3 := func(unit string, d []time.Duration) {
 		slices.Sort(d)

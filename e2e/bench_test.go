@@ -92,12 +92,6 @@ func BenchmarkRawKubeadmInit(b *testing.B) {
 	report(b, runs)
 }
 
-func requireBench(b *testing.B) {
-	if os.Getenv("SEED_E2E") != "1" || os.Getenv("SEED_AGENT_IMAGE") == "" {
-		b.Skip("run through hack/bench.sh, which builds the images")
-	}
-}
-
 func report(b *testing.B, runs []time.Duration) {
 	slices.Sort(runs)
 	b.ReportMetric(runs[len(runs)/2].Seconds(), "p50-s")

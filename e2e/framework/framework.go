@@ -31,7 +31,7 @@ import (
 // Require skips the test unless the e2e prerequisites were prepared by
 // hack/test.sh e2e (SEED_E2E=1); under CI=true it fails instead, so an e2e
 // run never passes by skipping.
-func Require(t *testing.T) {
+func Require(t testing.TB) {
 	t.Helper()
 	if os.Getenv("SEED_E2E") == "1" {
 		return
@@ -44,7 +44,7 @@ func Require(t *testing.T) {
 }
 
 // AgentImage is the agent image hack/test.sh built.
-func AgentImage(t *testing.T) string {
+func AgentImage(t testing.TB) string {
 	t.Helper()
 	img := os.Getenv("SEED_AGENT_IMAGE")
 	if img == "" {
@@ -101,7 +101,7 @@ spec:
 
 // Up brings a cluster up with `seed up -f` and registers `seed down` for
 // when the test ends (unless SEED_E2E_KEEP=1, for debugging).
-func Up(t *testing.T, name, spec string) *Cluster {
+func Up(t testing.TB, name, spec string) *Cluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &Cluster{Name: name, Kubeconfig: filepath.Join(dir, "kubeconfig"), SpecFile: filepath.Join(dir, "cluster.yaml")}
@@ -139,7 +139,7 @@ func Up(t *testing.T, name, spec string) *Cluster {
 }
 
 // SeedUp runs `seed up` for the cluster (again).
-func (c *Cluster) SeedUp(ctx context.Context, t *testing.T) Result {
+func (c *Cluster) SeedUp(ctx context.Context, t testing.TB) Result {
 	return Seed(ctx, "up", "-f", c.SpecFile, "--kubeconfig", c.Kubeconfig, "--agent-image", AgentImage(t))
 }
 
@@ -152,7 +152,7 @@ func (c *Cluster) Status(ctx context.Context) (*v1alpha1.ClusterStatus, error) {
 }
 
 // Docker runs the docker CLI and returns its trimmed output.
-func Docker(t *testing.T, args ...string) string {
+func Docker(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("docker", args...).CombinedOutput()
 	if err != nil {
@@ -162,7 +162,7 @@ func Docker(t *testing.T, args ...string) string {
 }
 
 // Owned lists the containers, volumes and networks labelled as the cluster's.
-func Owned(t *testing.T, name string) (containers, volumes, networks []string) {
+func Owned(t testing.TB, name string) (containers, volumes, networks []string) {
 	t.Helper()
 	filter := "label=" + providers.LabelCluster + "=" + name
 	split := func(s string) []string {
@@ -178,7 +178,7 @@ func Owned(t *testing.T, name string) (containers, volumes, networks []string) {
 
 // BuildProbeImage builds the e2e probe workload image (FROM scratch, tagged
 // by content) and returns its reference.
-func BuildProbeImage(t *testing.T) string {
+func BuildProbeImage(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	src := filepath.Join(filepath.Dir(file), "..", "probe")
@@ -211,7 +211,7 @@ func BuildProbeImage(t *testing.T) string {
 
 // LoadImage imports a local image into a machine's containerd, as the
 // node image does at build time for its own images.
-func LoadImage(t *testing.T, machine, ref string) {
+func LoadImage(t testing.TB, machine, ref string) {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", fmt.Sprintf("docker save %q | docker exec -i %q ctr -n k8s.io images import --no-unpack=false -", ref, machine))
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -221,7 +221,7 @@ func LoadImage(t *testing.T, machine, ref string) {
 
 // Eventually polls cond every second until it returns true or timeout
 // passes; cond's last message is reported on timeout.
-func Eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
 	start := time.Now()
 	last := ""
@@ -273,7 +273,7 @@ func PodsReady(ctx context.Context, client kubernetes.Interface, ns, selector st
 
 // DumpDiagnostics logs what helps explain a failure: nodes, pods, the
 // agent's status and log, and each machine's bootstrap log.
-func DumpDiagnostics(t *testing.T, c *Cluster) {
+func DumpDiagnostics(t testing.TB, c *Cluster) {
 	t.Helper()
 	run := func(name string, args ...string) {
 		out, _ := exec.Command(name, args...).CombinedOutput()

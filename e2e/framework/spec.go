@@ -14,7 +14,7 @@ import (
 
 // EditSpec replaces the spec ConfigMap's document, as `kubectl edit` would,
 // and returns the ConfigMap's new resourceVersion.
-func (c *Cluster) EditSpec(ctx context.Context, t *testing.T, spec string) string {
+func (c *Cluster) EditSpec(ctx context.Context, t testing.TB, spec string) string {
 	t.Helper()
 	cms := c.Client.CoreV1().ConfigMaps(v1alpha1.DefaultNamespace)
 	cm, err := cms.Get(ctx, v1alpha1.SpecConfigMap, metav1.GetOptions{})
@@ -45,7 +45,7 @@ func (c *Cluster) PoolNodes(ctx context.Context, pool string) (names []string, r
 }
 
 // PoolContainers lists the pool's machine containers.
-func PoolContainers(t *testing.T, cluster, pool string) []string {
+func PoolContainers(t testing.TB, cluster, pool string) []string {
 	t.Helper()
 	out := Docker(t, "ps", "-a", "--format", "{{.Names}}",
 		"--filter", "label="+providers.LabelCluster+"="+cluster, "--filter", "label="+providers.LabelPool+"="+pool)
