@@ -308,25 +308,10 @@ func (m Machine) validate() error {
 // kubeletMaySet rejects labels the NodeRestriction admission plugin forbids
 // a kubelet to set on itself: the kubelet would fail to register.
 func kubeletMaySet(key string) error {
-	prefix, _, ok := strings.Cut(key, "/")
-	if !ok {
-		return nil
+	if !v1alpha1.KubeletMaySetLabel(key) {
+		return fmt.Errorf("the kubelet may not set label %s on its own Node (NodeRestriction)", key)
 	}
-	if prefix != "kubernetes.io" && prefix != "k8s.io" &&
-		!strings.HasSuffix(prefix, ".kubernetes.io") && !strings.HasSuffix(prefix, ".k8s.io") {
-		return nil
-	}
-	if strings.HasPrefix(prefix, "kubelet.kubernetes.io") || strings.HasPrefix(prefix, "node.kubernetes.io") {
-		return nil
-	}
-	switch key {
-	case "kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os",
-		"beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type",
-		"failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone",
-		"topology.kubernetes.io/region", "topology.kubernetes.io/zone":
-		return nil
-	}
-	return fmt.Errorf("the kubelet may not set label %s on its own Node (NodeRestriction)", key)
+	return nil
 }
 
 func sortedKeys(m map[string]string) []string {

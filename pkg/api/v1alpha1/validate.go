@@ -356,6 +356,33 @@ func reservedKey(k string) bool {
 	return found && (prefix == ReservedLabelDomain || strings.HasSuffix(prefix, "."+ReservedLabelDomain))
 }
 
+// KubeletMaySetLabel reports whether a kubelet may put the label on its own
+// Node when it registers. The NodeRestriction admission plugin refuses keys
+// in the kubernetes.io and k8s.io domains except the well-known node labels
+// and the kubelet.kubernetes.io and node.kubernetes.io subdomains; a kubelet
+// asked to set another would never register.
+func KubeletMaySetLabel(key string) bool {
+	prefix, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return true
+	}
+	if prefix != "kubernetes.io" && prefix != "k8s.io" &&
+		!strings.HasSuffix(prefix, ".kubernetes.io") && !strings.HasSuffix(prefix, ".k8s.io") {
+		return true
+	}
+	if strings.HasPrefix(prefix, "kubelet.kubernetes.io") || strings.HasPrefix(prefix, "node.kubernetes.io") {
+		return true
+	}
+	switch key {
+	case "kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os",
+		"beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type",
+		"failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone",
+		"topology.kubernetes.io/region", "topology.kubernetes.io/zone":
+		return true
+	}
+	return false
+}
+
 func validateLabels(errs *errorList, path string, labels map[string]string) {
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
@@ -368,6 +395,8 @@ func validateLabels(errs *errorList, path string, labels map[string]string) {
 			errs.add(field, fmt.Sprintf("invalid label key %q: %s", k, strings.Join(msgs, "; ")))
 		} else if reservedKey(k) {
 			errs.add(field, fmt.Sprintf("label key %q uses the %s/ prefix, which Seed reserves for its own labels: choose another prefix", k, ReservedLabelDomain))
+		} else if !KubeletMaySetLabel(k) {
+			errs.add(field, fmt.Sprintf("label key %q is in a Kubernetes domain the kubelet may not set on its own Node (NodeRestriction), so the machines would never register: use your own prefix (example.com/role), or node.kubernetes.io/", k))
 		}
 		if msgs := validation.IsValidLabelValue(labels[k]); len(msgs) > 0 {
 			errs.add(field, fmt.Sprintf("invalid label value %q: %s", labels[k], strings.Join(msgs, "; ")))

@@ -371,6 +371,25 @@ func TestValidate(t *testing.T) {
 			name:   "label key merely containing seed.dev",
 			mutate: func(c *Cluster) { c.Spec.NodePools[0].Labels["notseed.dev/x"] = "x" },
 		},
+		{
+			name:   "label key the kubelet may not set (node-role)",
+			mutate: func(c *Cluster) { c.Spec.NodePools[0].Labels["node-role.kubernetes.io/worker"] = "" },
+			want:   []FieldError{{Field: "spec.nodePools[0].labels[node-role.kubernetes.io/worker]", Detail: "the kubelet may not set on its own Node (NodeRestriction)"}},
+		},
+		{
+			name:   "label key in the k8s.io domain",
+			mutate: func(c *Cluster) { c.Spec.NodePools[0].Labels["example.k8s.io/x"] = "y" },
+			want:   []FieldError{{Field: "spec.nodePools[0].labels[example.k8s.io/x]", Detail: "use your own prefix"}},
+		},
+		{
+			name: "label keys the kubelet may set",
+			mutate: func(c *Cluster) {
+				l := c.Spec.NodePools[0].Labels
+				l["node.kubernetes.io/role"] = "batch"
+				l["kubelet.kubernetes.io/x"] = "y"
+				l["topology.kubernetes.io/zone"] = "z1"
+			},
+		},
 
 		// spec.nodePools taints
 		{
