@@ -4,7 +4,7 @@
 #   hack/build-images.sh [VERSION]     VERSION defaults to v1.34.2
 #
 #  1. the Debian root filesystem (debootstrap, cached as a tarball) and, cut
-#     from it, a "tools" layer: iptables, ip and conntrack with their libraries;
+#     from it, a "tools" layer: iptables, ip, bridge and conntrack with their libraries;
 #  2. the binaries: Kubernetes (hack/build-kube.sh), etcd (hack/build-etcd.sh),
 #     CoreDNS (images/coredns), pause (images/pause), seednet (images/seednet);
 #  3. the component images, FROM scratch, under the exact names and tags
@@ -102,14 +102,14 @@ rootfs() {
   ln -sfn /usr/lib/cni "$fs/opt/cni/bin"
   mkdir -p "$fs/etc/cni/net.d" "$fs/var/lib/seed/bootstrap" "$fs/etc/seed/manifests" "$fs/var/lib/containerd"
 
-  seed::log "Cutting the tools layer (iptables, ip, conntrack and their libraries)"
+  seed::log "Cutting the tools layer (iptables, ip, bridge, conntrack and their libraries)"
   local t="$work/tools"
   mkdir -p "$t/usr/bin" "$t/usr/sbin" "$t/usr/lib" "$t/usr/lib64" "$t/etc"
   ln -s usr/bin "$t/bin"
   ln -s usr/sbin "$t/sbin"
   ln -s usr/lib "$t/lib"
   ln -s usr/lib64 "$t/lib64"
-  local -a files=(/usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi /usr/sbin/conntrack /usr/bin/ip)
+  local -a files=(/usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi /usr/sbin/conntrack /usr/bin/ip /usr/sbin/bridge)
   mapfile -t -O ${#files[@]} files < <(cd "$fs" && ls usr/lib/x86_64-linux-gnu/xtables/*.so | sed 's|^|/|')
   copy_with_libs "$fs" "$t" "${files[@]}"
   local name
@@ -123,6 +123,7 @@ rootfs() {
   chmod 1777 "$t/tmp"
   chroot "$t" /usr/sbin/iptables --version >/dev/null || seed::die "the tools layer's iptables does not run"
   chroot "$t" /usr/bin/ip -V >/dev/null || seed::die "the tools layer's ip does not run"
+  chroot "$t" /usr/sbin/bridge -V >/dev/null || seed::die "the tools layer's bridge does not run"
 
   # Byte-for-byte reproducible, so seednet's content tag only changes when
   # what is in it does.
@@ -374,6 +375,10 @@ SEEDNET_IMAGE=$seednet_ref
 IMAGES="${images[*]} $seednet_ref"
 EOF
   mv "$inputs.tmp" "$inputs"
+  # Providers without this node image (AWS) ship seednet's image themselves:
+  # `seed up --network-image "$(cat bin/network-image)"`.
+  mkdir -p "$root/bin"
+  echo "$seednet_ref" >"$root/bin/network-image"
   seed::log "Component images ready in $((SECONDS - start))s"
   "$root/hack/build-node-image.sh" "$version"
 }

@@ -50,7 +50,7 @@ main() {
   key=$({
     echo "$version $SANDBOX_IMAGE $SEEDNET_IMAGE $(basename "$ROOTFS_TAR")"
     printf '%s\n' "${ids[@]}"
-    sha256sum "${BASH_SOURCE[0]}" "$root/images/seednet/seednet.yaml" "$KUBE_BIN/kube" | cut -d' ' -f1
+    sha256sum "${BASH_SOURCE[0]}" "$root/manifests/network/seednet.yaml" "$KUBE_BIN/kube" | cut -d' ' -f1
     (cd "$root/images/node" && find Dockerfile files \( -type f -o -type l \) -printf '%p %l %m\n' | LC_ALL=C sort &&
       find Dockerfile files -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
   } | hash_of)
@@ -88,7 +88,7 @@ main() {
   for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl; do
     ln -s kube "$work/ctx/kube/$c"
   done
-  sed "s|@IMAGE@|$SEEDNET_IMAGE|" "$root/images/seednet/seednet.yaml" >"$work/ctx/manifests/10-seednet.yaml"
+  sed -e "s|@IMAGE@|$SEEDNET_IMAGE|" -e "s|@BACKEND@|route|" "$root/manifests/network/seednet.yaml" >"$work/ctx/manifests/10-seednet.yaml"
   cp "$root/images/node/Dockerfile" "$work/ctx/Dockerfile"
   DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base" -t "seed-node-build:$version" "$work/ctx" >/dev/null 2>"$work/build.log" ||
     { cat "$work/build.log" >&2; seed::die "docker build of the node image failed"; }

@@ -1,10 +1,15 @@
 package manifests
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -79,5 +84,59 @@ func TestAgentManifests(t *testing.T) {
 	}
 	if _, err := Agent(Params{}); err == nil {
 		t.Error("rendering without an agent image must fail")
+	}
+}
+
+func TestNetwork(t *testing.T) {
+	doc, err := Network("seed.local/seednet:0123456789ab", NetworkVXLAN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeAll(doc)
+	if err != nil {
+		t.Fatalf("rendered manifest does not decode: %v", err)
+	}
+	var kinds []string
+	for _, o := range objs {
+		kinds = append(kinds, o.GetKind())
+		if o.GetKind() != "DaemonSet" {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		c := containers[0].(map[string]any)
+		if c["image"] != "seed.local/seednet:0123456789ab" {
+			t.Errorf("image = %v", c["image"])
+		}
+		if args := fmt.Sprint(c["args"]); !strings.Contains(args, "--backend=vxlan") {
+			t.Errorf("args = %s, want --backend=vxlan", args)
+		}
+	}
+	if got, want := strings.Join(kinds, ","), "ServiceAccount,ClusterRole,ClusterRoleBinding,DaemonSet"; got != want {
+		t.Errorf("kinds = %s, want %s", got, want)
+	}
+	for _, tc := range []struct{ image, backend, want string }{
+		{"seed.local/seednet:x", "geneve", `backend "geneve"`},
+		{"", NetworkRoute, "not an image reference"},
+		{"a b", NetworkRoute, "not an image reference"},
+	} {
+		if _, err := Network(tc.image, tc.backend); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Network(%q, %q) = %v, want an error containing %q", tc.image, tc.backend, err, tc.want)
+		}
+	}
+}
+
+func decodeAll(doc []byte) ([]*unstructured.Unstructured, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			return objs, nil
+		} else if err != nil {
+			return nil, err
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
 	}
 }

@@ -18,8 +18,9 @@ import (
 // syncer applies plans to a host, remembering what it last did so that it
 // logs changes, not every pass.
 type syncer struct {
-	self string
-	host host
+	self    string
+	backend string
+	host    host
 	// mtu reports the MTU pods get: that of the interface holding the
 	// node's InternalIP.
 	mtu func(netip.Addr) int
@@ -34,17 +35,54 @@ func (s *syncer) sync(ctx context.Context, nodes []node) error {
 			me = n
 		}
 	}
-	p, err := computePlan(s.self, nodes, s.mtu(me.InternalIP))
+	p, err := computePlan(s.self, nodes, s.mtu(me.InternalIP), s.backend)
 	if err != nil {
 		return err
 	}
 
 	var errs []error
+	// The device first: the routes go through it.
+	if p.VXLAN != nil {
+		changed, err := s.host.EnsureVXLAN(ctx, *p.VXLAN)
+		if err != nil {
+			return fmt.Errorf("setting up %s: %w", vxlanDevice, err)
+		}
+		if changed {
+			klog.InfoS("Set up the VXLAN device", "device", vxlanDevice, "local", p.VXLAN.Local, "vtep", p.VXLAN.VTEP, "mac", p.VXLAN.MAC, "mtu", p.VXLAN.MTU)
+		}
+	} else if err := s.host.DeleteVXLAN(ctx); err != nil {
+		// Left over from the vxlan backend; routes replace its routes.
+		errs = append(errs, fmt.Errorf("removing %s: %w", vxlanDevice, err))
+	}
+
 	changed, err := s.host.WriteConflist(p.Conflist)
 	if err != nil {
 		errs = append(errs, err)
 	} else if changed {
 		klog.InfoS("Wrote CNI config: pods of this node get addresses from its pod CIDR", "node", klog.KRef("", s.self), "podCIDR", p.LocalCIDR)
+	}
+
+	if p.VXLAN != nil {
+		have, err := s.host.VXLANPeers(ctx)
+		if err != nil {
+			return errors.Join(append(errs, fmt.Errorf("listing VXLAN peers: %w", err))...)
+		}
+		replace, remove := peerChanges(have, p.Peers)
+		// Stale entries go first: a node that changed address keeps its
+		// VTEP, and removing the old neighbour after adding the new one
+		// would remove the new one.
+		for _, peer := range remove {
+			klog.InfoS("Removing VXLAN peer: no node has it any more", "peer", peer)
+			if err := s.host.DeleteVXLANPeer(ctx, peer); err != nil {
+				errs = append(errs, fmt.Errorf("removing VXLAN peer %s: %w", peer, err))
+			}
+		}
+		for _, peer := range replace {
+			klog.InfoS("Adding VXLAN peer", "peer", peer)
+			if err := s.host.ReplaceVXLANPeer(ctx, peer); err != nil {
+				errs = append(errs, fmt.Errorf("adding VXLAN peer %s: %w", peer, err))
+			}
+		}
 	}
 
 	have, err := s.host.Routes(ctx)
@@ -53,7 +91,7 @@ func (s *syncer) sync(ctx context.Context, nodes []node) error {
 	}
 	replace, remove := routeChanges(have, p.Routes)
 	for _, r := range replace {
-		klog.InfoS("Routing another node's pods via that node", "cidr", r.Dst, "via", r.Via)
+		klog.InfoS("Routing another node's pods via that node", "cidr", r.Dst, "via", r.Via, "device", r.Dev)
 		if err := s.host.ReplaceRoute(ctx, r); err != nil {
 			errs = append(errs, fmt.Errorf("adding route %s: %w", r, err))
 		}
@@ -69,6 +107,28 @@ func (s *syncer) sync(ctx context.Context, nodes []node) error {
 		errs = append(errs, fmt.Errorf("applying masquerade rules: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// peerChanges returns the peers to add or replace and the entries to
+// remove: any that is not exactly a wanted peer.
+func peerChanges(have, want []vxlanPeer) (replace, remove []vxlanPeer) {
+	wanted := make(map[vxlanPeer]bool, len(want))
+	for _, p := range want {
+		wanted[p] = true
+	}
+	present := make(map[vxlanPeer]bool, len(have))
+	for _, p := range have {
+		present[p] = true
+		if !wanted[p] {
+			remove = append(remove, p)
+		}
+	}
+	for _, p := range want {
+		if !present[p] {
+			replace = append(replace, p)
+		}
+	}
+	return replace, remove
 }
 
 // watch runs sync whenever a Node's pod CIDRs or address change, and every

@@ -1,7 +1,23 @@
 // Command seednet is Seed's pod network: a DaemonSet (host network) that gives
 // each node's pods its spec.podCIDR through the standard bridge and
-// host-local CNI plugins, routes every other node's pod CIDR via that node's
-// InternalIP, and masquerades pod traffic that leaves the pod network. It
-// needs every node on one L2 segment (one Docker network, or one VPC subnet
-// with source/destination checks off): it encapsulates nothing.
+// host-local CNI plugins, sends every other node's pod CIDR to that node, and
+// masquerades pod traffic that leaves the pod network.
+//
+// How traffic reaches another node is the --backend flag:
+//
+//   - route (the Docker provider's): a route per node, via its InternalIP.
+//     Nothing is encapsulated, so the network between nodes must deliver
+//     packets addressed to pods: one L2 segment, such as a Docker network.
+//   - vxlan (the AWS provider's): a VXLAN device, seednet.vxlan (VNI 1, UDP
+//     4789), whose address is the first address of the node's pod CIDR.
+//     Each other node gets a route via its VTEP address (onlink), a
+//     permanent neighbour entry for that address, and a forwarding entry
+//     sending frames for its MAC to its InternalIP. MACs are derived from
+//     InternalIPs, so nodes need to publish nothing beyond what a Node
+//     already says. Pods get the node's MTU less 50 bytes. The network
+//     between nodes only ever sees node addresses, so it works across
+//     subnets and with AWS source/destination checks on.
+//
+// Switching backends is a rollout of the DaemonSet: the new backend's sync
+// replaces the other's routes and removes its device.
 package main

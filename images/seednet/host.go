@@ -3,13 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -25,6 +27,18 @@ type host interface {
 	DeleteRoute(ctx context.Context, r route) error
 	// ApplyIPTables loads seednet's chains and makes sure the jumps exist.
 	ApplyIPTables(ctx context.Context, payload string, jumps [][]string) error
+
+	// EnsureVXLAN creates seednet's VXLAN device, or repairs it, and
+	// reports whether it changed anything.
+	EnsureVXLAN(ctx context.Context, l vxlanLink) (bool, error)
+	// DeleteVXLAN removes the device, and with it its routes, neighbours
+	// and forwarding entries; no device is success.
+	DeleteVXLAN(ctx context.Context) error
+	// VXLANPeers lists the peers on the device: neighbour entries joined
+	// with forwarding entries by MAC (either half may be missing).
+	VXLANPeers(ctx context.Context) ([]vxlanPeer, error)
+	ReplaceVXLANPeer(ctx context.Context, p vxlanPeer) error
+	DeleteVXLANPeer(ctx context.Context, p vxlanPeer) error
 }
 
 // routeProtocol marks the routes seednet owns (ip route ... proto 77), so it
@@ -93,7 +107,13 @@ func (h *execHost) Routes(ctx context.Context) ([]route, error) {
 }
 
 func (h *execHost) ReplaceRoute(ctx context.Context, r route) error {
-	_, err := h.run(ctx, "", "ip", "-4", "route", "replace", r.Dst.String(), "via", r.Via.String(), "proto", strconv.Itoa(routeProtocol))
+	args := []string{"ip", "-4", "route", "replace", r.Dst.String(), "via", r.Via.String()}
+	if r.Dev != "" {
+		// The VTEP is not on any subnet of the device: onlink says it is
+		// reachable there anyway.
+		args = append(args, "dev", r.Dev, "onlink")
+	}
+	_, err := h.run(ctx, "", append(args, "proto", strconv.Itoa(routeProtocol))...)
 	return err
 }
 
@@ -121,7 +141,8 @@ func (h *execHost) ApplyIPTables(ctx context.Context, payload string, jumps [][]
 }
 
 // parseRoutes reads `ip -o route show` output; lines it does not understand
-// are skipped.
+// are skipped. Only the VXLAN device is kept as a route's Dev: routes of the
+// route backend leave the device to the kernel.
 func parseRoutes(out string) []route {
 	var routes []route
 	for _, line := range strings.Split(out, "\n") {
@@ -134,9 +155,218 @@ func parseRoutes(out string) []route {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		routes = append(routes, route{Dst: dst, Via: via})
+		r := route{Dst: dst, Via: via}
+		for i := 3; i+1 < len(f); i++ {
+			if f[i] == "dev" && f[i+1] == vxlanDevice {
+				r.Dev = vxlanDevice
+			}
+		}
+		routes = append(routes, r)
 	}
 	return routes
+}
+
+// linkInfo is what seednet reads of `ip -d -j link show`.
+type linkInfo struct {
+	MTU      int      `json:"mtu"`
+	Address  string   `json:"address"`
+	Flags    []string `json:"flags"`
+	LinkInfo struct {
+		Kind string `json:"info_kind"`
+		Data struct {
+			ID       int    `json:"id"`
+			Local    string `json:"local"`
+			Port     int    `json:"port"`
+			Learning bool   `json:"learning"`
+		} `json:"info_data"`
+	} `json:"linkinfo"`
+	AddrInfo []struct {
+		Family    string `json:"family"`
+		Local     string `json:"local"`
+		PrefixLen int    `json:"prefixlen"`
+	} `json:"addr_info"`
+}
+
+func isNoDevice(err error) bool {
+	var ce *commandError
+	return errors.As(err, &ce) && (strings.Contains(ce.Output, "does not exist") || strings.Contains(ce.Output, "Cannot find device"))
+}
+
+// showLink returns the device's state, or nil when there is no device.
+func (h *execHost) showLink(ctx context.Context) (*linkInfo, error) {
+	out, err := h.run(ctx, "", "ip", "-d", "-j", "addr", "show", "dev", vxlanDevice)
+	if isNoDevice(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var links []linkInfo
+	if err := json.Unmarshal([]byte(out), &links); err != nil || len(links) != 1 {
+		return nil, fmt.Errorf("reading %s: unexpected output of ip: %q", vxlanDevice, out)
+	}
+	return &links[0], nil
+}
+
+func (h *execHost) EnsureVXLAN(ctx context.Context, l vxlanLink) (bool, error) {
+	cur, err := h.showLink(ctx)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	d := cur
+	if d != nil && (d.LinkInfo.Kind != "vxlan" || d.LinkInfo.Data.ID != vxlanVNI || d.LinkInfo.Data.Local != l.Local.String() ||
+		d.LinkInfo.Data.Port != vxlanPort || d.LinkInfo.Data.Learning) {
+		// What a device was created with cannot be changed: start again.
+		if err := h.DeleteVXLAN(ctx); err != nil {
+			return false, err
+		}
+		cur = nil
+	}
+	if cur == nil {
+		if _, err := h.run(ctx, "", "ip", "link", "add", vxlanDevice, "type", "vxlan", "id", strconv.Itoa(vxlanVNI),
+			"local", l.Local.String(), "dstport", strconv.Itoa(vxlanPort), "nolearning"); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	if cur == nil || cur.Address != l.MAC || cur.MTU != l.MTU || !slices.Contains(cur.Flags, "UP") {
+		if _, err := h.run(ctx, "", "ip", "link", "set", "dev", vxlanDevice, "address", l.MAC, "mtu", strconv.Itoa(l.MTU), "up"); err != nil {
+			return changed, err
+		}
+		changed = true
+	}
+	want := l.VTEP.String()
+	has := false
+	if cur != nil {
+		for _, a := range cur.AddrInfo {
+			if a.Family != "inet" {
+				continue
+			}
+			if a.Local == want && a.PrefixLen == 32 {
+				has = true
+				continue
+			}
+			if _, err := h.run(ctx, "", "ip", "addr", "del", a.Local+"/"+strconv.Itoa(a.PrefixLen), "dev", vxlanDevice); err != nil {
+				return changed, err
+			}
+			changed = true
+		}
+	}
+	if !has {
+		if _, err := h.run(ctx, "", "ip", "addr", "replace", want+"/32", "dev", vxlanDevice); err != nil {
+			return changed, err
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+func (h *execHost) DeleteVXLAN(ctx context.Context) error {
+	_, err := h.run(ctx, "", "ip", "link", "del", vxlanDevice)
+	if isNoDevice(err) {
+		return nil
+	}
+	return err
+}
+
+func (h *execHost) VXLANPeers(ctx context.Context) ([]vxlanPeer, error) {
+	out, err := h.run(ctx, "", "ip", "-4", "-j", "neigh", "show", "dev", vxlanDevice)
+	if isNoDevice(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var neigh []struct {
+		Dst    string `json:"dst"`
+		LLAddr string `json:"lladdr"`
+	}
+	if err := json.Unmarshal([]byte(orEmpty(out)), &neigh); err != nil {
+		return nil, fmt.Errorf("reading neighbours of %s: %w", vxlanDevice, err)
+	}
+	out, err = h.run(ctx, "", "bridge", "-j", "fdb", "show", "dev", vxlanDevice)
+	if err != nil {
+		return nil, err
+	}
+	var fdb []struct {
+		MAC string `json:"mac"`
+		Dst string `json:"dst"`
+	}
+	if err := json.Unmarshal([]byte(orEmpty(out)), &fdb); err != nil {
+		return nil, fmt.Errorf("reading forwarding entries of %s: %w", vxlanDevice, err)
+	}
+	return joinPeers(neigh, fdb), nil
+}
+
+// joinPeers pairs neighbour entries (VTEP → MAC) with forwarding entries
+// (MAC → node) by MAC. Entries without an address on the far side (the
+// kernel's multicast entries, incomplete neighbours) are kept with what
+// they have, so stale halves can be removed too.
+func joinPeers(neigh []struct {
+	Dst    string `json:"dst"`
+	LLAddr string `json:"lladdr"`
+}, fdb []struct {
+	MAC string `json:"mac"`
+	Dst string `json:"dst"`
+}) []vxlanPeer {
+	var peers []vxlanPeer
+	byMAC := map[string]int{}
+	for _, n := range neigh {
+		ip, err := netip.ParseAddr(n.Dst)
+		if err != nil {
+			continue
+		}
+		byMAC[n.LLAddr] = len(peers)
+		peers = append(peers, vxlanPeer{VTEP: ip, MAC: n.LLAddr})
+	}
+	for _, f := range fdb {
+		under, err := netip.ParseAddr(f.Dst)
+		if err != nil {
+			continue // not one of ours: seednet's entries all have a dst
+		}
+		if i, ok := byMAC[f.MAC]; ok && f.MAC != "" {
+			peers[i].Underlay = under
+			continue
+		}
+		peers = append(peers, vxlanPeer{MAC: f.MAC, Underlay: under})
+	}
+	return peers
+}
+
+func orEmpty(out string) string {
+	if strings.TrimSpace(out) == "" {
+		return "[]"
+	}
+	return out
+}
+
+func (h *execHost) ReplaceVXLANPeer(ctx context.Context, p vxlanPeer) error {
+	if _, err := h.run(ctx, "", "bridge", "fdb", "replace", p.MAC, "dev", vxlanDevice, "dst", p.Underlay.String(), "self", "permanent"); err != nil {
+		return err
+	}
+	_, err := h.run(ctx, "", "ip", "neigh", "replace", p.VTEP.String(), "lladdr", p.MAC, "dev", vxlanDevice, "nud", "permanent")
+	return err
+}
+
+func (h *execHost) DeleteVXLANPeer(ctx context.Context, p vxlanPeer) error {
+	var errs []error
+	if p.VTEP.IsValid() {
+		if _, err := h.run(ctx, "", "ip", "neigh", "del", p.VTEP.String(), "dev", vxlanDevice); err != nil && !isNoEntry(err) {
+			errs = append(errs, err)
+		}
+	}
+	if p.Underlay.IsValid() && p.MAC != "" {
+		if _, err := h.run(ctx, "", "bridge", "fdb", "del", p.MAC, "dev", vxlanDevice, "dst", p.Underlay.String(), "self"); err != nil && !isNoEntry(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isNoEntry(err error) bool {
+	var ce *commandError
+	return errors.As(err, &ce) && (strings.Contains(ce.Output, "No such file") || strings.Contains(ce.Output, "not found") || isNoDevice(err))
 }
 
 // enableForwarding turns on IPv4 forwarding, without which the node does not
@@ -185,7 +415,7 @@ func routeChanges(have, want []route) (replace, remove []route) {
 	wantDst := make(map[netip.Prefix]bool, len(want))
 	for _, r := range want {
 		wantDst[r.Dst] = true
-		if h, ok := haveByDst[r.Dst]; !ok || h.Via != r.Via {
+		if h, ok := haveByDst[r.Dst]; !ok || h.Via != r.Via || h.Dev != r.Dev {
 			replace = append(replace, r)
 		}
 	}

@@ -30,6 +30,7 @@ func main() {
 // options are seednet's flags.
 type options struct {
 	nodeName   string
+	backend    string
 	kubeconfig string
 	cniConfDir string
 	resync     time.Duration
@@ -40,6 +41,7 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("seednet", flag.ContinueOnError)
 	o := options{}
 	fs.StringVar(&o.nodeName, "node-name", os.Getenv("NODE_NAME"), "name of the Node seednet runs on (default $NODE_NAME)")
+	fs.StringVar(&o.backend, "backend", backendRoute, "how pod traffic travels between nodes: route (via each node's address, for networks that deliver packets addressed to pods) or vxlan (encapsulated in UDP 4789 between node addresses)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig to use outside a pod")
 	fs.StringVar(&o.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "directory containerd reads CNI configs from")
 	fs.DurationVar(&o.resync, "resync", 30*time.Second, "how often to repair routes and rules even when no Node changed")
@@ -50,6 +52,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	if o.nodeName == "" {
 		return errors.New("--node-name (or $NODE_NAME) is required")
+	}
+	if o.backend != backendRoute && o.backend != backendVXLAN {
+		return fmt.Errorf("--backend=%q: must be %q or %q", o.backend, backendRoute, backendVXLAN)
 	}
 
 	cfg, err := restConfig(o.kubeconfig)
@@ -64,11 +69,12 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	s := &syncer{
-		self: o.nodeName,
-		host: &execHost{confPath: filepath.Join(o.cniConfDir, "10-seednet.conflist")},
-		mtu:  mtuOf,
+		self:    o.nodeName,
+		backend: o.backend,
+		host:    &execHost{confPath: filepath.Join(o.cniConfDir, "10-seednet.conflist")},
+		mtu:     mtuOf,
 	}
-	klog.InfoS("Starting seednet", "node", klog.KRef("", o.nodeName), "cniConfDir", o.cniConfDir)
+	klog.InfoS("Starting seednet", "node", klog.KRef("", o.nodeName), "backend", o.backend, "cniConfDir", o.cniConfDir)
 	return watch(ctx, client, s, o.resync, o.retry)
 }
 

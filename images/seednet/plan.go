@@ -17,13 +17,73 @@ type node struct {
 	InternalIP netip.Addr     // invalid when the Node reports none
 }
 
-// route sends one remote node's pods via that node.
+// Backends: how traffic between pods on different nodes travels.
+const (
+	// backendRoute routes each node's pod CIDR via that node's address; the
+	// network between nodes must deliver packets addressed to pods.
+	backendRoute = "route"
+	// backendVXLAN encapsulates it in VXLAN between node addresses, for
+	// networks that drop packets addressed to pods (an AWS VPC with
+	// source/destination checks, separate subnets).
+	backendVXLAN = "vxlan"
+)
+
+// VXLAN parameters. The VNI and port are the same on every node; the port is
+// IANA's, so a security group or firewall rule can name it.
+const (
+	vxlanDevice   = "seednet.vxlan"
+	vxlanVNI      = 1
+	vxlanPort     = 4789
+	vxlanOverhead = 50 // outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14)
+)
+
+// route sends one remote node's pods via that node, or, when Dev is set, via
+// that node's VXLAN endpoint on Dev (onlink).
 type route struct {
 	Dst netip.Prefix
 	Via netip.Addr
+	Dev string
 }
 
-func (r route) String() string { return r.Dst.String() + " via " + r.Via.String() }
+func (r route) String() string {
+	s := r.Dst.String() + " via " + r.Via.String()
+	if r.Dev != "" {
+		s += " dev " + r.Dev
+	}
+	return s
+}
+
+// vxlanLink is this node's VXLAN device.
+type vxlanLink struct {
+	// Local is the node's InternalIP, the outer source address.
+	Local netip.Addr
+	// VTEP is the device's address: the first address of the node's pod
+	// CIDR, which no pod gets (host-local starts at the gateway, .1).
+	VTEP netip.Addr
+	// MAC is derived from Local, so peers know it without asking.
+	MAC string
+	MTU int
+}
+
+// vxlanPeer is another node as seen through the VXLAN device: its VTEP
+// address answers to MAC (a permanent neighbour entry), and frames for MAC
+// go to Underlay, the node's InternalIP (a forwarding database entry).
+type vxlanPeer struct {
+	VTEP     netip.Addr
+	MAC      string
+	Underlay netip.Addr
+}
+
+func (p vxlanPeer) String() string {
+	return p.VTEP.String() + " at " + p.MAC + " via " + p.Underlay.String()
+}
+
+// vxlanMAC derives a node's VTEP MAC from its InternalIP: locally
+// administered, unicast, and unique as long as the addresses are.
+func vxlanMAC(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("0e:5e:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
 
 // plan is everything seednet wants the host to look like.
 type plan struct {
@@ -36,6 +96,10 @@ type plan struct {
 	Masquerade string
 	// LocalCIDR is this node's pod CIDR.
 	LocalCIDR netip.Prefix
+	// VXLAN is this node's VXLAN device, and Peers the other nodes behind
+	// it, with the vxlan backend; both are empty with the route backend.
+	VXLAN *vxlanLink
+	Peers []vxlanPeer
 }
 
 // errNoPodCIDR means the node has no pod CIDR yet (the controller manager
@@ -70,8 +134,9 @@ func nodeFromAPI(n *corev1.Node) node {
 }
 
 // computePlan decides the CNI config, routes and masquerade rules for the
-// node named self, given every Node in the cluster.
-func computePlan(self string, nodes []node, mtu int) (plan, error) {
+// node named self, given every Node in the cluster; mtu is that of the
+// node's own interface.
+func computePlan(self string, nodes []node, mtu int, backend string) (plan, error) {
 	var me *node
 	for i := range nodes {
 		if nodes[i].Name == self {
@@ -86,34 +151,63 @@ func computePlan(self string, nodes []node, mtu int) (plan, error) {
 	}
 	local := me.PodCIDRs[0]
 
+	var link *vxlanLink
+	switch backend {
+	case backendRoute:
+	case backendVXLAN:
+		if !me.InternalIP.IsValid() {
+			return plan{}, fmt.Errorf("node %s reports no IPv4 InternalIP to send VXLAN from", self)
+		}
+		mtu -= vxlanOverhead
+		link = &vxlanLink{Local: me.InternalIP, VTEP: local.Addr(), MAC: vxlanMAC(me.InternalIP), MTU: mtu}
+	default:
+		return plan{}, fmt.Errorf("backend %q must be %q or %q", backend, backendRoute, backendVXLAN)
+	}
+
 	conflist, err := renderConflist(local, mtu)
 	if err != nil {
 		return plan{}, err
 	}
 
 	var routes []route
+	var peers []vxlanPeer
 	var podCIDRs []netip.Prefix
 	for _, n := range nodes {
 		podCIDRs = append(podCIDRs, n.PodCIDRs...)
-		if n.Name == self || !n.InternalIP.IsValid() {
+		if n.Name == self || !n.InternalIP.IsValid() || len(n.PodCIDRs) == 0 {
 			continue
 		}
+		// A node's VTEP is the first address of its first pod CIDR.
+		vtep := n.PodCIDRs[0].Addr()
+		routed := false
 		for _, c := range n.PodCIDRs {
 			// A CIDR that overlaps ours would hijack local pods' traffic.
 			if c.Overlaps(local) {
 				continue
 			}
-			routes = append(routes, route{Dst: c, Via: n.InternalIP})
+			if link != nil {
+				routes = append(routes, route{Dst: c, Via: vtep, Dev: vxlanDevice})
+			} else {
+				routes = append(routes, route{Dst: c, Via: n.InternalIP})
+			}
+			routed = true
+		}
+		if link != nil && routed && n.InternalIP != me.InternalIP {
+			peers = append(peers, vxlanPeer{VTEP: vtep, MAC: vxlanMAC(n.InternalIP), Underlay: n.InternalIP})
 		}
 	}
 	slices.SortFunc(routes, func(a, b route) int { return strings.Compare(a.String(), b.String()) })
 	routes = slices.CompactFunc(routes, func(a, b route) bool { return a.Dst == b.Dst })
+	slices.SortFunc(peers, func(a, b vxlanPeer) int { return a.VTEP.Compare(b.VTEP) })
+	peers = slices.CompactFunc(peers, func(a, b vxlanPeer) bool { return a.VTEP == b.VTEP || a.MAC == b.MAC })
 
 	return plan{
 		Conflist:   conflist,
 		Routes:     routes,
 		Masquerade: renderMasquerade(podCIDRs),
 		LocalCIDR:  local,
+		VXLAN:      link,
+		Peers:      peers,
 	}, nil
 }
 

@@ -76,7 +76,7 @@ func TestComputePlanRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := computePlan(tt.self, tt.nodes, 1500)
+			p, err := computePlan(tt.self, tt.nodes, 1500, backendRoute)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -94,7 +94,7 @@ func TestComputePlanRoutes(t *testing.T) {
 }
 
 func TestConflist(t *testing.T) {
-	p, err := computePlan("cp", []node{mustNode("cp", "172.18.0.2", "10.244.3.0/24")}, 1450)
+	p, err := computePlan("cp", []node{mustNode("cp", "172.18.0.2", "10.244.3.0/24")}, 1450, backendRoute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +169,10 @@ func TestRouteChanges(t *testing.T) {
 func TestParseRoutes(t *testing.T) {
 	out := "10.244.1.0/24 via 172.18.0.3 dev eth0 proto 77 \n" +
 		"10.244.2.0/24 via 172.18.0.4 dev eth0 proto 77 onlink \n" +
+		"10.244.3.0/24 via 10.244.3.0 dev seednet.vxlan onlink \n" +
 		"blackhole 10.1.0.0/16 proto 77 \n"
-	want := []route{r("10.244.1.0/24", "172.18.0.3"), r("10.244.2.0/24", "172.18.0.4")}
+	want := []route{r("10.244.1.0/24", "172.18.0.3"), r("10.244.2.0/24", "172.18.0.4"),
+		{Dst: netip.MustParsePrefix("10.244.3.0/24"), Via: netip.MustParseAddr("10.244.3.0"), Dev: vxlanDevice}}
 	if got := parseRoutes(out); !reflect.DeepEqual(got, want) {
 		t.Errorf("parseRoutes = %v, want %v", got, want)
 	}
@@ -194,7 +196,7 @@ func TestNodeFromAPI(t *testing.T) {
 
 func TestSyncIsIdempotent(t *testing.T) {
 	h := &fakeHost{}
-	s := &syncer{self: "cp", host: h, mtu: func(netip.Addr) int { return 1500 }}
+	s := &syncer{self: "cp", backend: backendRoute, host: h, mtu: func(netip.Addr) int { return 1500 }}
 	nodes := []node{mustNode("cp", "172.18.0.2", "10.244.0.0/24"), mustNode("w1", "172.18.0.3", "10.244.1.0/24")}
 	for i := 0; i < 2; i++ {
 		if err := s.sync(t.Context(), nodes); err != nil {
@@ -210,5 +212,147 @@ func TestSyncIsIdempotent(t *testing.T) {
 	}
 	if len(h.routes) != 0 {
 		t.Errorf("routes left after the node went: %v", h.routes)
+	}
+}
+
+func TestComputePlanVXLAN(t *testing.T) {
+	nodes := []node{
+		mustNode("w2", "172.18.0.4", "10.244.2.0/24"),
+		mustNode("cp", "172.18.0.2", "10.244.0.0/24"),
+		mustNode("w1", "172.18.0.3", "10.244.1.0/24"),
+		mustNode("new", "", "10.244.3.0/24"),
+	}
+	p, err := computePlan("w1", nodes, 9001, backendVXLAN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLink := vxlanLink{Local: netip.MustParseAddr("172.18.0.3"), VTEP: netip.MustParseAddr("10.244.1.0"), MAC: "0e:5e:ac:12:00:03", MTU: 8951}
+	if p.VXLAN == nil || *p.VXLAN != wantLink {
+		t.Errorf("link = %+v, want %+v", p.VXLAN, wantLink)
+	}
+	wantRoutes := []route{
+		{Dst: netip.MustParsePrefix("10.244.0.0/24"), Via: netip.MustParseAddr("10.244.0.0"), Dev: vxlanDevice},
+		{Dst: netip.MustParsePrefix("10.244.2.0/24"), Via: netip.MustParseAddr("10.244.2.0"), Dev: vxlanDevice},
+	}
+	if !reflect.DeepEqual(p.Routes, wantRoutes) {
+		t.Errorf("routes = %v, want %v", p.Routes, wantRoutes)
+	}
+	wantPeers := []vxlanPeer{
+		{VTEP: netip.MustParseAddr("10.244.0.0"), MAC: "0e:5e:ac:12:00:02", Underlay: netip.MustParseAddr("172.18.0.2")},
+		{VTEP: netip.MustParseAddr("10.244.2.0"), MAC: "0e:5e:ac:12:00:04", Underlay: netip.MustParseAddr("172.18.0.4")},
+	}
+	if !reflect.DeepEqual(p.Peers, wantPeers) {
+		t.Errorf("peers = %v, want %v", p.Peers, wantPeers)
+	}
+	// Pods fit inside the encapsulation.
+	if !strings.Contains(string(p.Conflist), `"mtu": 8951`) {
+		t.Errorf("conflist does not lower the MTU by the VXLAN overhead:\n%s", p.Conflist)
+	}
+
+	if _, err := computePlan("new", nodes, 1500, backendVXLAN); err == nil || !strings.Contains(err.Error(), "InternalIP") {
+		t.Errorf("a node without an address: err = %v, want one naming its InternalIP", err)
+	}
+	if _, err := computePlan("w1", nodes, 1500, "geneve"); err == nil || !strings.Contains(err.Error(), `"geneve"`) {
+		t.Errorf("unknown backend: err = %v", err)
+	}
+}
+
+func TestPeerChanges(t *testing.T) {
+	peer := func(vtep, mac, under string) vxlanPeer {
+		p := vxlanPeer{MAC: mac}
+		if vtep != "" {
+			p.VTEP = netip.MustParseAddr(vtep)
+		}
+		if under != "" {
+			p.Underlay = netip.MustParseAddr(under)
+		}
+		return p
+	}
+	have := []vxlanPeer{
+		peer("10.244.1.0", "0e:5e:ac:12:00:03", "172.18.0.3"), // kept
+		peer("10.244.2.0", "0e:5e:ac:12:00:04", "172.18.0.4"), // the node moved to .14
+		peer("", "0e:5e:ac:12:00:09", "172.18.0.9"),           // half an entry, nobody's
+	}
+	want := []vxlanPeer{
+		peer("10.244.1.0", "0e:5e:ac:12:00:03", "172.18.0.3"),
+		peer("10.244.2.0", "0e:5e:ac:12:00:0e", "172.18.0.14"),
+	}
+	replace, remove := peerChanges(have, want)
+	if w := want[1:]; !reflect.DeepEqual(replace, w) {
+		t.Errorf("replace = %v, want %v", replace, w)
+	}
+	if w := have[1:]; !reflect.DeepEqual(remove, w) {
+		t.Errorf("remove = %v, want %v", remove, w)
+	}
+}
+
+func TestJoinPeers(t *testing.T) {
+	type neigh = struct {
+		Dst    string `json:"dst"`
+		LLAddr string `json:"lladdr"`
+	}
+	type fdb = struct {
+		MAC string `json:"mac"`
+		Dst string `json:"dst"`
+	}
+	var n []neigh
+	var f []fdb
+	if err := json.Unmarshal([]byte(`[{"dst":"10.244.2.0","lladdr":"0e:5e:ac:12:00:04","state":["PERMANENT"]},{"dst":"10.244.5.0","state":["FAILED"]}]`), &n); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(`[{"mac":"0e:5e:ac:12:00:04","dst":"172.18.0.4","flags":["self"],"state":"permanent"},{"mac":"33:33:00:00:00:01","flags":["self"],"state":"permanent"},{"mac":"0e:5e:ac:12:00:07","dst":"172.18.0.7","flags":["self"]}]`), &f); err != nil {
+		t.Fatal(err)
+	}
+	got := joinPeers(n, f)
+	want := []vxlanPeer{
+		{VTEP: netip.MustParseAddr("10.244.2.0"), MAC: "0e:5e:ac:12:00:04", Underlay: netip.MustParseAddr("172.18.0.4")},
+		{VTEP: netip.MustParseAddr("10.244.5.0")},
+		{MAC: "0e:5e:ac:12:00:07", Underlay: netip.MustParseAddr("172.18.0.7")},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("joinPeers = %+v, want %+v", got, want)
+	}
+}
+
+func TestSyncSwitchesBackends(t *testing.T) {
+	h := &fakeHost{}
+	nodes := []node{mustNode("cp", "172.18.0.2", "10.244.0.0/24"), mustNode("w1", "172.18.0.3", "10.244.1.0/24")}
+	s := &syncer{self: "cp", backend: backendRoute, host: h, mtu: func(netip.Addr) int { return 1500 }}
+	if err := s.sync(t.Context(), nodes); err != nil {
+		t.Fatal(err)
+	}
+
+	s.backend = backendVXLAN
+	for i := 0; i < 2; i++ {
+		if err := s.sync(t.Context(), nodes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h.vxlan.link == nil || h.vxlan.ensures != 1 {
+		t.Fatalf("vxlan device = %+v after %d changes; want one, set up once", h.vxlan.link, h.vxlan.ensures)
+	}
+	wantRoute := route{Dst: netip.MustParsePrefix("10.244.1.0/24"), Via: netip.MustParseAddr("10.244.1.0"), Dev: vxlanDevice}
+	if !reflect.DeepEqual(h.routes, []route{wantRoute}) {
+		t.Errorf("routes = %v, want %v", h.routes, wantRoute)
+	}
+	if len(h.vxlan.peers) != 1 || h.vxlan.peers[0].Underlay != netip.MustParseAddr("172.18.0.3") {
+		t.Errorf("peers = %v", h.vxlan.peers)
+	}
+
+	// The worker leaves: its route and its peer go.
+	if err := s.sync(t.Context(), nodes[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.routes) != 0 || len(h.vxlan.peers) != 0 {
+		t.Errorf("after the worker left: routes %v, peers %v", h.routes, h.vxlan.peers)
+	}
+
+	// Back to plain routes: the device goes, the route comes back.
+	s.backend = backendRoute
+	if err := s.sync(t.Context(), nodes); err != nil {
+		t.Fatal(err)
+	}
+	if h.vxlan.link != nil || !reflect.DeepEqual(h.routes, []route{r("10.244.1.0/24", "172.18.0.3")}) {
+		t.Errorf("after switching back: device %+v, routes %v", h.vxlan.link, h.routes)
 	}
 }
