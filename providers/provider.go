@@ -107,8 +107,8 @@ type Provider interface {
 	ListMachines(ctx context.Context) ([]Machine, error)
 }
 
-// Optional capabilities. Callers type-assert for them; the metrics
-// decorator keeps them visible.
+// Optional capabilities. Callers type-assert for them. The metrics
+// decorator keeps BatchCreator, the one the agent uses, visible.
 
 // BatchCreator creates several machines in as few calls as the provider
 // can, with CreateMachine's contract for each spec: asking again for a name
@@ -123,9 +123,23 @@ type Preflighter interface {
 	Preflight(ctx context.Context) error
 }
 
-// AgentImageStager ships the agent image to the control plane without a
-// registry: it stores an image tarball where the control plane's first boot
-// fetches and imports it.
-type AgentImageStager interface {
-	StageAgentImage(ctx context.Context, r io.Reader, size int64) (url string, err error)
+// StagedImage is an image tarball (`docker save` format) a provider ships to
+// machines.
+type StagedImage struct {
+	// Name is a short [a-z0-9-] name, such as "agent" or "network"; staging
+	// a name again replaces the image.
+	Name string
+	// Workers false ships the image to control planes only; true ships it
+	// to every machine.
+	Workers bool
+	Data    io.Reader
+	Size    int64
+}
+
+// ImageStager ships images to machines without a registry: it stores an
+// image where the first boot of the machines it applies to fetches and
+// imports it into containerd, before the bootstrap script runs. Machines
+// created afterwards, by this process or another, get it.
+type ImageStager interface {
+	StageImage(ctx context.Context, img StagedImage) error
 }

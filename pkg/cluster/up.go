@@ -35,9 +35,17 @@ type UpOptions struct {
 	// Provider is the cluster's provider.
 	Provider providers.Provider
 	// AgentImage is the agent image reference (content- or version-tagged).
+	// spec.provider.aws.agentImage, a registry image the nodes pull,
+	// replaces it.
 	AgentImage string
-	// ImageSource provides the agent image as a `docker save` tarball, to be
-	// loaded onto the control-plane machine; nil when the node pulls it.
+	// NetworkImage is the pod network image (seednet). Providers that stage
+	// images (providers.ImageStager: AWS) ship it to every machine and need
+	// it; the Docker provider's node image carries its own.
+	NetworkImage string
+	// ImageSource exports a local image as a `docker save` tarball: the
+	// agent image, loaded onto the control-plane machine unless the nodes
+	// pull it, and the network image where the provider stages images. Nil
+	// ships neither.
 	ImageSource func(ctx context.Context, ref string) (io.ReadCloser, error)
 	// KubeconfigPath is the kubeconfig file to merge the cluster's context into.
 	KubeconfigPath string
@@ -63,23 +71,27 @@ func ControlPlaneMachineName(cluster string) string { return cluster + "-control
 // before kubeadm runs.
 const agentImagePath = bootstrap.ImagesDir + "/seed-agent.tar"
 
+// networkManifestPath is the pod network's manifest on a control plane whose
+// provider stages images; the control plane applies it before the agent's.
+const networkManifestPath = bootstrap.ManifestsDir + "/10-seednet.yaml"
+
 // Up creates the cluster's one control-plane machine if it does not exist,
 // installs the agent and its spec, waits until the agent has adopted the
 // machine it runs on (the hand-off), and writes the kubeconfig. Run again on
 // a healthy cluster, it changes nothing.
 func Up(ctx context.Context, o UpOptions) (UpResult, error) {
-	if o.Timeout == 0 {
-		o.Timeout = 10 * time.Minute
-	}
-	if o.Progress == nil {
-		o.Progress = io.Discard
-	}
+	o = defaulted(o)
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	c := o.Spec
 	name := c.Metadata.Name
 	p := newProgress(o.Progress)
 	res := UpResult{Context: pki.ContextName(name)}
+	// What the machines cannot boot without is checked before anything
+	// is created.
+	if err := checkImages(o); err != nil {
+		return res, err
+	}
 
 	if pf, ok := o.Provider.(providers.Preflighter); ok {
 		step := p.start("Checking the spec against %s", o.Provider.Name())
@@ -206,20 +218,40 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 		return nil, err
 	}
 	b.Files = append(b.Files, providers.File{Path: bootstrap.ManifestsDir + "/50-seed-agent.yaml", Mode: 0o600, Content: doc})
-	if o.ImageSource != nil {
-		img, err := readImage(ctx, o.ImageSource, o.AgentImage)
+	if stager, ok := o.Provider.(providers.ImageStager); ok {
+		// Images are too big for user data: the provider stores them where
+		// the machines' first boot fetches them. Workers, which the agent
+		// creates later, need the pod network; only the control plane runs
+		// the agent.
+		network, err := manifests.Network(o.NetworkImage, manifests.NetworkVXLAN)
 		if err != nil {
 			return nil, err
 		}
-		if stager, ok := o.Provider.(providers.AgentImageStager); ok {
-			// Too big for user data: the provider stores it where the
-			// control plane's first boot fetches it.
-			if _, err := stager.StageAgentImage(ctx, bytes.NewReader(img), int64(len(img))); err != nil {
-				return nil, fmt.Errorf("staging the agent image: %w", err)
-			}
-		} else {
-			b.Files = append(b.Files, providers.File{Path: agentImagePath, Mode: 0o600, Content: img})
+		b.Files = append(b.Files, providers.File{Path: networkManifestPath, Mode: 0o600, Content: network})
+		type shipped struct {
+			img providers.StagedImage
+			ref string
 		}
+		ship := []shipped{{providers.StagedImage{Name: "network", Workers: true}, o.NetworkImage}}
+		if !pullsAgentImage(o) {
+			ship = append([]shipped{{providers.StagedImage{Name: "agent"}, o.AgentImage}}, ship...)
+		}
+		for _, s := range ship {
+			data, err := readImage(ctx, o.ImageSource, s.img.Name, s.ref)
+			if err != nil {
+				return nil, err
+			}
+			s.img.Data, s.img.Size = bytes.NewReader(data), int64(len(data))
+			if err := stager.StageImage(ctx, s.img); err != nil {
+				return nil, fmt.Errorf("staging the %s image %s: %w", s.img.Name, s.ref, err)
+			}
+		}
+	} else if o.ImageSource != nil {
+		img, err := readImage(ctx, o.ImageSource, "agent", o.AgentImage)
+		if err != nil {
+			return nil, err
+		}
+		b.Files = append(b.Files, providers.File{Path: agentImagePath, Mode: 0o600, Content: img})
 	}
 	if _, err := o.Provider.CreateMachine(ctx, providers.MachineSpec{
 		Name:              cpName,
@@ -240,15 +272,53 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 	return pki.AdminKubeconfig(c.Metadata.Name, infra.ExternalEndpoint, caCert, cert, key)
 }
 
-func readImage(ctx context.Context, src func(context.Context, string) (io.ReadCloser, error), ref string) ([]byte, error) {
+// defaulted fills in the defaults, and the agent image the spec names.
+func defaulted(o UpOptions) UpOptions {
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Minute
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if pullsAgentImage(o) {
+		o.AgentImage = o.Spec.Spec.Provider.AWS.AgentImage
+	}
+	return o
+}
+
+// pullsAgentImage: the spec names a registry agent image the nodes pull.
+func pullsAgentImage(o UpOptions) bool {
+	a := o.Spec.Spec.Provider.AWS
+	return a != nil && a.AgentImage != ""
+}
+
+// checkImages makes sure a provider that stages images has what it needs
+// to stage: the network image, and a way to export images.
+func checkImages(o UpOptions) error {
+	if _, ok := o.Provider.(providers.ImageStager); !ok {
+		return nil
+	}
+	if o.NetworkImage == "" {
+		return errors.New("the pod network image is not set: build it with `make images` and pass --network-image $(cat bin/network-image)")
+	}
+	if _, err := manifests.Network(o.NetworkImage, manifests.NetworkVXLAN); err != nil {
+		return err
+	}
+	if o.ImageSource == nil {
+		return fmt.Errorf("provider %s ships images to its machines, but no image source was given to export them from", o.Provider.Name())
+	}
+	return nil
+}
+
+func readImage(ctx context.Context, src func(context.Context, string) (io.ReadCloser, error), what, ref string) ([]byte, error) {
 	rc, err := src(ctx, ref)
 	if err != nil {
-		return nil, fmt.Errorf("exporting the agent image %s (build it with `make images`): %w", ref, err)
+		return nil, fmt.Errorf("exporting the %s image %s (build it with `make images`): %w", what, ref, err)
 	}
 	defer rc.Close()
 	img, err := io.ReadAll(rc)
 	if err != nil {
-		return nil, fmt.Errorf("exporting the agent image %s: %w", ref, err)
+		return nil, fmt.Errorf("exporting the %s image %s: %w", what, ref, err)
 	}
 	return img, nil
 }

@@ -154,7 +154,8 @@ func (p *provider) DestroyInfrastructure(ctx context.Context) error {
 
 	p.mu.Lock()
 	p.net = nil
-	p.bucket, p.imageKey = "", ""
+	p.bucket = ""
+	p.imageLists = map[string]*imageList{}
 	p.wroteLocked()
 	p.mu.Unlock()
 

@@ -3,7 +3,7 @@
 // groups, a stable control-plane endpoint, two IAM roles and a private
 // bucket, all tagged as the cluster's and found again by those tags.
 // New returns a providers.Provider; the same value also implements
-// Preflighter, AgentImageStager and BatchCreator.
+// Preflighter, ImageStager and BatchCreator.
 //
 // # Credentials
 //
@@ -31,7 +31,9 @@
 // the cluster's ownership tags (aws:RequestTag) into the cluster's VPC and
 // security groups; tag only at launch; stop and terminate only instances
 // tagged kubernetes.io/cluster/<name>=owned (ec2:ResourceTag); pass only
-// the cluster's worker role, only to EC2.
+// the cluster's worker role, only to EC2; in S3, list the cluster's bucket
+// only with the prefix images/all/ (s3:prefix) and read only the objects
+// under it, and nothing else.
 //
 // # Control-plane endpoint: Elastic IP on a network interface, not an NLB
 //
@@ -84,9 +86,10 @@
 // /var/lib/seed/provider-id (aws:///<zone>/<instance-id>), sets the hostname
 // to the machine name, installs containerd.io (Docker's Debian repository)
 // and kubelet, kubeadm and kubectl pinned to the requested version from
-// pkgs.k8s.io's vX.Y repository, writes the bootstrap files and the script
-// to /var/lib/seed/bootstrap/script, and runs it once. It never traces or
-// echoes what it writes; the provider never logs user data.
+// pkgs.k8s.io's vX.Y repository, imports the staged images of the
+// machine's role (see below), writes the bootstrap files and the script to
+// /var/lib/seed/bootstrap/script, and runs it once. It never traces or
+// echoes what it writes; the provider never logs user data or URLs.
 //
 // One RunInstances can start several machines: each instance finds its
 // name, and its bootstrap, by its AMI launch index. Single launches carry
@@ -136,9 +139,49 @@
 // Destroy removes, in order: instances (waiting until they terminate), the
 // Elastic IP, the endpoint interface, the internet gateway, subnets, the
 // route table, security groups, the VPC, instance profiles and roles (only
-// those tagged as the cluster's), and the bucket's objects and the bucket.
+// those tagged as the cluster's), and the bucket's objects (staged images
+// and control-plane bootstraps) and the bucket.
 // Deletions that wait on another (DependencyViolation, an interface still
 // in use) are retried for up to five minutes; everything else that fails
 // is collected and returned together, and running Destroy again finishes
 // the job.
+//
+// # Staged images
+//
+// There is no registry. `seed up` exports the agent image and the pod
+// network image (seednet) from the local Docker engine and stages them
+// with StageImage in the cluster's bucket: the agent under
+// images/control-plane/ (control planes only), seednet under images/all/
+// (every machine). A control plane imports the images under both
+// prefixes, a worker those under images/all/. The user data downloads
+// each with curl --retry through a presigned GET URL valid for an hour,
+// before anything else, and imports it with `ctr -n k8s.io images import`
+// once containerd runs, before the bootstrap script. The download comes
+// first because a URL presigned with temporary credentials (the agent's
+// instance profile) stops working when they expire, which can be sooner
+// than the hour.
+//
+// A process that staged images knows their keys. Any other (the agent,
+// launching workers with the control-plane role's credentials) lists
+// images/all/ with ListObjectsV2 and reuses the answer for five minutes;
+// presigning is local, once per image per launch. Images cost S3 calls,
+// never EC2 calls, so the EC2 budgets above hold. If the bucket is
+// missing, or holds nothing under images/all/, workers launch anyway and
+// the provider logs a warning: without the pod network image their Nodes
+// stay NotReady.
+//
+// A URL presigned with temporary credentials is about 1.5 KB and does not
+// compress. Batches are split until user data, URLs included, fits 16 KiB;
+// a batch of twenty workers, each with its own join configuration, and two
+// staged images takes about 6.5 KB gzipped.
+//
+// # Pod network
+//
+// The seed gives the control plane seednet's manifest with the vxlan
+// backend, which the control plane applies after kubeadm init. A VPC drops
+// packets addressed to pod IPs at its source/destination checks, so pod
+// traffic between nodes travels in VXLAN (UDP 4789) between node
+// addresses. The nodes' security group allows all traffic between its
+// members, VXLAN included: source/destination checks stay on and no route
+// is added to the VPC.
 package aws

@@ -29,6 +29,9 @@ func agentPolicy(partition, region, accountID, cluster, vpcID string) (string, e
 		"ClusterName":    cluster,
 		"VPCID":          vpcID,
 		"WorkerRoleName": workerRoleName(cluster),
+		// The agent lists and reads the images every machine imports
+		// (allImagesPrefix), to presign them for the workers it launches.
+		"BucketName": bucketName(accountID, region, cluster),
 	}
 	var pairs []string
 	for k, v := range values {

@@ -2,8 +2,11 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
+	"path"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,10 +26,29 @@ const (
 	// debianOwner is the AWS account the Debian cloud team publishes
 	// official AMIs from (commercial partition).
 	debianOwner = "136693071363"
-	// presignTTL bounds presigned URLs given to a booting control plane.
-	presignTTL    = time.Hour
-	agentImageKey = "images/agent.tar"
+	// presignTTL bounds presigned URLs given to booting machines.
+	presignTTL = time.Hour
+	// Staged images live under two prefixes: those every machine imports,
+	// and those only control planes import. The agent's policy lets it list
+	// and read the first only.
+	allImagesPrefix          = "images/all/"
+	controlPlaneImagesPrefix = "images/control-plane/"
+	// imageListTTL is how long a listing of staged images is reused before
+	// S3 is asked again.
+	imageListTTL = 5 * time.Minute
 )
+
+var (
+	stagedNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	// stagedKeyRE is the key of an image machines import: <prefix><name>.tar.
+	stagedKeyRE = regexp.MustCompile(`^(images/(?:all|control-plane)/)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.tar$`)
+)
+
+// stagedURL is a staged image's name and a presigned URL of its tarball.
+type stagedURL struct {
+	name string
+	url  string
+}
 
 // image is a resolved AMI.
 type image struct {
@@ -221,7 +243,7 @@ func (p *provider) ensureBucket(ctx context.Context) (string, error) {
 	_, err = p.s3.CreateBucket(ctx, in)
 	switch {
 	case err == nil:
-		p.log.Info("Created bucket for the agent image and control-plane bootstrap", "bucket", name)
+		p.log.Info("Created bucket for staged images and control-plane bootstraps", "bucket", name)
 	case isCode(err, codeBucketAlreadyOwnedByYou):
 	case isCode(err, codeBucketAlreadyExists):
 		return "", providers.NewError(providers.KindInvalid, op, fmt.Errorf("bucket name %s is taken by another account: %w", name, err))
@@ -244,31 +266,168 @@ func (p *provider) ensureBucket(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// StageAgentImage uploads the agent image tarball to the cluster's bucket
-// and returns a presigned GET URL, valid for an hour. The control plane
-// this process creates afterwards downloads it on first boot and imports
-// it into containerd. The URL is a credential: do not log it.
-func (p *provider) StageAgentImage(ctx context.Context, r io.Reader, size int64) (string, error) {
-	const op = "staging the agent image"
-	name, err := p.ensureBucket(ctx)
-	if err != nil {
-		return "", err
+// StageImage uploads an image tarball to the cluster's bucket, under
+// images/all/ when every machine imports it and images/control-plane/ when
+// only control planes do. Machines launched afterwards, by this process or
+// another, download it on first boot through a presigned URL and import it
+// into containerd before their bootstrap runs.
+func (p *provider) StageImage(ctx context.Context, img providers.StagedImage) error {
+	op := "staging image " + img.Name
+	if !stagedNameRE.MatchString(img.Name) {
+		return providers.NewError(providers.KindInvalid, op, fmt.Errorf("image name %q must be lower-case letters, digits and dashes", img.Name))
 	}
-	p.log.Info("Uploading agent image", "bucket", name, "key", agentImageKey, "bytes", size)
+	if img.Data == nil || img.Size < 0 {
+		return providers.NewError(providers.KindInvalid, op, errors.New("the image has no data"))
+	}
+	bucket, err := p.ensureBucket(ctx)
+	if err != nil {
+		return err
+	}
+	prefix := allImagesPrefix
+	if !img.Workers {
+		prefix = controlPlaneImagesPrefix
+	}
+	key := prefix + img.Name + ".tar"
+	p.log.Info("Uploading image for machines to import on first boot", "image", img.Name, "workers", img.Workers, "bucket", bucket, "key", key, "bytes", img.Size)
 	_, err = p.s3.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(name),
-		Key:           aws.String(agentImageKey),
-		Body:          r,
-		ContentLength: aws.Int64(size),
+		Bucket:        aws.String(bucket),
+		Key:           aws.String(key),
+		Body:          img.Data,
+		ContentLength: aws.Int64(img.Size),
 		ContentType:   aws.String("application/x-tar"),
 	})
 	if err != nil {
-		return "", classify(op, err)
+		return classify(op, err)
 	}
 	p.mu.Lock()
-	p.imageKey = agentImageKey
+	defer p.mu.Unlock()
+	l := p.imageLists[prefix]
+	if l == nil {
+		l = &imageList{}
+		p.imageLists[prefix] = l
+	}
+	l.staged, l.missing = true, false
+	if !slices.Contains(l.keys, key) {
+		l.keys = append(l.keys, key)
+		sort.Strings(l.keys)
+	}
+	return nil
+}
+
+// imagePrefixes are where the images a machine of this role imports are.
+func imagePrefixes(role providers.Role) []string {
+	if role == providers.RoleControlPlane {
+		return []string{controlPlaneImagesPrefix, allImagesPrefix}
+	}
+	return []string{allImagesPrefix}
+}
+
+// imageList is what this process knows of the images under one prefix.
+type imageList struct {
+	keys []string
+	at   time.Time
+	// staged: this process uploaded there, so it knows the keys without
+	// asking S3 again.
+	staged bool
+	// missing: the bucket did not exist when listed.
+	missing bool
+}
+
+// stagedImages returns a fresh presigned URL for every image a machine of
+// this role imports. Images this process staged are known; the others (the
+// agent's case: the seed staged them) are listed, and the listing is kept
+// for imageListTTL. Presigning makes no call. Without a bucket, or with no
+// image every machine imports, the launch goes on with a warning: the
+// machines boot, but without the pod network image their Nodes stay
+// NotReady.
+func (p *provider) stagedImages(ctx context.Context, role providers.Role) ([]stagedURL, error) {
+	bucket, err := p.bucketName(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, prefix := range imagePrefixes(role) {
+		l, err := p.imageList(ctx, bucket, prefix)
+		if err != nil {
+			return nil, err
+		}
+		if prefix == allImagesPrefix && len(l.keys) == 0 {
+			why := "the cluster's bucket holds no image under " + allImagesPrefix
+			if l.missing {
+				why = "the cluster's bucket does not exist"
+			}
+			p.log.Info("Launching "+string(role)+" machines without the pod network image: "+why+"; their Nodes will stay NotReady", "bucket", bucket)
+		}
+		keys = append(keys, l.keys...)
+	}
+	var out []stagedURL
+	seen := map[string]bool{}
+	for _, k := range keys {
+		name := strings.TrimSuffix(path.Base(k), ".tar")
+		if seen[name] {
+			// Under both prefixes: the control plane's own copy, listed first, wins.
+			continue
+		}
+		seen[name] = true
+		url, err := p.presignGet(ctx, bucket, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, stagedURL{name: name, url: url})
+	}
+	return out, nil
+}
+
+// imageList returns the image keys under prefix, from memory when this
+// process staged them or listed them less than imageListTTL ago.
+func (p *provider) imageList(ctx context.Context, bucket, prefix string) (imageList, error) {
+	now := p.clock.Now()
+	p.mu.Lock()
+	if l := p.imageLists[prefix]; l != nil && (l.staged || now.Sub(l.at) < imageListTTL) {
+		c := *l
+		c.keys = slices.Clone(l.keys)
+		p.mu.Unlock()
+		return c, nil
+	}
 	p.mu.Unlock()
-	return p.presignGet(ctx, name, agentImageKey)
+
+	l := imageList{at: now}
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+	for {
+		res, err := p.s3.ListObjectsV2(ctx, in)
+		if isCode(err, codeNoSuchBucket) {
+			l.missing, l.keys = true, nil
+			break
+		}
+		if err != nil {
+			return imageList{}, classify("listing the images staged in bucket "+bucket, err)
+		}
+		for _, o := range res.Contents {
+			k := aws.ToString(o.Key)
+			if m := stagedKeyRE.FindStringSubmatch(k); m == nil || m[1] != prefix {
+				p.log.Info("Ignoring object among staged images: machines import only <name>.tar", "bucket", bucket, "key", k)
+				continue
+			}
+			l.keys = append(l.keys, k)
+		}
+		if !aws.ToBool(res.IsTruncated) {
+			break
+		}
+		in.ContinuationToken = res.NextContinuationToken
+	}
+	sort.Strings(l.keys)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cur := p.imageLists[prefix]; cur != nil && cur.staged {
+		// This process staged an image while the listing was under way.
+		c := *cur
+		c.keys = slices.Clone(cur.keys)
+		return c, nil
+	}
+	stored := l
+	p.imageLists[prefix] = &stored
+	return l, nil
 }
 
 func (p *provider) presignGet(ctx context.Context, bucket, key string) (string, error) {
@@ -278,17 +437,6 @@ func (p *provider) presignGet(ctx context.Context, bucket, key string) (string, 
 		return "", classify("presigning "+key, err)
 	}
 	return req.URL, nil
-}
-
-// stagedImageURL is a fresh URL of the image this process staged, or "".
-func (p *provider) stagedImageURL(ctx context.Context) (string, error) {
-	p.mu.Lock()
-	key, bucket := p.imageKey, p.bucket
-	p.mu.Unlock()
-	if key == "" || bucket == "" {
-		return "", nil
-	}
-	return p.presignGet(ctx, bucket, key)
 }
 
 // stagePayload keeps a control plane's bootstrap out of its user data: any

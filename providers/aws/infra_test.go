@@ -176,9 +176,8 @@ func TestDestroyRemovesEverythingInOrder(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.ensure(t)
-	if _, err := e.p.StageAgentImage(ctx, strings.NewReader("image"), 5); err != nil {
-		t.Fatal(err)
-	}
+	stage(t, e.p, "agent", false)
+	stage(t, e.p, "network", true)
 	if _, err := e.p.CreateMachine(ctx, controlPlane("demo-control-plane")); err != nil {
 		t.Fatal(err)
 	}
@@ -293,6 +292,41 @@ func TestAgentPolicy(t *testing.T) {
 	if strings.Contains(doc, "${") {
 		t.Errorf("placeholder left: %s", doc)
 	}
+	if len(doc) > 10240 {
+		t.Errorf("policy is %d characters, over IAM's 10,240 for inline policies", len(doc))
+	}
+
+	// S3: list images/all/ and read what is under it, in the cluster's
+	// bucket, and nothing else.
+	bucket := bucketName("123456789012", "eu-west-1", "demo")
+	type grant struct {
+		resource  any
+		condition string
+	}
+	s3 := map[string]grant{}
+	for _, st := range pol.Statement {
+		actions, _ := st.Action.([]any)
+		if a, ok := st.Action.(string); ok {
+			actions = []any{a}
+		}
+		for _, a := range actions {
+			if strings.HasPrefix(a.(string), "s3:") {
+				c, _ := json.Marshal(st.Condition)
+				s3[a.(string)] = grant{st.Resource, string(c)}
+			}
+		}
+		if r, _ := json.Marshal(st.Resource); strings.Contains(string(r), ":s3:") && !strings.HasPrefix(st.Sid, "ListOnlyImages") && !strings.HasPrefix(st.Sid, "ReadOnlyImages") {
+			t.Errorf("statement %s names an S3 resource", st.Sid)
+		}
+	}
+	want := map[string]grant{
+		"s3:ListBucket": {"arn:aws:s3:::" + bucket, `{"StringEquals":{"s3:prefix":"` + allImagesPrefix + `"}}`},
+		"s3:GetObject":  {"arn:aws:s3:::" + bucket + "/" + allImagesPrefix + "*", "null"},
+	}
+	if !reflect.DeepEqual(s3, want) {
+		t.Errorf("S3 grants = %v, want %v", s3, want)
+	}
+
 	if _, err := agentPolicy("aws", "eu-west-1", "123", "demo\"", "vpc-1"); err == nil {
 		t.Error("a value that would break the JSON was accepted")
 	}

@@ -388,11 +388,16 @@ func (p *provider) launch(ctx context.Context, specs []providers.MachineSpec) ([
 			errs = append(errs, err)
 			continue
 		}
+		staged, err := p.stagedImages(ctx, k.role)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		var ms []providers.Machine
 		if k.role == providers.RoleControlPlane {
-			ms, err = p.launchControlPlane(ctx, net, img, groups[k])
+			ms, err = p.launchControlPlane(ctx, net, img, staged, groups[k])
 		} else {
-			ms, err = p.launchWorkers(ctx, net, img, groups[k])
+			ms, err = p.launchWorkers(ctx, net, img, staged, groups[k])
 		}
 		out = append(out, ms...)
 		if err != nil {
@@ -412,7 +417,7 @@ type placement struct {
 // launchWorkers spreads the specs over up to maxGroups subnets. Which
 // subnet a name lands in depends only on the set of names, so a retry of
 // the same batch sends the same calls with the same tokens.
-func (p *provider) launchWorkers(ctx context.Context, net *network, img image, specs []providers.MachineSpec) ([]providers.Machine, error) {
+func (p *provider) launchWorkers(ctx context.Context, net *network, img image, staged []stagedURL, specs []providers.MachineSpec) ([]providers.Machine, error) {
 	specs = sortedSpecs(specs)
 	subnets := net.subnets
 	if len(subnets) == 0 {
@@ -432,8 +437,8 @@ func (p *provider) launchWorkers(ctx context.Context, net *network, img image, s
 		for i := range subnets {
 			order = append(order, placement{subnet: subnets[(offset+g+i)%len(subnets)]})
 		}
-		for _, chunk := range p.fit(group) {
-			ms, err := p.launchGroup(ctx, net, img, chunk, order, exhausted)
+		for _, chunk := range p.fit(group, staged) {
+			ms, err := p.launchGroup(ctx, net, img, staged, chunk, order, exhausted)
 			out = append(out, ms...)
 			if err != nil {
 				errs = append(errs, err)
@@ -443,23 +448,23 @@ func (p *provider) launchWorkers(ctx context.Context, net *network, img image, s
 	return out, errors.Join(errs...)
 }
 
-// fit splits a group until each part's names fit in tags and its user data
-// fits EC2's 16 KiB.
-func (p *provider) fit(specs []providers.MachineSpec) [][]providers.MachineSpec {
+// fit splits a group until each part's names fit in tags and its user data,
+// image URLs included, fits EC2's 16 KiB.
+func (p *provider) fit(specs []providers.MachineSpec, staged []stagedURL) [][]providers.MachineSpec {
 	if len(specs) <= 1 {
 		return [][]providers.MachineSpec{specs}
 	}
 	_, ok := encodeNames(namesOf(specs))
 	if ok {
-		if ud, err := renderUserData(userDataFor(specs, "")); err == nil && len(ud) <= maxUserData {
+		if ud, err := renderUserData(userDataFor(specs, staged)); err == nil && len(ud) <= maxUserData {
 			return [][]providers.MachineSpec{specs}
 		}
 	}
 	half := len(specs) / 2
-	return append(p.fit(specs[:half]), p.fit(specs[half:])...)
+	return append(p.fit(specs[:half], staged), p.fit(specs[half:], staged)...)
 }
 
-func (p *provider) launchControlPlane(ctx context.Context, net *network, img image, specs []providers.MachineSpec) ([]providers.Machine, error) {
+func (p *provider) launchControlPlane(ctx context.Context, net *network, img image, staged []stagedURL, specs []providers.MachineSpec) ([]providers.Machine, error) {
 	eni, err := p.endpoint(ctx, net)
 	if err != nil {
 		return nil, err
@@ -467,7 +472,7 @@ func (p *provider) launchControlPlane(ctx context.Context, net *network, img ima
 	var out []providers.Machine
 	var errs []error
 	for _, s := range specs {
-		ms, err := p.launchGroup(ctx, net, img, []providers.MachineSpec{s},
+		ms, err := p.launchGroup(ctx, net, img, staged, []providers.MachineSpec{s},
 			[]placement{{subnet: eni.subnet, eni: eni.id}}, map[string]bool{})
 		out = append(out, ms...)
 		if err != nil {
@@ -484,7 +489,7 @@ func (p *provider) launchControlPlane(ctx context.Context, net *network, img ima
 // that succeeded, so trying the next zone with it is safe, and a request
 // that did succeed elsewhere before a crash answers IdempotentParameterMismatch,
 // after which its instances are found by their client-token.
-func (p *provider) launchGroup(ctx context.Context, net *network, img image, specs []providers.MachineSpec, order []placement, exhausted map[string]bool) ([]providers.Machine, error) {
+func (p *provider) launchGroup(ctx context.Context, net *network, img image, staged []stagedURL, specs []providers.MachineSpec, order []placement, exhausted map[string]bool) ([]providers.Machine, error) {
 	op := "creating machines " + strings.Join(namesOf(specs), ", ")
 	if len(specs) == 1 {
 		op = "creating machine " + specs[0].Name
@@ -509,7 +514,7 @@ func (p *provider) launchGroup(ctx context.Context, net *network, img image, spe
 			}
 			names := namesOf(pending)
 			token := clientToken(p.cluster, names, gen) + salt
-			in, err := p.runInput(ctx, net, img, pending, pl, token)
+			in, err := p.runInput(ctx, net, img, staged, pending, pl, token)
 			if err != nil {
 				return out, classify(op, err)
 			}
@@ -642,7 +647,7 @@ func (p *provider) instancesByToken(ctx context.Context, token string) ([]types.
 }
 
 // runInput builds the RunInstances request for specs in one placement.
-func (p *provider) runInput(ctx context.Context, net *network, img image, specs []providers.MachineSpec, pl placement, token string) (*ec2.RunInstancesInput, error) {
+func (p *provider) runInput(ctx context.Context, net *network, img image, staged []stagedURL, specs []providers.MachineSpec, pl placement, token string) (*ec2.RunInstancesInput, error) {
 	s := specs[0]
 	names := namesOf(specs)
 	tags := []types.Tag{
@@ -662,7 +667,7 @@ func (p *provider) runInput(ctx context.Context, net *network, img image, specs 
 		tags = append(tags, nameTags...)
 		tags = append(tags, types.Tag{Key: aws.String(tagName), Value: aws.String(p.cluster + "-" + s.Pool)})
 	}
-	ud, err := p.userData(ctx, specs)
+	ud, err := p.userData(ctx, specs, staged)
 	if err != nil {
 		return nil, err
 	}

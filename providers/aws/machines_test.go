@@ -56,10 +56,7 @@ func TestCreateMachineTagsIMDSAndUserData(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.ensure(t)
-	url, err := e.p.StageAgentImage(ctx, strings.NewReader("tarball"), 7)
-	if err != nil || !strings.Contains(url, "images/agent.tar") {
-		t.Fatalf("StageAgentImage = %q, %v", url, err)
-	}
+	stage(t, e.p, "agent", false)
 	cp, err := e.p.CreateMachine(ctx, controlPlane("demo-control-plane"))
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +110,7 @@ func TestCreateMachineTagsIMDSAndUserData(t *testing.T) {
 		}
 	}
 	cud := decodeUserData(t, e.ec2.UserData(aws.ToString(ci.InstanceId)))
-	if !strings.Contains(cud, "images/agent.tar") || !strings.Contains(cud, "ctr -n k8s.io images import") {
+	if !strings.Contains(cud, "images/control-plane/agent.tar") || !strings.Contains(cud, "ctr -n k8s.io images import") {
 		t.Errorf("control-plane user data does not import the staged agent image")
 	}
 	if !strings.Contains(cud, "bootstrap/demo-control-plane") || strings.Contains(cud, "write_file '/etc/seed/init.yaml'") {
@@ -600,8 +597,9 @@ func TestUserDataIsValidBash(t *testing.T) {
 	specs[1].Bootstrap.Files[0].Content = []byte("another token, with 'quotes' and $(danger)\n")
 	specs[2].Bootstrap.Files = append(specs[2].Bootstrap.Files, providers.File{Path: "/etc/it's here", Content: []byte("x")})
 	for name, in := range map[string]userDataInput{
-		"batch":   userDataFor(specs, ""),
-		"payload": {Version: "v1.34.2", Names: []string{"cp"}, Boot: []int{0}, PayloadURL: "https://b.s3.amazonaws.com/k?X-Amz-Signature=a&b=c", ImageURL: "https://b/i?x=1&y='2'"},
+		"batch": userDataFor(specs, nil),
+		"payload": {Version: "v1.34.2", Names: []string{"cp"}, Boot: []int{0}, PayloadURL: "https://b.s3.amazonaws.com/k?X-Amz-Signature=a&b=c",
+			Images: []stagedURL{{name: "agent", url: "https://b/i?x=1&y='2'"}, {name: "network", url: "https://b/n?$(x)"}}},
 	} {
 		ud, err := renderUserData(in)
 		if err != nil {
@@ -615,7 +613,7 @@ func TestUserDataIsValidBash(t *testing.T) {
 		}
 	}
 	// The three machines share one bootstrap in user data when theirs are equal.
-	same := userDataFor(workers("s", 3), "")
+	same := userDataFor(workers("s", 3), nil)
 	if len(same.Bootstraps) != 1 {
 		t.Errorf("%d bootstraps for identical machines, want 1", len(same.Bootstraps))
 	}

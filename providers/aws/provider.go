@@ -94,15 +94,15 @@ type Clock interface {
 // The optional capabilities this provider has, declared with the Provider
 // interface so that callers and the metrics decorator can see them.
 type (
-	Preflighter      = providers.Preflighter
-	AgentImageStager = providers.AgentImageStager
-	BatchCreator     = providers.BatchCreator
+	Preflighter  = providers.Preflighter
+	ImageStager  = providers.ImageStager
+	BatchCreator = providers.BatchCreator
 )
 
 var (
 	_ providers.Provider = (*provider)(nil)
 	_ Preflighter        = (*provider)(nil)
-	_ AgentImageStager   = (*provider)(nil)
+	_ ImageStager        = (*provider)(nil)
 	_ BatchCreator       = (*provider)(nil)
 )
 
@@ -140,8 +140,9 @@ type provider struct {
 	// ensuredAt is when this process last ran EnsureInfrastructure; EC2
 	// may not see what it made for a few seconds after.
 	ensuredAt time.Time
-	// imageKey is the bucket key of the agent image this process staged.
-	imageKey string
+	// imageLists are the staged images by bucket prefix, as this process
+	// staged or last listed them; see stagedImages.
+	imageLists map[string]*imageList
 	// bucket is the cluster bucket, once this process made sure it exists.
 	bucket string
 }
@@ -195,6 +196,7 @@ func newProvider(ctx context.Context, opts Options) (*provider, error) {
 		instanceTypes: map[string]instanceType{},
 		launched:      map[string]record{},
 		deleted:       map[string]time.Time{},
+		imageLists:    map[string]*imageList{},
 	}
 	if len(p.apiCIDRs) == 0 {
 		p.apiCIDRs = []string{"0.0.0.0/0"}

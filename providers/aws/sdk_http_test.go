@@ -57,16 +57,23 @@ func TestSDKOverHTTPFullLifecycle(t *testing.T) {
 	if infra.ExternalEndpoint != "203.0.113.1:6443" {
 		t.Errorf("infra = %+v", infra)
 	}
-	if _, err := h.p.StageAgentImage(ctx, strings.NewReader("img"), 3); err != nil {
-		t.Fatal(err)
-	}
+	stage(t, h.p, "agent", false)
+	stage(t, h.p, "network", true)
 	cp, err := h.p.CreateMachine(ctx, controlPlane("demo-control-plane"))
 	if err != nil {
 		t.Fatalf("control plane: %v", err)
 	}
-	ms, err := h.p.CreateMachines(ctx, workers("w", 12))
+	// Workers come from the agent, a process that staged nothing: it finds
+	// the network image in the bucket.
+	ms, err := h.restart(t).CreateMachines(ctx, workers("w", 12))
 	if err != nil || len(ms) != 12 {
 		t.Fatalf("CreateMachines = %d, %v", len(ms), err)
+	}
+	for name, want := range map[string]string{cp.Name: "agent,network", "w-aa": "network"} {
+		names, _ := imports(decodeUserData(t, h.ec2.UserData(aws.ToString(instanceByName(t, h.ec2, name).InstanceId))))
+		if got := strings.Join(names, ","); got != want {
+			t.Errorf("%s imports %s, want %s", name, got, want)
+		}
 	}
 
 	// A fresh process pages through DescribeInstances 5 at a time.

@@ -66,12 +66,14 @@ type userDataInput struct {
 	// bootstrapShell), or, for a payload kept in S3, a URL to fetch one from.
 	Bootstraps []string
 	PayloadURL string
-	// ImageURL, when set, is a presigned URL of the agent image tarball.
-	ImageURL string
+	// Images are the staged images the machines import, each with a
+	// presigned URL of its tarball. Names are [a-z0-9-] (stagedNameRE),
+	// safe unquoted in a shell word.
+	Images []stagedURL
 }
 
-func userDataFor(specs []providers.MachineSpec, imageURL string) userDataInput {
-	in := userDataInput{Version: specs[0].KubernetesVersion, ImageURL: imageURL}
+func userDataFor(specs []providers.MachineSpec, images []stagedURL) userDataInput {
+	in := userDataInput{Version: specs[0].KubernetesVersion, Images: images}
 	index := map[string]int{}
 	for _, s := range specs {
 		b := bootstrapShell(s.Bootstrap)
@@ -122,9 +124,22 @@ func renderUserData(in userDataInput) ([]byte, error) {
 		fmt.Fprintf(&s, "  %d) name=%s; boot=%d ;;\n", i, n, in.Boot[i])
 	}
 	s.WriteString("  *) echo \"seed: no machine for launch index $launch_index\" >&2; exit 1 ;;\nesac\n")
+	if len(in.Images) > 0 {
+		// Fetched first: a URL presigned with temporary credentials (the
+		// agent's instance profile) stops working when they expire, which
+		// can come before presignTTL.
+		s.WriteString("\n# Images staged in the cluster's bucket, imported once containerd runs.\ninstall -d -m 0700 \"$SEED_DIR/staged-images\"\n")
+		for _, img := range in.Images {
+			fmt.Fprintf(&s, "curl -fsS --retry 10 -o \"$SEED_DIR/staged-images/%s.tar\" %s\n", img.name, shellQuote(img.url))
+		}
+	}
 	s.WriteString(userDataBody)
-	if in.ImageURL != "" {
-		fmt.Fprintf(&s, "\n# The agent image, staged in the cluster's bucket.\ncurl -fsS --retry 10 -o \"$SEED_DIR/agent-image.tar\" %s\nctr -n k8s.io images import \"$SEED_DIR/agent-image.tar\"\nrm -f \"$SEED_DIR/agent-image.tar\"\n", shellQuote(in.ImageURL))
+	if len(in.Images) > 0 {
+		s.WriteString("\n# Into containerd's namespace for Kubernetes, where the kubelet finds them.\n")
+		for _, img := range in.Images {
+			fmt.Fprintf(&s, "ctr -n k8s.io images import \"$SEED_DIR/staged-images/%s.tar\"\n", img.name)
+		}
+		s.WriteString("rm -rf \"$SEED_DIR/staged-images\"\n")
 	}
 	s.WriteString("\n# This machine's bootstrap: its files, then its script.\n")
 	if in.PayloadURL != "" {
@@ -151,25 +166,18 @@ func renderUserData(in userDataInput) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// userData renders the launch's user data, base64-encoded for RunInstances.
-// The control plane's bootstrap goes to the cluster's bucket when there is
-// one this process knows, and the user data only fetches it.
-func (p *provider) userData(ctx context.Context, specs []providers.MachineSpec) (string, error) {
-	imageURL := ""
-	in := userDataFor(specs, "")
+// userData renders the launch's user data, base64-encoded for RunInstances,
+// with the staged images the machines import. The control plane's
+// bootstrap goes to the cluster's bucket when there is one this process
+// knows, and the user data only fetches it.
+func (p *provider) userData(ctx context.Context, specs []providers.MachineSpec, images []stagedURL) (string, error) {
+	in := userDataFor(specs, images)
 	if specs[0].Role == providers.RoleControlPlane {
-		var err error
-		if imageURL, err = p.stagedImageURL(ctx); err != nil {
-			return "", err
-		}
-		in.ImageURL = imageURL
 		url, err := p.stagePayload(ctx, specs[0].Name, in.Bootstraps[0])
 		if err != nil {
 			return "", err
 		}
-		if url != "" {
-			in.PayloadURL = url
-		}
+		in.PayloadURL = url
 	}
 	ud, err := renderUserData(in)
 	if err != nil {
@@ -177,7 +185,7 @@ func (p *provider) userData(ctx context.Context, specs []providers.MachineSpec) 
 	}
 	if len(ud) > maxUserData {
 		return "", providers.NewError(providers.KindInvalid, "rendering user data",
-			fmt.Errorf("user data is %d bytes gzipped, over EC2's %d: the bootstrap files are too large", len(ud), maxUserData))
+			fmt.Errorf("user data is %d bytes gzipped, over EC2's %d: the bootstrap files and the URLs of %d staged images are too large", len(ud), maxUserData, len(images)))
 	}
 	return base64.StdEncoding.EncodeToString(ud), nil
 }

@@ -805,7 +805,7 @@ type orderEngine struct {
 }
 
 func (o *orderEngine) ContainerRemove(ctx context.Context, id string) error {
-	if c, err := o.fakeEngine.ContainerInspect(ctx, id); err == nil {
+	if c, err := o.ContainerInspect(ctx, id); err == nil {
 		o.removed = append(o.removed, c.Name)
 	}
 	if o.onRemove != nil {

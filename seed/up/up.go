@@ -21,6 +21,7 @@ type flags struct {
 	name       string
 	kubeconfig string
 	agentImage string
+	netImage   string
 	timeout    time.Duration
 }
 
@@ -41,6 +42,7 @@ cluster with one control-plane machine. Running it again changes nothing.`,
 	cmd.Flags().StringVar(&f.name, "name", "seed", "cluster name when no spec file is given")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", cluster.DefaultKubeconfigPath(), "kubeconfig file to merge the cluster's context into")
 	cmd.Flags().StringVar(&f.agentImage, "agent-image", version.AgentImage, "agent image to install")
+	cmd.Flags().StringVar(&f.netImage, "network-image", "", "the pod network image (seednet), staged on providers without a preloaded node image (aws); make images writes its reference to bin/network-image")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up after this long")
 	return cmd
 }
@@ -50,17 +52,12 @@ func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
 	if err != nil {
 		return err
 	}
-	if aws := spec.Spec.Provider.AWS; aws != nil && aws.AgentImage != "" {
-		f.agentImage = aws.AgentImage
-	}
 	opts := cluster.UpOptions{
-		Spec: spec, SpecYAML: raw, Provider: p, AgentImage: f.agentImage,
+		Spec: spec, SpecYAML: raw, Provider: p, AgentImage: f.agentImage, NetworkImage: f.netImage,
 		KubeconfigPath: f.kubeconfig, Timeout: f.timeout, Progress: streams.ErrOut,
-	}
-	// The agent image comes from the local engine, where `make images` built
-	// it, unless the spec names a registry image the nodes pull.
-	if aws := spec.Spec.Provider.AWS; aws == nil || aws.AgentImage == "" {
-		opts.ImageSource = func(ctx context.Context, ref string) (io.ReadCloser, error) { return docker.SaveImage(ctx, "", ref) }
+		// Images come from the local engine, where `make images` built them
+		// (Up skips the agent image when the spec names a registry image).
+		ImageSource: func(ctx context.Context, ref string) (io.ReadCloser, error) { return docker.SaveImage(ctx, "", ref) },
 	}
 	res, err := cluster.Up(ctx, opts)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
-// S3 is an in-memory S3 with buckets, objects and tags, and S3's error
-// codes (NoSuchBucket, BucketAlreadyOwnedByYou, BucketNotEmpty). It also
+// S3 is an in-memory S3 with buckets, objects and tags, listings by
+// prefix, and S3's error codes (NoSuchBucket, BucketAlreadyOwnedByYou,
+// BucketNotEmpty). It also
 // presigns GET URLs (without signing them) and answers STS
 // GetCallerIdentity for the default account.
 type S3 struct {
@@ -28,6 +30,10 @@ type S3 struct {
 	faults  map[string][]Fault
 	// PageSize bounds ListObjectsV2 answers.
 	PageSize int
+	// SessionToken, when set, goes into presigned URLs as
+	// X-Amz-Security-Token, as temporary credentials (an instance
+	// profile's) put it there; it makes them as long as real ones.
+	SessionToken string
 }
 
 type bucket struct {
@@ -51,6 +57,7 @@ func (f *S3) Reset() {
 	f.calls = map[string]int{}
 	f.faults = map[string][]Fault{}
 	f.PageSize = 1000
+	f.SessionToken = ""
 }
 
 // InjectFault queues faults for the next calls of op.
@@ -167,13 +174,18 @@ func (f *S3) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...fu
 		if b == nil {
 			return nil, noSuchBucket(aws.ToString(in.Bucket))
 		}
-		keys := sortedKeys(b.objects)
+		var keys []string
+		for _, k := range sortedKeys(b.objects) {
+			if strings.HasPrefix(k, aws.ToString(in.Prefix)) {
+				keys = append(keys, k)
+			}
+		}
 		start := 0
 		if t := aws.ToString(in.ContinuationToken); t != "" {
 			start = sort.SearchStrings(keys, t)
 		}
 		end := min(start+f.PageSize, len(keys))
-		out := &s3.ListObjectsV2Output{IsTruncated: aws.Bool(end < len(keys))}
+		out := &s3.ListObjectsV2Output{IsTruncated: aws.Bool(end < len(keys)), Prefix: in.Prefix, KeyCount: aws.Int32(int32(end - start))}
 		for _, k := range keys[start:end] {
 			out.Contents = append(out.Contents, s3types.Object{Key: aws.String(k), Size: aws.Int64(int64(len(b.objects[k])))})
 		}
@@ -224,8 +236,12 @@ func (f *S3) PresignGetObject(_ context.Context, in *s3.GetObjectInput, opts ...
 	}
 	f.mu.Lock()
 	f.calls["PresignGetObject"]++
+	token := f.SessionToken
 	f.mu.Unlock()
 	q := url.Values{"X-Amz-Expires": {fmt.Sprint(int(o.Expires / time.Second))}, "X-Amz-Signature": {"fake"}}
+	if token != "" {
+		q.Set("X-Amz-Security-Token", token)
+	}
 	if f.clock != nil {
 		q.Set("X-Amz-Date", f.clock.Now().UTC().Format("20060102T150405Z"))
 	}
