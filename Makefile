@@ -7,7 +7,7 @@ all: build
 build:
 	hack/build.sh
 
-## images: build the node image (Kubernetes from source) and the agent image; cached
+## images: build the node image (Kubernetes from source), the pod network image (bin/network-image) and the agent image; cached
 images:
 	hack/build-images.sh
 	hack/build-agent-image.sh

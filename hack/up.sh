@@ -8,4 +8,6 @@ cd "$(seed::root)"
 hack/ensure-docker.sh
 hack/build-images.sh >/dev/null
 image=$(hack/build-agent-image.sh)
-exec bin/seed up --agent-image "$image" "$@"
+# The pod network image matters only to providers without this node image
+# (AWS: `hack/up.sh -f cluster.yaml` stages it); build-images.sh wrote it.
+exec bin/seed up --agent-image "$image" --network-image "$(cat bin/network-image)" "$@"

@@ -214,6 +214,38 @@ func TestRestartMidPlanCreatesNoDuplicates(t *testing.T) {
 	})
 }
 
+// A create the provider began but did not finish (the agent killed between
+// creating a container and starting it) lists the machine, Pending. The
+// agent must ask again, not take the listing for success: only a finished
+// call clears the ledger. Found by the e2e crash spec, where three such
+// containers sat in Created for ten minutes.
+func TestInterruptedCreateIsFinished(t *testing.T) {
+	h := newHarness(t, specYAML(0))
+	h.provider.InterruptCreates(2)
+	h.startAgent("agent-a")
+	eventually(t, 10*time.Second, "the agent to settle", func() bool { return h.status().AppliedSpecVersion != "" })
+	h.setSpec(specYAML(2))
+	eventually(t, 20*time.Second, "2 Running workers", func() bool {
+		running := 0
+		for _, m := range h.provider.Machines() {
+			if m.Pool == "workers" && m.Phase == providers.PhaseRunning {
+				running++
+			}
+		}
+		return running == 2
+	})
+	if got := len(h.workers("workers")); got != 2 {
+		t.Errorf("%d workers, want 2", got)
+	}
+	if calls := h.provider.Calls(fake.MethodCreateMachine); calls != 4 {
+		t.Errorf("%d CreateMachine calls, want 4: two interrupted, two finishing them", calls)
+	}
+	eventually(t, 10*time.Second, "the ledger to empty", func() bool {
+		cm, err := h.admin.CoreV1().ConfigMaps(h.ns).Get(context.Background(), v1alpha1.LedgerConfigMap, metav1.GetOptions{})
+		return err == nil && len(cm.Data) == 0
+	})
+}
+
 func TestTwoAgentsWithLeaderElectionNeverBothAct(t *testing.T) {
 	h := newHarness(t, specYAML(1))
 	// Record which agent makes each provider call; overlapping activity

@@ -404,9 +404,11 @@ func (r *Reconciler) Reconcile(ctx context.Context) (time.Duration, error) {
 }
 
 // mergeLedger reconciles the provider's list with the ledger: machines being
-// created that the provider does not list yet are planned as Pending (and
-// their creation resumed), machines being deleted are marked Deleting, and
-// entries that are seen through are dropped.
+// created have their creation resumed (those the provider does not list yet
+// are planned as Pending), machines being deleted are marked Deleting, and
+// creations the provider never shows are given up after the startup
+// timeout. A creation's entry goes when a provider call for it returns
+// (createMachines), not when the machine is listed.
 func (r *Reconciler) mergeLedger(spec *v1alpha1.Cluster, machines []providers.Machine, led *ledger, now time.Time) ([]providers.Machine, []providers.MachineSpec, bool) {
 	changed := false
 	byName := make(map[string]int, len(machines))
@@ -420,10 +422,15 @@ func (r *Reconciler) mergeLedger(spec *v1alpha1.Cluster, machines []providers.Ma
 		i, listed := byName[name]
 		switch e.Op {
 		case opCreate:
+			resumeSpec := providers.MachineSpec{Name: name, Pool: e.Pool, Role: providers.Role(e.Role),
+				MachineType: e.MachineType, KubernetesVersion: e.KubernetesVersion}
 			switch {
 			case listed:
-				delete(led.Entries, name)
-				changed = true
+				// Listed is not finished: the call that made it may have
+				// died between the provider's steps (a container created but
+				// never started). Creation is idempotent, so ask again; the
+				// entry goes when a call returns.
+				resume = append(resume, resumeSpec)
 			case now.Sub(e.RecordedAt) > startupTimeout(spec):
 				// The provider never showed it: give up on this name; the
 				// planner will ask for a fresh machine if one is still needed.
@@ -434,8 +441,7 @@ func (r *Reconciler) mergeLedger(spec *v1alpha1.Cluster, machines []providers.Ma
 				out = append(out, providers.Machine{Name: name, Pool: e.Pool, Role: providers.Role(e.Role),
 					MachineType: e.MachineType, KubernetesVersion: e.KubernetesVersion,
 					Phase: providers.PhasePending, CreatedAt: e.RecordedAt})
-				resume = append(resume, providers.MachineSpec{Name: name, Pool: e.Pool, Role: providers.Role(e.Role),
-					MachineType: e.MachineType, KubernetesVersion: e.KubernetesVersion})
+				resume = append(resume, resumeSpec)
 			}
 		case opDelete:
 			if listed {
@@ -498,6 +504,8 @@ func (r *Reconciler) createMachines(ctx context.Context, spec *v1alpha1.Cluster,
 	for i, err := range errs {
 		r.countAction("Create", err)
 		if err == nil {
+			// The provider finished the machine: nothing left to resume.
+			delete(led.Entries, specs[i].Name)
 			continue
 		}
 		if providers.IsInvalid(err) || providers.IsCapacity(err) {

@@ -29,6 +29,10 @@ type Provider struct {
 	failures map[string][]error
 	delays   map[string]time.Duration
 	infra    providers.Infrastructure
+	// interrupt is how many coming creates stop halfway; halfMade are the
+	// machines they left.
+	interrupt int
+	halfMade  map[string]bool
 
 	// OnCreate, when set, runs after a machine is created (outside the lock),
 	// for example to register a Node object and simulate a join.
@@ -51,6 +55,7 @@ func New(clock func() time.Time) *Provider {
 		calls:    map[string]int{},
 		failures: map[string][]error{},
 		delays:   map[string]time.Duration{},
+		halfMade: map[string]bool{},
 		infra: providers.Infrastructure{
 			ControlPlaneEndpoint: "fake-control-plane:6443",
 			ExternalEndpoint:     "127.0.0.1:6443",
@@ -66,6 +71,16 @@ func (p *Provider) FailNext(method string, errs ...error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.failures[method] = append(p.failures[method], errs...)
+}
+
+// InterruptCreates makes the next n creates stop halfway, as a process
+// killed between a provider's steps would (a Docker container created but
+// never started): the machine is listed, Pending, and the call fails. Only a
+// later CreateMachine of the same name finishes it.
+func (p *Provider) InterruptCreates(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.interrupt = n
 }
 
 // Delay makes every call of method wait d (or until its context ends) first.
@@ -191,7 +206,19 @@ func (p *Provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	}
 	p.mu.Lock()
 	if m, ok := p.machines[spec.Name]; ok {
+		if !p.halfMade[spec.Name] {
+			p.mu.Unlock()
+			return m, nil
+		}
+		// Finishing what an interrupted create started.
+		delete(p.halfMade, spec.Name)
+		m.Phase = providers.PhaseRunning
+		p.machines[spec.Name] = m
+		hook := p.OnCreate
 		p.mu.Unlock()
+		if hook != nil {
+			hook(m)
+		}
 		return m, nil
 	}
 	m := providers.Machine{
@@ -203,6 +230,14 @@ func (p *Provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 		ProviderID:        "fake://" + spec.Name,
 		Phase:             providers.PhaseRunning,
 		CreatedAt:         p.clock(),
+	}
+	if p.interrupt > 0 {
+		p.interrupt--
+		m.Phase = providers.PhasePending
+		p.machines[spec.Name] = m
+		p.halfMade[spec.Name] = true
+		p.mu.Unlock()
+		return providers.Machine{}, providers.NewError(providers.KindTransient, "creating machine "+spec.Name, fmt.Errorf("interrupted halfway"))
 	}
 	p.machines[spec.Name] = m
 	hook := p.OnCreate
