@@ -66,14 +66,28 @@ type apiServer struct {
 	CertSANs []string `json:"certSANs,omitempty"`
 }
 
+type controlPlaneComponent struct {
+	ExtraArgs []arg `json:"extraArgs,omitempty"`
+}
+
 type clusterConfiguration struct {
 	typeMeta
-	ClusterName          string     `json:"clusterName"`
-	KubernetesVersion    string     `json:"kubernetesVersion"`
-	ControlPlaneEndpoint string     `json:"controlPlaneEndpoint"`
-	Networking           networking `json:"networking"`
-	APIServer            apiServer  `json:"apiServer"`
+	ClusterName          string                `json:"clusterName"`
+	KubernetesVersion    string                `json:"kubernetesVersion"`
+	ControlPlaneEndpoint string                `json:"controlPlaneEndpoint"`
+	Networking           networking            `json:"networking"`
+	APIServer            apiServer             `json:"apiServer"`
+	ControllerManager    controlPlaneComponent `json:"controllerManager"`
 }
+
+// controllerManagerArgs raise kube-controller-manager's client rate limit
+// (20 requests a second, bursts of 30, by default). With one service
+// account per controller, as kubeadm configures it, starting each of some
+// forty controllers costs three requests (its ServiceAccount and a token),
+// and no controller's informers start until all have: at the default limit
+// that alone held every Deployment and DaemonSet, the agent's and the pod
+// network's included, for about six seconds after the API server was up.
+var controllerManagerArgs = []arg{{Name: "kube-api-qps", Value: "100"}, {Name: "kube-api-burst", Value: "200"}}
 
 type bootstrapTokenDiscovery struct {
 	APIServerEndpoint string   `json:"apiServerEndpoint"`
@@ -165,6 +179,7 @@ func renderInit(c Cluster, m Machine) ([]byte, error) {
 			ControlPlaneEndpoint: c.ControlPlaneEndpoint,
 			Networking:           networking{PodSubnet: c.PodSubnet, ServiceSubnet: c.ServiceSubnet, DNSDomain: "cluster.local"},
 			APIServer:            apiServer{CertSANs: c.CertSANs},
+			ControllerManager:    controlPlaneComponent{ExtraArgs: controllerManagerArgs},
 		},
 		kubeletConfig(c.KubernetesVersion),
 		kubeProxyConfiguration{
