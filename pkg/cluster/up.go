@@ -142,6 +142,10 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 		return res, fmt.Errorf("using the cluster's kubeconfig: %w", err)
 	}
 	cfg.Timeout = 15 * time.Second
+	// client-go's default limit (5 requests a second, bursts of 10) spread
+	// the install's discovery, reads and creates over two and a half
+	// seconds of the hand-off; the seed makes a few dozen requests in all.
+	cfg.QPS, cfg.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return res, err
