@@ -100,7 +100,7 @@ func TestPodNetwork(t *testing.T) {
 	})
 
 	t.Run("vxlan backend: the switch rolls out and pods still reach each other", func(t *testing.T) {
-		patch := `[{"op":"replace","path":"/spec/template/spec/containers/0/args","value":["--v=0","--backend=vxlan"]}]`
+		patch := `[{"op":"replace","path":"/spec/template/spec/containers/0/args","value":["--v=0","--backend=vxlan","--server-from=/etc/kubernetes/kubelet.conf"]}]`
 		if _, err := c.Client.AppsV1().DaemonSets("kube-system").Patch(ctx, "seednet", types.JSONPatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}

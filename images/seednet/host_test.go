@@ -103,3 +103,37 @@ func TestExecHostVXLAN(t *testing.T) {
 		t.Fatalf("routes after the device went = %v, %v", routes, err)
 	}
 }
+
+func TestServerOf(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	kubelet := write("kubelet.conf", `apiVersion: v1
+kind: Config
+clusters:
+- name: default-cluster
+  cluster: {server: "https://c1-control-plane:6443", certificate-authority: /etc/kubernetes/pki/ca.crt}
+contexts:
+- name: default-context
+  context: {cluster: default-cluster, user: default-auth}
+current-context: default-context
+users:
+- name: default-auth
+  user: {client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem}
+`)
+	if got, err := serverOf(kubelet); err != nil || got != "https://c1-control-plane:6443" {
+		t.Errorf("serverOf = %q, %v", got, err)
+	}
+	noContext := write("bad.conf", "apiVersion: v1\nkind: Config\n")
+	if _, err := serverOf(noContext); err == nil {
+		t.Error("a kubeconfig without a current context gave no error")
+	}
+	if _, err := serverOf(dir + "/missing"); err == nil {
+		t.Error("a missing file gave no error")
+	}
+}

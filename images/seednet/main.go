@@ -32,6 +32,7 @@ type options struct {
 	nodeName   string
 	backend    string
 	kubeconfig string
+	serverFrom string
 	cniConfDir string
 	resync     time.Duration
 	retry      time.Duration
@@ -43,6 +44,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.nodeName, "node-name", os.Getenv("NODE_NAME"), "name of the Node seednet runs on (default $NODE_NAME)")
 	fs.StringVar(&o.backend, "backend", backendRoute, "how pod traffic travels between nodes: route (via each node's address, for networks that deliver packets addressed to pods) or vxlan (encapsulated in UDP 4789 between node addresses)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig to use outside a pod")
+	fs.StringVar(&o.serverFrom, "server-from", "", "a kubeconfig (the kubelet's) whose server URL to use instead of the kubernetes Service's address, which works only once kube-proxy has programmed it; its credentials are not used")
 	fs.StringVar(&o.cniConfDir, "cni-conf-dir", "/etc/cni/net.d", "directory containerd reads CNI configs from")
 	fs.DurationVar(&o.resync, "resync", 30*time.Second, "how often to repair routes and rules even when no Node changed")
 	fs.DurationVar(&o.retry, "retry", 2*time.Second, "how soon to try again after a failed pass")
@@ -57,7 +59,7 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("--backend=%q: must be %q or %q", o.backend, backendRoute, backendVXLAN)
 	}
 
-	cfg, err := restConfig(o.kubeconfig)
+	cfg, err := restConfig(o.kubeconfig, o.serverFrom)
 	if err != nil {
 		return err
 	}
@@ -78,7 +80,7 @@ func run(ctx context.Context, args []string) error {
 	return watch(ctx, client, s, o.resync, o.retry)
 }
 
-func restConfig(kubeconfig string) (*rest.Config, error) {
+func restConfig(kubeconfig, serverFrom string) (*rest.Config, error) {
 	if kubeconfig != "" {
 		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 		if err != nil {
@@ -90,5 +92,33 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading in-cluster config: %w", err)
 	}
+	if serverFrom != "" {
+		// The pod network comes up before kube-proxy has programmed the
+		// Service address on a new node; the kubelet's server does not
+		// wait for either.
+		server, err := serverOf(serverFrom)
+		if err != nil {
+			klog.InfoS("Using the kubernetes Service address", "reason", err)
+		} else {
+			cfg.Host = server
+		}
+	}
 	return cfg, nil
+}
+
+// serverOf returns the server URL of a kubeconfig's current context.
+func serverOf(path string) (string, error) {
+	c, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	ctx, ok := c.Contexts[c.CurrentContext]
+	if !ok {
+		return "", fmt.Errorf("%s has no current context", path)
+	}
+	cl, ok := c.Clusters[ctx.Cluster]
+	if !ok || cl.Server == "" {
+		return "", fmt.Errorf("%s names no server for context %s", path, c.CurrentContext)
+	}
+	return cl.Server, nil
 }
