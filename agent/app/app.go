@@ -86,6 +86,11 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 		return err
 	}
 	cfg.UserAgent = "seed-agent"
+	// A scale-up costs two requests a machine (the join's cluster-info and
+	// its bootstrap token) plus the ledger, status and Events. client-go's
+	// default limit (5 a second, bursts of 10) would spread a scale-up of
+	// 20 machines over seconds before the first provider call.
+	cfg.QPS, cfg.Burst = 20, 60
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("creating the Kubernetes client: %w", err)
