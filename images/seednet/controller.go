@@ -21,6 +21,9 @@ type syncer struct {
 	self    string
 	backend string
 	host    host
+	// noVXLAN: with the route backend, the VXLAN device is known to be
+	// gone, so passes stop asking the kernel to delete it.
+	noVXLAN bool
 	// mtu reports the MTU pods get: that of the interface holding the
 	// node's InternalIP.
 	mtu func(netip.Addr) int
@@ -50,9 +53,14 @@ func (s *syncer) sync(ctx context.Context, nodes []node) error {
 		if changed {
 			klog.InfoS("Set up the VXLAN device", "device", vxlanDevice, "local", p.VXLAN.Local, "vtep", p.VXLAN.VTEP, "mac", p.VXLAN.MAC, "mtu", p.VXLAN.MTU)
 		}
-	} else if err := s.host.DeleteVXLAN(ctx); err != nil {
+		s.noVXLAN = false
+	} else if !s.noVXLAN {
 		// Left over from the vxlan backend; routes replace its routes.
-		errs = append(errs, fmt.Errorf("removing %s: %w", vxlanDevice, err))
+		if err := s.host.DeleteVXLAN(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", vxlanDevice, err))
+		} else {
+			s.noVXLAN = true
+		}
 	}
 
 	changed, err := s.host.WriteConflist(p.Conflist)

@@ -14,6 +14,8 @@ type fakeHost struct {
 	writes   int
 	replaced int
 	vxlan    fakeVXLAN
+	// vxlanDeletes counts DeleteVXLAN calls.
+	vxlanDeletes int
 }
 
 var _ host = (*fakeHost)(nil)
@@ -63,6 +65,7 @@ func (f *fakeHost) EnsureVXLAN(_ context.Context, l vxlanLink) (bool, error) {
 }
 
 func (f *fakeHost) DeleteVXLAN(context.Context) error {
+	f.vxlanDeletes++
 	if f.vxlan.link == nil {
 		return nil
 	}

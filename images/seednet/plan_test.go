@@ -206,6 +206,9 @@ func TestSyncIsIdempotent(t *testing.T) {
 	if h.replaced != 1 || h.writes != 1 {
 		t.Errorf("after two passes: %d route replaces, %d config writes; want 1 and 1", h.replaced, h.writes)
 	}
+	if h.vxlanDeletes != 1 {
+		t.Errorf("after two passes: %d attempts to remove the VXLAN device; want 1 (then it is known gone)", h.vxlanDeletes)
+	}
 	// The node leaves: its route goes.
 	if err := s.sync(t.Context(), nodes[:1]); err != nil {
 		t.Fatal(err)
