@@ -17,6 +17,7 @@ const (
 	MethodCreateMachine         = "CreateMachine"
 	MethodDeleteMachine         = "DeleteMachine"
 	MethodListMachines          = "ListMachines"
+	MethodCreateMachines        = "CreateMachines"
 )
 
 // Provider is an in-memory providers.Provider. Its exported methods beyond
@@ -33,6 +34,9 @@ type Provider struct {
 	// machines they left.
 	interrupt int
 	halfMade  map[string]bool
+	// batchFails are programmed partial failures of coming CreateMachines
+	// calls, applied in order.
+	batchFails []batchFailure
 
 	// OnCreate, when set, runs after a machine is created (outside the lock),
 	// for example to register a Node object and simulate a join.
@@ -41,7 +45,15 @@ type Provider struct {
 	OnDelete func(name string)
 }
 
-var _ providers.Provider = (*Provider)(nil)
+var (
+	_ providers.Provider     = (*Provider)(nil)
+	_ providers.BatchCreator = (*Provider)(nil)
+)
+
+type batchFailure struct {
+	made int
+	err  error
+}
 
 // New returns an empty fake provider using clock for creation times
 // (time.Now when nil).
@@ -81,6 +93,15 @@ func (p *Provider) InterruptCreates(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.interrupt = n
+}
+
+// FailBatchAfter makes the next CreateMachines call create only its first
+// made machines and then return err, as an EC2 RunInstances that runs out
+// of capacity part way through a batch does.
+func (p *Provider) FailBatchAfter(made int, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.batchFails = append(p.batchFails, batchFailure{made: made, err: err})
 }
 
 // Delay makes every call of method wait d (or until its context ends) first.
@@ -201,6 +222,11 @@ func (p *Provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	if err := p.begin(ctx, MethodCreateMachine); err != nil {
 		return providers.Machine{}, err
 	}
+	return p.create(spec)
+}
+
+// create makes one machine, idempotently by name.
+func (p *Provider) create(spec providers.MachineSpec) (providers.Machine, error) {
 	if spec.Name == "" {
 		return providers.Machine{}, providers.NewError(providers.KindInvalid, "creating machine", fmt.Errorf("machine name is empty"))
 	}
@@ -281,4 +307,30 @@ func (p *Provider) sortedLocked() []providers.Machine {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// CreateMachines implements providers.BatchCreator: CreateMachine's contract
+// for each spec, in one call. On a programmed partial failure it returns the
+// machines it made and the error.
+func (p *Provider) CreateMachines(ctx context.Context, specs []providers.MachineSpec) ([]providers.Machine, error) {
+	if err := p.begin(ctx, MethodCreateMachines); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	limit, failure := len(specs), error(nil)
+	if len(p.batchFails) > 0 {
+		f := p.batchFails[0]
+		p.batchFails = p.batchFails[1:]
+		limit, failure = min(f.made, len(specs)), f.err
+	}
+	p.mu.Unlock()
+	out := make([]providers.Machine, 0, limit)
+	for _, spec := range specs[:limit] {
+		m, err := p.create(spec)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
+	return out, failure
 }
