@@ -12,25 +12,64 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/seedhq/seed/pkg/plan"
+	"github.com/seedhq/seed/providers"
 )
 
-// Ledger operations.
-const (
-	opCreate = "create"
-	opDelete = "delete"
-)
-
-// ledgerEntry is one machine the agent has decided to create or delete and
-// has not yet seen through.
+// ledgerEntry is one operation (plan.Operation) on one machine that the
+// agent has recorded and not yet seen through. Its Step is the next step to
+// take, written before that step is taken, so an agent killed at any point
+// resumes exactly there. Every step is idempotent.
 type ledgerEntry struct {
-	Op                string     `json:"op"`
-	Pool              string     `json:"pool"`
-	Role              string     `json:"role,omitempty"`
-	MachineType       string     `json:"machineType,omitempty"`
-	KubernetesVersion string     `json:"kubernetesVersion,omitempty"`
-	Reason            string     `json:"reason,omitempty"`
-	RecordedAt        time.Time  `json:"recordedAt"`
-	DrainStartedAt    *time.Time `json:"drainStartedAt,omitempty"`
+	Op                plan.OperationType `json:"op"`
+	Step              plan.Step          `json:"step,omitempty"`
+	Pool              string             `json:"pool"`
+	Role              string             `json:"role,omitempty"`
+	MachineType       string             `json:"machineType,omitempty"`
+	KubernetesVersion string             `json:"kubernetesVersion,omitempty"`
+	Reason            string             `json:"reason,omitempty"`
+	RecordedAt        time.Time          `json:"recordedAt"`
+	DrainStartedAt    *time.Time         `json:"drainStartedAt,omitempty"`
+	// LastError is the last failure of this operation's current step.
+	LastError string `json:"lastError,omitempty"`
+}
+
+// step returns the next step, for entries written before steps were
+// recorded: a creation's only step, a deletion's first.
+func (e *ledgerEntry) step() plan.Step {
+	switch {
+	case e.Step != "":
+		return e.Step
+	case e.Op == plan.OpCreate:
+		return plan.StepCreate
+	default:
+		return plan.StepDrain
+	}
+}
+
+// operation is the entry as the planner reads it.
+func (e *ledgerEntry) operation(name string) plan.Operation {
+	op := plan.Operation{Type: e.Op, Machine: name, Step: e.step(), Pool: e.Pool, RecordedAt: e.RecordedAt,
+		Spec: e.machineSpec(name)}
+	if e.DrainStartedAt != nil {
+		op.DrainStartedAt = *e.DrainStartedAt
+	}
+	return op
+}
+
+func (e *ledgerEntry) machineSpec(name string) providers.MachineSpec {
+	return providers.MachineSpec{Name: name, Pool: e.Pool, Role: providers.Role(e.Role),
+		MachineType: e.MachineType, KubernetesVersion: e.KubernetesVersion}
+}
+
+// operations lists the ledger for the planner.
+func (l *ledger) operations() []plan.Operation {
+	out := make([]plan.Operation, 0, len(l.Entries))
+	for _, name := range sortedKeys(l.Entries) {
+		out = append(out, l.Entries[name].operation(name))
+	}
+	return out
 }
 
 // ledger is the content of the ledger ConfigMap at one resourceVersion.

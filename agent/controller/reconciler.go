@@ -15,7 +15,6 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -29,6 +28,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"github.com/seedhq/seed/agent/drain"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/plan"
 	"github.com/seedhq/seed/providers"
@@ -85,8 +85,11 @@ type Reconciler struct {
 	opts     Options
 	provider providers.Provider
 	ledger   ledgerStore
-	drainer  drainer
+	drainer  drain.Drainer
 	events   record.EventRecorder
+	// stepRecorded, when set (tests), runs after every ledger write that
+	// records operations' next steps, before any of them is taken.
+	stepRecorded func(ctx context.Context, recorded []recordedStep)
 
 	nodes      corelisters.NodeLister
 	configMaps corelisters.ConfigMapLister
@@ -102,6 +105,12 @@ type Reconciler struct {
 	lastBlocked     map[string]string
 	status          v1alpha1.ClusterStatus
 	runningVersion  string
+	// lastWritten is the status ConfigMap's content as last written, so an
+	// unchanged status costs no write.
+	lastWritten map[string]string
+	// failures are the last failure of each machine, by name, shown in
+	// status until the machine's next step succeeds.
+	failures map[string]string
 }
 
 const queueKey = "cluster"
@@ -139,9 +148,9 @@ func New(opts Options) (*Reconciler, error) {
 		opts:        opts,
 		provider:    opts.Provider,
 		ledger:      ledgerStore{client: opts.Client, namespace: opts.Namespace, name: v1alpha1.LedgerConfigMap},
-		drainer:     drainer{client: opts.Client},
 		events:      opts.Recorder,
 		lastBlocked: map[string]string{},
+		failures:    map[string]string{},
 	}
 	return r, nil
 }
@@ -166,9 +175,19 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", v1alpha1.SpecConfigMap).String()
 		}))
-	nodeFactory := informers.NewSharedInformerFactory(r.opts.Client, 0)
+	factory := informers.NewSharedInformerFactory(r.opts.Client, 0)
 	cmInformer := cmFactory.Core().V1().ConfigMaps()
-	nodeInformer := nodeFactory.Core().V1().Nodes()
+	nodeInformer := factory.Core().V1().Nodes()
+	// Drains read pods and budgets from caches: listing pods live on every
+	// step of every drain costs the API server a full scan each time.
+	podInformer := factory.Core().V1().Pods()
+	pdbInformer := factory.Policy().V1().PodDisruptionBudgets()
+	if err := podInformer.Informer().SetTransform(drain.TrimPod); err != nil {
+		return fmt.Errorf("trimming the pod cache: %w", err)
+	}
+	if err := podInformer.Informer().AddIndexers(drain.Indexers()); err != nil {
+		return fmt.Errorf("indexing the pod cache: %w", err)
+	}
 	// The caches keep only what the agent reads: managedFields and a Node's
 	// image list are most of an object's size and of the agent's memory.
 	if err := cmInformer.Informer().SetTransform(trimObject); err != nil {
@@ -179,6 +198,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 	r.configMaps = cmInformer.Lister()
 	r.nodes = nodeInformer.Lister()
+	r.drainer = drain.Drainer{Client: r.opts.Client, Nodes: r.nodes, Pods: podInformer.Informer().GetIndexer(),
+		Budgets: pdbInformer.Lister(), Clock: r.opts.Clock}
 	enqueue := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { r.queue.Add(queueKey) },
 		UpdateFunc: func(oldObj, newObj any) { r.onUpdate(oldObj, newObj) },
@@ -191,10 +212,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return fmt.Errorf("watching nodes: %w", err)
 	}
 	cmFactory.Start(ctx.Done())
-	nodeFactory.Start(ctx.Done())
+	factory.Start(ctx.Done())
 	defer cmFactory.Shutdown()
-	defer nodeFactory.Shutdown()
-	r.synced = []cache.InformerSynced{cmInformer.Informer().HasSynced, nodeInformer.Informer().HasSynced}
+	defer factory.Shutdown()
+	r.synced = []cache.InformerSynced{cmInformer.Informer().HasSynced, nodeInformer.Informer().HasSynced,
+		podInformer.Informer().HasSynced, pdbInformer.Informer().HasSynced}
 	if !cache.WaitForCacheSync(ctx.Done(), r.synced...) {
 		return fmt.Errorf("waiting for informer caches: %w", ctx.Err())
 	}
@@ -248,10 +270,17 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 	case ctx.Err() != nil:
 		return false
 	case err != nil:
-		r.opts.Logger.Error(err, "Reconcile failed; retrying with backoff")
 		if r.opts.Metrics != nil {
 			r.opts.Metrics.reconcileErrors.Inc()
 		}
+		// A provider that said when to come back is believed; anything
+		// else backs off exponentially.
+		if wait := retryAfter(err); wait > 0 {
+			r.opts.Logger.Error(err, "Reconcile failed; retrying when the provider asked", "after", wait)
+			r.queue.AddAfter(key, wait)
+			break
+		}
+		r.opts.Logger.Error(err, "Reconcile failed; retrying with backoff")
 		r.queue.AddRateLimited(key)
 	default:
 		r.queue.Forget(key)
@@ -265,336 +294,6 @@ func (r *Reconciler) Status() v1alpha1.ClusterStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.status
-}
-
-// Reconcile runs one pass: spec, observe, plan, act, report. It returns how
-// soon the next pass should run.
-func (r *Reconciler) Reconcile(ctx context.Context) (time.Duration, error) {
-	start := r.opts.Clock.Now()
-	defer func() {
-		if r.opts.Metrics != nil {
-			r.opts.Metrics.reconcileDuration.Observe(r.opts.Clock.Since(start).Seconds())
-		}
-	}()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-
-	now := r.opts.Clock.Now()
-	st := &r.status
-	st.Agent, st.LastError = r.opts.Identity, ""
-	if v, err := r.opts.Client.Discovery().ServerVersion(); err == nil {
-		r.runningVersion = v.GitVersion
-		st.KubernetesVersion = v.GitVersion
-	}
-
-	specCM, spec := r.currentSpec(ctx, now)
-	if spec == nil {
-		// Nothing valid to act on yet: report and wait for a fix.
-		return r.opts.Resync, r.writeStatus(ctx, nil, now)
-	}
-
-	if r.provider == nil {
-		p, err := r.opts.NewProvider(ctx, spec)
-		if err != nil {
-			st.LastError = fmt.Sprintf("setting up the provider: %v", err)
-			_ = r.writeStatus(ctx, spec, now)
-			return 0, fmt.Errorf("setting up the provider: %w", err)
-		}
-		r.provider = p
-		r.opts.Logger.Info("Provider ready", "provider", p.Name())
-	}
-	machines, err := r.provider.ListMachines(ctx)
-	if err != nil {
-		st.LastError = fmt.Sprintf("listing machines: %v", err)
-		_ = r.writeStatus(ctx, spec, now)
-		return 0, fmt.Errorf("listing machines: %w", err)
-	}
-	nodes, err := r.nodes.List(labels.Everything())
-	if err != nil {
-		return 0, fmt.Errorf("listing nodes from cache: %w", err)
-	}
-	led, err := r.ledger.load(ctx)
-	if err != nil {
-		return 0, err
-	}
-
-	observed, resume, ledgerChanged := r.mergeLedger(spec, machines, led, now)
-	in := plan.Input{
-		Cluster:           spec,
-		Machines:          observed,
-		Nodes:             planNodes(nodes),
-		Self:              r.opts.Self,
-		Now:               now,
-		OrphanGracePeriod: r.opts.OrphanGracePeriod,
-	}
-	p := plan.Compute(in)
-	r.recordPlan(specCM, p, now)
-
-	var creates []providers.MachineSpec
-	for _, a := range p.Actions {
-		switch a.Type {
-		case plan.Create:
-			ms := *a.Create
-			ms.Name = r.newMachineName(spec.Metadata.Name, ms.Pool, led, observed)
-			led.Entries[ms.Name] = &ledgerEntry{Op: opCreate, Pool: ms.Pool, Role: string(ms.Role),
-				MachineType: ms.MachineType, KubernetesVersion: ms.KubernetesVersion, Reason: a.Reason, RecordedAt: now}
-			ledgerChanged = true
-			creates = append(creates, ms)
-			r.opts.Logger.Info("Creating machine", "machine", ms.Name, "pool", ms.Pool, "reason", a.Reason)
-			r.event(specCM, corev1.EventTypeNormal, "CreatingMachine", "Creating machine %s in pool %s: %s", ms.Name, ms.Pool, a.Reason)
-		case plan.Delete:
-			if e, ok := led.Entries[a.Machine]; ok && e.Op == opDelete {
-				continue
-			}
-			started := now
-			led.Entries[a.Machine] = &ledgerEntry{Op: opDelete, Pool: a.Pool, Reason: a.Reason, RecordedAt: now, DrainStartedAt: &started}
-			ledgerChanged = true
-			r.opts.Logger.Info("Deleting machine", "machine", a.Machine, "pool", a.Pool, "reason", a.Reason)
-			r.event(specCM, corev1.EventTypeNormal, "DeletingMachine", "Draining and deleting machine %s: %s", a.Machine, a.Reason)
-		}
-	}
-	// The ledger is written before any provider call: if the agent dies
-	// after the call, the next one finds the machine recorded and finishes
-	// the job instead of starting another. A conflict here means a second
-	// agent wrote in between; this pass stops and starts over.
-	if ledgerChanged {
-		if err := r.ledger.save(ctx, led); err != nil {
-			return 0, err
-		}
-	}
-
-	var errs []error
-	creates = append(creates, resume...)
-	errs = append(errs, r.createMachines(ctx, spec, specCM, creates, led)...)
-	drains, derrs := r.progressDeletes(ctx, spec, specCM, led, now)
-	errs = append(errs, derrs...)
-	for _, a := range p.Actions {
-		if a.Type != plan.DeleteNode {
-			continue
-		}
-		r.opts.Logger.Info("Deleting node", "node", a.Machine, "reason", a.Reason)
-		err := r.opts.Client.CoreV1().Nodes().Delete(ctx, a.Machine, metav1.DeleteOptions{})
-		r.countAction("DeleteNode", err)
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("deleting node %s: %w", a.Machine, err))
-		}
-	}
-	if err := r.ledger.save(ctx, led); err != nil {
-		errs = append(errs, err)
-	}
-
-	st.Drains = drains
-	r.fillStatus(spec, observed, nodes, p, now)
-	if len(errs) > 0 {
-		st.LastError = errors.Join(errs...).Error()
-	}
-	if err := r.writeStatus(ctx, spec, now); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return 0, errors.Join(errs...)
-	}
-	if len(led.Entries) > 0 {
-		return r.opts.ProgressInterval, nil
-	}
-	if !converged(p) {
-		return min(r.opts.Resync, 5*time.Second), nil
-	}
-	return r.opts.Resync, nil
-}
-
-// mergeLedger reconciles the provider's list with the ledger: machines being
-// created have their creation resumed (those the provider does not list yet
-// are planned as Pending), machines being deleted are marked Deleting, and
-// creations the provider never shows are given up after the startup
-// timeout. A creation's entry goes when a provider call for it returns
-// (createMachines), not when the machine is listed.
-func (r *Reconciler) mergeLedger(spec *v1alpha1.Cluster, machines []providers.Machine, led *ledger, now time.Time) ([]providers.Machine, []providers.MachineSpec, bool) {
-	changed := false
-	byName := make(map[string]int, len(machines))
-	out := make([]providers.Machine, len(machines))
-	copy(out, machines)
-	for i, m := range out {
-		byName[m.Name] = i
-	}
-	var resume []providers.MachineSpec
-	for name, e := range led.Entries {
-		i, listed := byName[name]
-		switch e.Op {
-		case opCreate:
-			resumeSpec := providers.MachineSpec{Name: name, Pool: e.Pool, Role: providers.Role(e.Role),
-				MachineType: e.MachineType, KubernetesVersion: e.KubernetesVersion}
-			switch {
-			case listed:
-				// Listed is not finished: the call that made it may have
-				// died between the provider's steps (a container created but
-				// never started). Creation is idempotent, so ask again; the
-				// entry goes when a call returns.
-				resume = append(resume, resumeSpec)
-			case now.Sub(e.RecordedAt) > startupTimeout(spec):
-				// The provider never showed it: give up on this name; the
-				// planner will ask for a fresh machine if one is still needed.
-				r.opts.Logger.Info("Forgetting machine that never appeared", "machine", name, "recordedAt", e.RecordedAt)
-				delete(led.Entries, name)
-				changed = true
-			default:
-				out = append(out, providers.Machine{Name: name, Pool: e.Pool, Role: providers.Role(e.Role),
-					MachineType: e.MachineType, KubernetesVersion: e.KubernetesVersion,
-					Phase: providers.PhasePending, CreatedAt: e.RecordedAt})
-				resume = append(resume, resumeSpec)
-			}
-		case opDelete:
-			if listed {
-				out[i].Phase = providers.PhaseDeleting
-			}
-		}
-	}
-	return out, resume, changed
-}
-
-func startupTimeout(c *v1alpha1.Cluster) time.Duration {
-	if d := c.Spec.Health.NodeStartupTimeout; d != nil && d.Duration > 0 {
-		return d.Duration
-	}
-	return v1alpha1.DefaultNodeStartupTimeout
-}
-
-// createMachines renders each machine's bootstrap (its own join token) and
-// asks the provider for all of them: in one call when the provider can
-// batch, else in parallel. A machine whose request can never succeed is
-// dropped from the ledger; any other failure leaves it there to be resumed.
-func (r *Reconciler) createMachines(ctx context.Context, spec *v1alpha1.Cluster, specCM *corev1.ConfigMap, specs []providers.MachineSpec, led *ledger) []error {
-	if len(specs) == 0 {
-		return nil
-	}
-	errs := make([]error, len(specs))
-	parallel(len(specs), func(i int) {
-		b, err := r.opts.Bootstrapper.Bootstrap(ctx, spec, specs[i])
-		if err != nil {
-			errs[i] = fmt.Errorf("rendering bootstrap for machine %s: %w", specs[i].Name, err)
-			return
-		}
-		specs[i].Bootstrap = b
-	})
-	var ready []int
-	for i, err := range errs {
-		if err == nil {
-			ready = append(ready, i)
-		}
-	}
-	if bc, ok := r.provider.(providers.BatchCreator); ok && len(ready) > 1 {
-		batch := make([]providers.MachineSpec, len(ready))
-		for k, i := range ready {
-			batch[k] = specs[i]
-		}
-		if _, err := bc.CreateMachines(ctx, batch); err != nil {
-			for _, i := range ready {
-				errs[i] = fmt.Errorf("creating machines %s…: %w", specs[i].Name, err)
-			}
-		}
-	} else {
-		parallel(len(ready), func(k int) {
-			i := ready[k]
-			if _, err := r.provider.CreateMachine(ctx, specs[i]); err != nil {
-				errs[i] = fmt.Errorf("creating machine %s: %w", specs[i].Name, err)
-			}
-		})
-	}
-	var out []error
-	for i, err := range errs {
-		r.countAction("Create", err)
-		if err == nil {
-			// The provider finished the machine: nothing left to resume.
-			delete(led.Entries, specs[i].Name)
-			continue
-		}
-		if providers.IsInvalid(err) || providers.IsCapacity(err) {
-			delete(led.Entries, specs[i].Name)
-		}
-		r.event(specCM, corev1.EventTypeWarning, "CreateFailed", "%v", err)
-		out = append(out, err)
-	}
-	return out
-}
-
-// parallel runs f(0..n-1) with at most 8 at a time and waits for all.
-func parallel(n int, f func(i int)) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			f(i)
-		}()
-	}
-	wg.Wait()
-}
-
-// progressDeletes moves every recorded deletion one step: drain, then delete
-// the machine and its Node once the node is empty or the drain timed out.
-func (r *Reconciler) progressDeletes(ctx context.Context, spec *v1alpha1.Cluster, specCM *corev1.ConfigMap, led *ledger, now time.Time) ([]v1alpha1.DrainStatus, []error) {
-	var drains []v1alpha1.DrainStatus
-	var errs []error
-	timeout := v1alpha1.DefaultDrainTimeout
-	if d := spec.Spec.Rollout.DrainTimeout; d != nil && d.Duration > 0 {
-		timeout = d.Duration
-	}
-	for _, name := range sortedKeys(led.Entries) {
-		e := led.Entries[name]
-		if e.Op != opDelete {
-			continue
-		}
-		if name == r.opts.Self {
-			// Never reached through the planner; a hand-edited ledger must not
-			// make the agent delete the machine it runs on either.
-			delete(led.Entries, name)
-			continue
-		}
-		started := e.RecordedAt
-		if e.DrainStartedAt != nil {
-			started = *e.DrainStartedAt
-		}
-		progress, err := r.drainer.step(ctx, name)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !progress.Done {
-			ds := v1alpha1.DrainStatus{Machine: name, StartedAt: started, BlockedBy: progress.BlockedBy, PodsLeft: progress.PodsLeft}
-			if now.Sub(started) < timeout {
-				drains = append(drains, ds)
-				if len(progress.BlockedBy) > 0 {
-					r.blocked(specCM, "drain/"+name, "DrainBlocked",
-						fmt.Sprintf("Drain of machine %s is blocked by PodDisruptionBudget %s (%d pods left); after drainTimeout %s the machine is deleted anyway",
-							name, strings.Join(progress.BlockedBy, ", "), progress.PodsLeft, timeout))
-				}
-				continue
-			}
-			// Policy: a drain that outlives drainTimeout does not hold the
-			// cluster hostage; the machine goes, as Cluster API does, and the
-			// pods are rescheduled by their controllers.
-			r.opts.Logger.Info("Drain timed out; deleting machine anyway", "machine", name, "podsLeft", progress.PodsLeft, "blockedBy", progress.BlockedBy)
-			r.event(specCM, corev1.EventTypeWarning, "DrainTimedOut",
-				"Drain of machine %s timed out after %s with %d pods left (blocked by %s); deleting it anyway", name, timeout, progress.PodsLeft, strings.Join(progress.BlockedBy, ", "))
-		}
-		delete(r.lastBlocked, "drain/"+name)
-		err = r.provider.DeleteMachine(ctx, name)
-		r.countAction("Delete", err)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("deleting machine %s: %w", name, err))
-			continue
-		}
-		if err := r.opts.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("deleting node %s: %w", name, err))
-			continue
-		}
-		r.opts.Logger.Info("Deleted machine", "machine", name, "reason", e.Reason)
-		r.event(specCM, corev1.EventTypeNormal, "DeletedMachine", "Deleted machine %s", name)
-		delete(led.Entries, name)
-	}
-	return drains, errs
 }
 
 // newMachineName picks "<cluster>-<pool>-<5 random>", unused by any machine
@@ -682,20 +381,6 @@ func (r *Reconciler) recordPlan(cm *corev1.ConfigMap, p plan.Plan, now time.Time
 			delete(r.lastBlocked, key)
 		}
 	}
-}
-
-func converged(p plan.Plan) bool {
-	for _, a := range p.Actions {
-		if a.Type != plan.Blocked {
-			return false
-		}
-	}
-	for _, ps := range p.Pools {
-		if ps.Ready != ps.Desired || ps.Updated != ps.Desired || ps.Current != ps.Desired {
-			return false
-		}
-	}
-	return true
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -2,7 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -53,25 +55,72 @@ func planNodes(nodes []*corev1.Node) []plan.Node {
 	return out
 }
 
+// report writes what the pass saw and did to the status ConfigMap: the last
+// phase of every pass, also when an earlier one failed.
+func (r *Reconciler) report(ctx context.Context, ps *pass) error {
+	if ps.spec != nil && ps.led != nil {
+		r.status.Drains = ps.drains
+		r.fillStatus(ps)
+	}
+	if len(ps.errs) > 0 {
+		r.status.LastError = errors.Join(ps.errs...).Error()
+	}
+	return r.writeStatus(ctx, ps.now)
+}
+
 // fillStatus turns the observation and the plan into the status report.
-func (r *Reconciler) fillStatus(spec *v1alpha1.Cluster, machines []providers.Machine, nodes []*corev1.Node, p plan.Plan, now time.Time) {
+func (r *Reconciler) fillStatus(ps *pass) {
+	spec, p, now := ps.spec, ps.plan, ps.now
 	st := &r.status
 	ready := map[string]bool{}
-	for _, n := range nodes {
+	for _, n := range ps.nodes {
 		ready[n.Name] = nodeReady(n)
+	}
+	managed := map[string]bool{v1alpha1.ControlPlanePool: true}
+	for _, np := range spec.Spec.NodePools {
+		managed[np.Name] = true
 	}
 	st.Machines = st.Machines[:0]
 	adopted := false
 	phases := map[[2]string]float64{}
-	for _, m := range machines {
-		st.Machines = append(st.Machines, v1alpha1.MachineStatus{
+	listed := make(map[string]bool, len(ps.machines))
+	add := func(m providers.Machine) {
+		listed[m.Name] = true
+		ms := v1alpha1.MachineStatus{
 			Name: m.Name, Pool: m.Pool, Role: string(m.Role), Phase: string(m.Phase),
-			NodeReady: ready[m.Name], KubernetesVersion: m.KubernetesVersion, ProviderID: m.ProviderID, Managed: true,
-		})
-		if m.Name == r.opts.Self {
+			NodeReady: ready[m.Name], KubernetesVersion: m.KubernetesVersion, ProviderID: m.ProviderID,
+			// Managed: the agent has matched the machine to the control
+			// plane or a pool of the spec in force, so it heals, scales and
+			// rolls it. Orphans and machines of removed pools are not.
+			Managed:   managed[m.Pool] || (m.Role == providers.RoleControlPlane),
+			LastError: r.failures[m.Name],
+		}
+		if e, ok := ps.led.Entries[m.Name]; ok {
+			ms.Operation = string(e.Op) + "/" + string(e.step())
+			if e.Op == plan.OpDelete {
+				ms.Managed = false
+			}
+		}
+		st.Machines = append(st.Machines, ms)
+		if m.Name == r.opts.Self && ms.Managed {
 			adopted = true
 		}
 		phases[[2]string{m.Pool, string(m.Phase)}]++
+	}
+	for _, m := range ps.machines {
+		add(m)
+	}
+	// Creations the provider does not list yet are machines too.
+	for _, name := range sortedKeys(ps.led.Entries) {
+		if e := ps.led.Entries[name]; e.Op == plan.OpCreate && !listed[name] {
+			add(providers.Machine{Name: name, Pool: e.Pool, Role: providers.Role(e.Role), MachineType: e.MachineType,
+				KubernetesVersion: e.KubernetesVersion, Phase: providers.PhasePending})
+		}
+	}
+	for name := range r.failures {
+		if _, ok := ps.led.Entries[name]; !ok && !listed[name] {
+			delete(r.failures, name) // an operation that ended: its Event and lastError told
+		}
 	}
 	sort.Slice(st.Machines, func(i, j int) bool { return st.Machines[i].Name < st.Machines[j].Name })
 	if r.opts.Metrics != nil {
@@ -112,16 +161,18 @@ func (r *Reconciler) fillStatus(spec *v1alpha1.Cluster, machines []providers.Mac
 	} else {
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionRemediationAllowed, Status: "True", Reason: "WithinMaxUnhealthy"}, now)
 	}
-	if converged(p) {
+	if p.Converged {
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: "True", Reason: "Converged", Message: "every pool has its machines Ready and up to date"}, now)
 	} else {
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: "False", Reason: "Reconciling", Message: fmt.Sprintf("%d actions planned", len(p.Actions))}, now)
 	}
 }
 
-// writeStatus stores the status (and the spec in force) in the status ConfigMap.
-func (r *Reconciler) writeStatus(ctx context.Context, spec *v1alpha1.Cluster, now time.Time) error {
-	r.status.UpdatedAt = now.UTC().Truncate(time.Second)
+// writeStatus stores the status (and the spec in force) in the status
+// ConfigMap, when it differs from what was last written: updatedAt is when
+// the content last changed.
+func (r *Reconciler) writeStatus(ctx context.Context, now time.Time) error {
+	previous := r.status.UpdatedAt
 	body, err := yaml.Marshal(r.status)
 	if err != nil {
 		return fmt.Errorf("encoding status: %w", err)
@@ -135,6 +186,16 @@ func (r *Reconciler) writeStatus(ctx context.Context, spec *v1alpha1.Cluster, no
 		data[appliedSpecKey] = string(applied)
 		data[appliedVersionKey] = r.lastGoodVersion
 	}
+	if maps.Equal(data, r.lastWritten) {
+		return nil
+	}
+	r.status.UpdatedAt = now.UTC().Truncate(time.Second)
+	stamped, err := yaml.Marshal(r.status)
+	if err != nil {
+		return fmt.Errorf("encoding status: %w", err)
+	}
+	data[v1alpha1.StatusKey] = string(stamped)
+	written := maps.Clone(data)
 	cms := r.opts.Client.CoreV1().ConfigMaps(r.opts.Namespace)
 	cm, err := cms.Get(ctx, v1alpha1.StatusConfigMap, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -146,7 +207,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, spec *v1alpha1.Cluster, no
 		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 	}
 	if err != nil {
+		r.status.UpdatedAt = previous
 		return fmt.Errorf("writing status %s/%s: %w", r.opts.Namespace, v1alpha1.StatusConfigMap, err)
 	}
+	r.lastWritten = written
 	return nil
 }

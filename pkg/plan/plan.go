@@ -48,6 +48,8 @@ type Input struct {
 	// OrphanGracePeriod is how old (since CreatedAt) a machine that belongs
 	// to no pool must be before it is deleted.
 	OrphanGracePeriod time.Duration
+	// Operations are the executor's recorded, unfinished work (its ledger).
+	Operations []Operation
 }
 
 // ActionType is what an Action asks the executor to do.
@@ -63,6 +65,15 @@ const (
 	// Blocked records a decision not to act on Action.Machine (or on
 	// Action.Pool when Machine is empty); the executor only reports it.
 	Blocked ActionType = "Blocked"
+	// GiveUp ends the recorded creation of Action.Machine, which the
+	// provider never listed: the executor stops resuming it and deletes the
+	// name, in case it appears late.
+	GiveUp ActionType = "GiveUp"
+	// SkipDrain ends the drain of Action.Machine: the executor deletes the
+	// machine with pods still on it.
+	SkipDrain ActionType = "SkipDrain"
+	// Cancel drops a recorded operation on Action.Machine without acting.
+	Cancel ActionType = "Cancel"
 )
 
 // Action is one step of a plan.
@@ -118,6 +129,9 @@ type Plan struct {
 	// removed pools that still have machines, by name.
 	Pools      []PoolStatus
 	Conditions []Condition
+	// Converged: nothing to do and nothing under way; every pool has its
+	// desired machines, all Ready and up to date.
+	Converged bool
 }
 
 // Summary renders one line per action, then one per condition, for status
@@ -144,38 +158,38 @@ func (p Plan) Summary() []string {
 	return out
 }
 
-// settings are the spec values the planner reads, with a fallback for a spec
-// that was not defaulted, so that such a mistake cannot panic the agent.
+// settings are the spec values the planner reads. Defaults are applied once,
+// by v1alpha1.SetDefaults (Load does it); Compute does not apply them again.
 type settings struct {
-	startup, notReady time.Duration
-	maxUnhealthy      v1alpha1.IntOrPercent
-	maxSurge, maxUnav int32
+	startup, notReady, drainTimeout time.Duration
+	maxUnhealthy                    v1alpha1.IntOrPercent
+	maxSurge, maxUnav               int32
 }
 
-func settingsOf(s *v1alpha1.ClusterSpec) settings {
-	out := settings{
-		startup:      v1alpha1.DefaultNodeStartupTimeout,
-		notReady:     v1alpha1.DefaultNodeNotReadyTimeout,
-		maxUnhealthy: *v1alpha1.NewPercent(v1alpha1.DefaultMaxUnhealthyPercent),
-		maxSurge:     v1alpha1.DefaultMaxSurge,
-		maxUnav:      v1alpha1.DefaultMaxUnavailable,
+// settingsOf reads the defaulted spec. A spec that was not defaulted is a
+// bug in the caller; it yields an error naming the field instead of a panic.
+func settingsOf(s *v1alpha1.ClusterSpec) (settings, error) {
+	h, r := s.Health, s.Rollout
+	for field, missing := range map[string]bool{
+		"spec.health.nodeStartupTimeout":  h.NodeStartupTimeout == nil,
+		"spec.health.nodeNotReadyTimeout": h.NodeNotReadyTimeout == nil,
+		"spec.health.maxUnhealthy":        h.MaxUnhealthy == nil,
+		"spec.rollout.maxSurge":           r.MaxSurge == nil,
+		"spec.rollout.maxUnavailable":     r.MaxUnavailable == nil,
+		"spec.rollout.drainTimeout":       r.DrainTimeout == nil,
+	} {
+		if missing {
+			return settings{}, fmt.Errorf("%s is not set: the spec was not defaulted (v1alpha1.SetDefaults)", field)
+		}
 	}
-	if d := s.Health.NodeStartupTimeout; d != nil {
-		out.startup = d.Duration
-	}
-	if d := s.Health.NodeNotReadyTimeout; d != nil {
-		out.notReady = d.Duration
-	}
-	if v := s.Health.MaxUnhealthy; v != nil {
-		out.maxUnhealthy = *v
-	}
-	if v := s.Rollout.MaxSurge; v != nil {
-		out.maxSurge = max(*v, 0)
-	}
-	if v := s.Rollout.MaxUnavailable; v != nil {
-		out.maxUnav = max(*v, 0)
-	}
-	return out
+	return settings{
+		startup:      h.NodeStartupTimeout.Duration,
+		notReady:     h.NodeNotReadyTimeout.Duration,
+		drainTimeout: r.DrainTimeout.Duration,
+		maxUnhealthy: *h.MaxUnhealthy,
+		maxSurge:     max(*r.MaxSurge, 0),
+		maxUnav:      max(*r.MaxUnavailable, 0),
+	}, nil
 }
 
 // planner holds one Compute call's state.
@@ -184,12 +198,20 @@ type planner struct {
 	cfg     settings
 	halted  string // why remediation is halted; empty when it is not
 	actions []Action
+	// deleting names the machines with a recorded deletion: their Nodes are
+	// the deletion's to remove, never stale.
+	deleting map[string]bool
 }
 
 // Compute decides what to do. It is pure: no I/O, no clock, no randomness.
 func Compute(in Input) Plan {
 	c := in.Cluster
-	p := &planner{in: in, cfg: settingsOf(&c.Spec)}
+	cfg, err := settingsOf(&c.Spec)
+	if err != nil {
+		return Plan{Actions: []Action{{Type: Blocked, Reason: "no action taken: " + err.Error()}}}
+	}
+	p := &planner{in: in, cfg: cfg}
+	machines := p.planOperations(in.Machines)
 
 	nodes := make(map[string]*Node, len(in.Nodes))
 	for i := range in.Nodes {
@@ -219,14 +241,14 @@ func Compute(in Input) Plan {
 
 	// Classify machines. exists holds every listed name, Deleting included,
 	// so that a Node of a machine being deleted is not taken as stale.
-	exists := make(map[string]struct{}, len(in.Machines))
+	exists := make(map[string]struct{}, len(machines))
 	cp := &poolState{name: v1alpha1.ControlPlanePool, version: c.Spec.KubernetesVersion,
 		machineType: c.Spec.ControlPlane.MachineType}
 	removed := map[string]*poolState{}
 	var orphans []*machineState
-	states := make([]machineState, len(in.Machines)) // one allocation for all
-	for i := range in.Machines {
-		m := &in.Machines[i]
+	states := make([]machineState, len(machines)) // one allocation for all
+	for i := range machines {
+		m := &machines[i]
 		if _, dup := exists[m.Name]; dup {
 			continue
 		}
@@ -258,7 +280,7 @@ func Compute(in Input) Plan {
 	// Nodes of Seed's pools whose machine is gone.
 	var stale []*Node
 	for _, n := range nodes {
-		if _, ok := exists[n.Name]; !ok && n.Pool != "" {
+		if _, ok := exists[n.Name]; !ok && n.Pool != "" && !p.deleting[n.Name] {
 			stale = append(stale, n)
 		}
 	}
@@ -281,6 +303,7 @@ func Compute(in Input) Plan {
 	}
 
 	if c.Spec.Paused {
+		// Recorded work waits too: paused means no action at all.
 		plan.Conditions = append(plan.Conditions, Condition{Type: ConditionPaused,
 			Message: "spec.paused is true: observing only, no actions taken"})
 		return plan
@@ -306,19 +329,43 @@ func Compute(in Input) Plan {
 		return cmp.Or(cmp.Compare(rank(a.Type), rank(b.Type)), cmp.Compare(a.Pool, b.Pool))
 	})
 	plan.Actions = p.actions
+	plan.Converged = converged(plan, len(in.Operations))
 	return plan
 }
 
+// converged: no action but Blocked ones, no recorded work, and every pool
+// at its desired count, all Ready and updated.
+func converged(p Plan, operations int) bool {
+	if operations > 0 {
+		return false
+	}
+	for _, a := range p.Actions {
+		if a.Type != Blocked {
+			return false
+		}
+	}
+	for _, ps := range p.Pools {
+		if ps.Ready != ps.Desired || ps.Updated != ps.Desired || ps.Current != ps.Desired {
+			return false
+		}
+	}
+	return true
+}
+
+// rank orders action types: work on recorded operations first (it frees or
+// settles what the rest counts), then capacity before removal.
 func rank(t ActionType) int {
 	switch t {
-	case Create:
+	case Cancel, GiveUp, SkipDrain:
 		return 0
-	case Delete:
+	case Create:
 		return 1
-	case DeleteNode:
+	case Delete:
 		return 2
-	default:
+	case DeleteNode:
 		return 3
+	default:
+		return 4
 	}
 }
 

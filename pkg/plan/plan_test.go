@@ -129,6 +129,7 @@ type testCase struct {
 	nodes    []Node
 	self     string
 	grace    time.Duration
+	ops      []Operation
 	// want is every action, briefly, in order.
 	want []string
 	// reasons must each appear in some line of the plan's Summary.
@@ -140,7 +141,7 @@ type testCase struct {
 func (tc testCase) run(t *testing.T) Plan {
 	t.Helper()
 	in := Input{Cluster: tc.cluster, Machines: tc.machines, Nodes: tc.nodes, Self: tc.self, Now: now,
-		OrphanGracePeriod: tc.grace}
+		OrphanGracePeriod: tc.grace, Operations: tc.ops}
 	got := Compute(in)
 	if !slices.Equal(briefs(got), tc.want) {
 		t.Errorf("actions:\n got %q\nwant %q\nsummary:\n  %s", briefs(got), tc.want, strings.Join(got.Summary(), "\n  "))
@@ -165,9 +166,10 @@ func (tc testCase) run(t *testing.T) Plan {
 	}
 	// The same input in another order gives the same plan.
 	rev := in
-	rev.Machines, rev.Nodes = slices.Clone(in.Machines), slices.Clone(in.Nodes)
+	rev.Machines, rev.Nodes, rev.Operations = slices.Clone(in.Machines), slices.Clone(in.Nodes), slices.Clone(in.Operations)
 	slices.Reverse(rev.Machines)
 	slices.Reverse(rev.Nodes)
+	slices.Reverse(rev.Operations)
 	if again := Compute(rev); !reflect.DeepEqual(again, got) {
 		t.Errorf("plan depends on input order:\n%q\n%q", again.Summary(), got.Summary())
 	}

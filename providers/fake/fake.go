@@ -34,6 +34,8 @@ type Provider struct {
 	// machines they left.
 	interrupt int
 	halfMade  map[string]bool
+	// requested counts machine specs asked for, by either create method.
+	requested int
 	// batchFails are programmed partial failures of coming CreateMachines
 	// calls, applied in order.
 	batchFails []batchFailure
@@ -127,6 +129,14 @@ func (p *Provider) TotalCalls() int {
 		n += c
 	}
 	return n
+}
+
+// Requested returns how many machines were asked for, one per spec, by
+// CreateMachine or CreateMachines.
+func (p *Provider) Requested() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.requested
 }
 
 // ResetCalls zeroes the call counters.
@@ -227,6 +237,9 @@ func (p *Provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 
 // create makes one machine, idempotently by name.
 func (p *Provider) create(spec providers.MachineSpec) (providers.Machine, error) {
+	p.mu.Lock()
+	p.requested++
+	p.mu.Unlock()
 	if spec.Name == "" {
 		return providers.Machine{}, providers.NewError(providers.KindInvalid, "creating machine", fmt.Errorf("machine name is empty"))
 	}

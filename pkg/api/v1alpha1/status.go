@@ -84,8 +84,16 @@ type MachineStatus struct {
 	NodeReady         bool   `json:"nodeReady"`
 	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 	ProviderID        string `json:"providerID,omitempty"`
-	// Managed is true once the agent has adopted the machine.
+	// Managed is true once the agent has adopted the machine: matched it to
+	// the control plane or a pool of the spec in force, so that it heals,
+	// scales and rolls it. Orphans, machines of removed pools and machines
+	// being deleted are not managed.
 	Managed bool `json:"managed"`
+	// Operation is the recorded operation under way and its next step
+	// ("delete/drain"), if any.
+	Operation string `json:"operation,omitempty"`
+	// LastError is the last failure of the machine's operation under way.
+	LastError string `json:"lastError,omitempty"`
 }
 
 // PlannedAction is one step of the current plan.

@@ -1,0 +1,107 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/plan"
+	"github.com/seedhq/seed/providers"
+)
+
+// pass is one reconcile's state, handed from phase to phase.
+type pass struct {
+	now time.Time
+
+	// observe
+	specCM   *corev1.ConfigMap
+	spec     *v1alpha1.Cluster
+	machines []providers.Machine
+	nodes    []*corev1.Node
+	led      *ledger
+
+	// plan
+	plan plan.Plan
+
+	// act
+	drains []v1alpha1.DrainStatus
+	// moved: an operation reached a step that can be taken at once, so the
+	// next pass should not wait.
+	moved bool
+	errs  []error
+}
+
+// Reconcile runs one pass: observe, plan, act, report (the phases are in
+// files of those names). It returns how soon the next pass should run.
+//
+// A pass advances every recorded operation by at most one step, and every
+// step is recorded in the ledger before it is taken, so an agent killed at
+// any point resumes the step it recorded.
+func (r *Reconciler) Reconcile(ctx context.Context) (time.Duration, error) {
+	start := r.opts.Clock.Now()
+	defer func() {
+		if r.opts.Metrics != nil {
+			r.opts.Metrics.reconcileDuration.Observe(r.opts.Clock.Since(start).Seconds())
+		}
+	}()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	ps := &pass{now: r.opts.Clock.Now()}
+	r.status.Agent, r.status.LastError = r.opts.Identity, ""
+	if err := r.observe(ctx, ps); err != nil {
+		r.status.LastError = err.Error()
+		if werr := r.report(ctx, ps); werr != nil {
+			err = errors.Join(err, werr)
+		}
+		return 0, err
+	}
+	if ps.spec == nil {
+		// Nothing valid to act on yet: report and wait for a fix.
+		return r.opts.Resync, r.report(ctx, ps)
+	}
+	r.planPhase(ps)
+	r.act(ctx, ps)
+	if err := r.report(ctx, ps); err != nil {
+		ps.errs = append(ps.errs, err)
+	}
+	if len(ps.errs) > 0 {
+		return 0, errors.Join(ps.errs...)
+	}
+	switch {
+	case ps.moved:
+		return 0, nil
+	case len(ps.led.Entries) > 0:
+		return r.opts.ProgressInterval, nil
+	case !ps.plan.Converged:
+		return min(r.opts.Resync, 5*time.Second), nil
+	}
+	return r.opts.Resync, nil
+}
+
+// planPhase asks the pure planner what to do with what was observed,
+// recorded operations included.
+func (r *Reconciler) planPhase(ps *pass) {
+	ps.plan = plan.Compute(plan.Input{
+		Cluster:           ps.spec,
+		Machines:          ps.machines,
+		Nodes:             planNodes(ps.nodes),
+		Self:              r.opts.Self,
+		Now:               ps.now,
+		OrphanGracePeriod: r.opts.OrphanGracePeriod,
+		Operations:        ps.led.operations(),
+	})
+	r.recordPlan(ps.specCM, ps.plan, ps.now)
+}
+
+// retryAfter is how long a provider asked the agent to wait, if it did.
+func retryAfter(err error) time.Duration {
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		return pe.RetryAfter
+	}
+	return 0
+}

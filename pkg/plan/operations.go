@@ -1,0 +1,115 @@
+package plan
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/seedhq/seed/providers"
+)
+
+// OperationType is a kind of long, multi-step work the executor records in
+// its ledger before each step and resumes after a crash.
+type OperationType string
+
+const (
+	// OpCreate: asking the provider for a machine, until one call returns.
+	OpCreate OperationType = "create"
+	// OpDelete: cordon and drain, delete the machine, delete its Node.
+	OpDelete OperationType = "delete"
+)
+
+// Step is where an operation stands: the step it will take next.
+type Step string
+
+const (
+	// StepCreate: render the machine's bootstrap and ask the provider for it.
+	StepCreate Step = "create"
+	// StepDrain: cordon the Node and evict its pods, until none must leave.
+	StepDrain Step = "drain"
+	// StepDeleteMachine: ask the provider to delete the machine.
+	StepDeleteMachine Step = "delete-machine"
+	// StepDeleteNode: delete the machine's Node object; then the operation is done.
+	StepDeleteNode Step = "delete-node"
+)
+
+// Operation is a piece of work the executor has recorded and not finished.
+type Operation struct {
+	Type OperationType
+	// Machine is the machine it is about; one operation per machine.
+	Machine string
+	// Spec is the machine asked for (OpCreate): Pool, Role, MachineType and
+	// KubernetesVersion.
+	Spec providers.MachineSpec
+	Step Step
+	// Pool is the machine's pool.
+	Pool string
+	// RecordedAt is when the operation was recorded.
+	RecordedAt time.Time
+	// DrainStartedAt is when its drain began (OpDelete); zero until then.
+	DrainStartedAt time.Time
+}
+
+// planOperations decides what becomes of recorded work, before the machines
+// are classified. It returns the machines to plan with: the listed ones,
+// creations the provider does not list yet as Pending, and machines being
+// deleted as Deleting.
+func (p *planner) planOperations(machines []providers.Machine) []providers.Machine {
+	ops := slices.Clone(p.in.Operations)
+	slices.SortFunc(ops, func(a, b Operation) int { return cmp.Compare(a.Machine, b.Machine) })
+	listed := make(map[string]int, len(machines))
+	for i := range machines {
+		if _, dup := listed[machines[i].Name]; !dup {
+			listed[machines[i].Name] = i
+		}
+	}
+	out := slices.Clone(machines)
+	seen := make(map[string]bool, len(ops))
+	p.deleting = map[string]bool{}
+	for _, op := range ops {
+		if seen[op.Machine] {
+			continue // one operation per machine; the first (by order above) wins
+		}
+		seen[op.Machine] = true
+		i, isListed := listed[op.Machine]
+		switch op.Type {
+		case OpCreate:
+			if isListed {
+				continue // listed is not finished: the executor resumes the call
+			}
+			if age := p.in.Now.Sub(op.RecordedAt); !op.RecordedAt.IsZero() && age > p.cfg.startup {
+				p.actions = append(p.actions, Action{Type: GiveUp, Pool: op.Pool, Machine: op.Machine,
+					Reason: fmt.Sprintf("the provider has not listed machine %s %s after it was asked for (nodeStartupTimeout %s); "+
+						"a fresh machine is planned if one is still needed", op.Machine, dur(age), dur(p.cfg.startup))})
+				continue
+			}
+			out = append(out, providers.Machine{Name: op.Machine, Pool: op.Spec.Pool, Role: op.Spec.Role,
+				MachineType: op.Spec.MachineType, KubernetesVersion: op.Spec.KubernetesVersion,
+				Phase: providers.PhasePending, CreatedAt: op.RecordedAt})
+		case OpDelete:
+			if op.Machine == p.in.Self {
+				// Never planned; a hand-edited ledger must not make the agent
+				// delete the machine it runs on either.
+				p.actions = append(p.actions, Action{Type: Cancel, Pool: op.Pool, Machine: op.Machine,
+					Reason: "a recorded deletion names machine " + op.Machine + ", which the agent runs on; not deleted"})
+				continue
+			}
+			p.deleting[op.Machine] = true
+			if isListed {
+				out[i].Phase = providers.PhaseDeleting
+			}
+			if op.Step == StepDrain && !op.DrainStartedAt.IsZero() {
+				if d := p.in.Now.Sub(op.DrainStartedAt); d >= p.cfg.drainTimeout {
+					// Policy: a drain that outlives drainTimeout does not hold
+					// the cluster hostage; the machine goes, as Cluster API
+					// does, and controllers reschedule the pods left.
+					p.actions = append(p.actions, Action{Type: SkipDrain, Pool: op.Pool, Machine: op.Machine,
+						Reason: fmt.Sprintf("drain of machine %s has run %s, past drainTimeout %s; deleting it anyway",
+							op.Machine, dur(d), dur(p.cfg.drainTimeout))})
+				}
+			}
+		}
+	}
+	return out
+}
