@@ -88,10 +88,43 @@
 // maxSurge. The Self machine is never rolled; it counts as updated for the
 // arithmetic and yields a Blocked action.
 //
+// # Recorded operations
+//
+// Input.Operations is the executor's ledger: work it recorded and has not
+// finished, each a small state machine whose next step is written down
+// before it is taken (OpCreate: StepCreate; OpDelete: StepDrain, then
+// StepDeleteMachine, then StepDeleteNode). The planner decides what becomes
+// of them; the executor only takes steps:
+//
+//   - A creation the provider does not list yet is planned as a Pending
+//     machine of its pool, so it counts toward replicas and is not asked
+//     for twice. One still not listed nodeStartupTimeout after it was
+//     recorded yields GiveUp (the executor stops resuming it and deletes the
+//     name, in case it appears late), and a fresh machine is planned if
+//     still needed. A listed one is the executor's to finish.
+//   - A machine with a recorded deletion is Deleting, and its Node is the
+//     deletion's to remove, never stale. A deletion still draining
+//     drainTimeout after its drain began yields SkipDrain: the machine is
+//     deleted with its pods, so that a budget that can never be satisfied
+//     cannot hold the cluster hostage.
+//   - A recorded deletion of the Self machine yields Cancel; it is never
+//     carried out.
+//   - A machine still being created may be chosen by a scale-down like any
+//     other; the deletion supersedes the creation (one operation a machine).
+//
+// While spec.paused is set, recorded operations wait too. Plan.Converged is
+// true when no action but Blocked is planned, nothing is recorded, and every
+// pool has its desired machines, all Ready and updated.
+//
 // # Action order
 //
-// Creates come first, then Deletes, then DeleteNodes, then Blocked; within a
-// type, by pool name, and within a pool in the order the planner chose them
-// (victim order for deletes). Creates lead so that an executor which stops
-// partway has added capacity rather than removed it.
+// Decisions on recorded operations (Cancel, GiveUp, SkipDrain) come first,
+// then Creates, then Deletes, then DeleteNodes, then Blocked; within a type,
+// by pool name, and within a pool in the order the planner chose them
+// (victim order for deletes). Creates lead Deletes so that an executor which
+// stops partway has added capacity rather than removed it.
+//
+// Compute reads a spec defaulted by v1alpha1.SetDefaults and applies no
+// defaults of its own; a spec that was not defaulted yields one Blocked
+// action naming the missing field.
 package plan
