@@ -60,12 +60,17 @@ func (r *Reconciler) act(ctx context.Context, ps *pass) {
 			r.opts.Logger.Info("Giving up creating machine", "machine", a.Machine, "reason", a.Reason)
 			r.event(ps.specCM, corev1.EventTypeWarning, "CreateAbandoned", "Giving up on machine %s: %s", a.Machine, a.Reason)
 		case plan.SkipDrain:
+			left, by := 0, "nothing"
 			if e, ok := led.Entries[a.Machine]; ok && e.Op == plan.OpDelete {
 				e.Step = plan.StepDeleteMachine
+				left = e.PodsLeft
+				if len(e.BlockedBy) > 0 {
+					by = "PodDisruptionBudget " + strings.Join(e.BlockedBy, ", ")
+				}
 			}
 			delete(r.lastBlocked, "drain/"+a.Machine)
-			r.opts.Logger.Info("Drain timed out; deleting machine anyway", "machine", a.Machine, "reason", a.Reason)
-			r.event(ps.specCM, corev1.EventTypeWarning, "DrainTimedOut", "%s", a.Reason)
+			r.opts.Logger.Info("Drain timed out; deleting machine anyway", "machine", a.Machine, "podsLeft", left, "blockedBy", by, "reason", a.Reason)
+			r.event(ps.specCM, corev1.EventTypeWarning, "DrainTimedOut", "%s (%d pods left, blocked by %s)", a.Reason, left, by)
 		case plan.Cancel:
 			delete(led.Entries, a.Machine)
 			r.opts.Logger.Info("Cancelling recorded operation", "machine", a.Machine, "reason", a.Reason)
@@ -247,6 +252,7 @@ func (r *Reconciler) drainStep(ctx context.Context, ps *pass, name string, e *le
 	if err != nil {
 		return err
 	}
+	e.PodsLeft, e.BlockedBy = progress.PodsLeft, progress.BlockedBy
 	if progress.Done {
 		delete(r.lastBlocked, "drain/"+name)
 		e.Step, ps.moved = plan.StepDeleteMachine, true

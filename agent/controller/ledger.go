@@ -31,6 +31,11 @@ type ledgerEntry struct {
 	Reason            string             `json:"reason,omitempty"`
 	RecordedAt        time.Time          `json:"recordedAt"`
 	DrainStartedAt    *time.Time         `json:"drainStartedAt,omitempty"`
+	// PodsLeft and BlockedBy are where the drain last stood, so that the
+	// decision to give up on it can say what it gave up on, whichever agent
+	// takes it.
+	PodsLeft  int      `json:"podsLeft,omitempty"`
+	BlockedBy []string `json:"blockedBy,omitempty"`
 	// LastError is the last failure of this operation's current step.
 	LastError string `json:"lastError,omitempty"`
 }
