@@ -135,11 +135,7 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 	validatePools(&errs, c.Metadata.Name, s.NodePools, clusterVersion)
 	validateHealth(&errs, &s.Health)
 	validateRollout(&errs, &s.Rollout)
-	printable(&errs, "spec.backup.storageLocation", s.Backup.StorageLocation)
-	printable(&errs, "spec.backup.schedule", s.Backup.Schedule)
-	if s.Backup.Enabled && s.Backup.StorageLocation == "" {
-		errs.add("spec.backup.storageLocation", "required when spec.backup.enabled is true: name the Velero BackupStorageLocation backups go to")
-	}
+	validateBackup(&errs, &s.Backup)
 
 	// A frozen field's other problems go with it: setting it back fixes them.
 	errs = slices.DeleteFunc(errs, func(fe FieldError) bool { return withinAny(fe.Field, covered) })
@@ -484,4 +480,16 @@ func validateRollout(errs *errorList, r *RolloutSpec) {
 		errs.add("spec.rollout.maxSurge", "maxSurge and maxUnavailable are both 0, so a rollout could never replace a machine: set maxSurge to 1 or more, or maxUnavailable to 1 or more")
 	}
 	validateDuration(errs, "spec.rollout.drainTimeout", r.DrainTimeout)
+}
+
+// validateBackup refuses spec.backup.enabled until the agent takes backups:
+// a spec that asks for them and silently gets none is worse than one that
+// is rejected. The other fields are still checked, so that settings written
+// ahead of time fail only once they are wrong.
+func validateBackup(errs *errorList, b *BackupSpec) {
+	printable(errs, "spec.backup.storageLocation", b.StorageLocation)
+	printable(errs, "spec.backup.schedule", b.Schedule)
+	if b.Enabled {
+		errs.add("spec.backup.enabled", "backups are not implemented yet, so the agent would take none: remove spec.backup, or set enabled to false")
+	}
 }

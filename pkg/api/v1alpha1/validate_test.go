@@ -497,13 +497,22 @@ func TestValidate(t *testing.T) {
 
 		// spec.backup
 		{
-			name:   "backup without storage location",
-			mutate: func(c *Cluster) { c.Spec.Backup.Enabled = true },
-			want:   []FieldError{{Field: "spec.backup.storageLocation", Detail: "required when spec.backup.enabled is true"}},
+			name: "backups enabled, which are not implemented yet",
+			mutate: func(c *Cluster) {
+				c.Spec.Backup = BackupSpec{Enabled: true, StorageLocation: "default", Schedule: "@daily"}
+			},
+			want: []FieldError{{Field: "spec.backup.enabled", Detail: "backups are not implemented yet, so the agent would take none: remove spec.backup, or set enabled to false"}},
 		},
 		{
-			name:   "backup disabled without storage location",
-			mutate: func(c *Cluster) { c.Spec.Backup.Schedule = "@daily" },
+			name:   "backups enabled without a storage location say only that backups are not implemented",
+			mutate: func(c *Cluster) { c.Spec.Backup.Enabled = true },
+			want:   []FieldError{{Field: "spec.backup.enabled", Detail: "not implemented yet"}},
+		},
+		{
+			name: "backup settings written ahead, disabled",
+			mutate: func(c *Cluster) {
+				c.Spec.Backup = BackupSpec{StorageLocation: "default", Schedule: "@daily", BeforeUpgrade: ptr(true)}
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -557,7 +566,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{Field: "spec.nodePools[1].taints[0].effect", Detail: "invalid taint effect"},
 		{Field: "spec.health.nodeStartupTimeout", Detail: "longer than 0s"},
 		{Field: "spec.rollout.maxSurge", Detail: "both 0"},
-		{Field: "spec.backup.storageLocation", Detail: "required"},
+		{Field: "spec.backup.enabled", Detail: "not implemented yet"},
 	})
 	if got := strings.Count(err.Error(), "\n") + 1; got != 9 {
 		t.Errorf("Error() has %d lines, want one per problem (9):\n%v", got, err)
@@ -626,6 +635,11 @@ func TestLoad(t *testing.T) {
 			name: "a document that cannot be read stops there",
 			in:   "metadata: {name: a\n",
 			want: []FieldError{{Detail: "invalid YAML"}},
+		},
+		{
+			name: "backups enabled",
+			in:   "metadata: {name: a}\nspec: {provider: {docker: {}}, backup: {enabled: true, storageLocation: default}}\n",
+			want: []FieldError{{Field: "spec.backup.enabled", Detail: "backups are not implemented yet"}},
 		},
 		{
 			name: "a changed provider field",
