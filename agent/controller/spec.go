@@ -37,7 +37,7 @@ func (r *Reconciler) currentSpec(ctx context.Context, now time.Time) (*corev1.Co
 	if !ok {
 		err = fmt.Errorf("the ConfigMap has no key %q: put the cluster spec under it", v1alpha1.SpecKey)
 	} else {
-		spec, err = v1alpha1.Load([]byte(raw), v1alpha1.ValidateOptions{RunningVersion: r.runningVersion})
+		spec, err = v1alpha1.Load([]byte(raw), v1alpha1.ValidateOptions{RunningVersion: r.runningVersion, Previous: r.lastGood})
 	}
 	if err != nil {
 		st.SpecError = err.Error()

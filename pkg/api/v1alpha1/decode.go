@@ -413,25 +413,29 @@ func jsonFields(t reflect.Type) []jsonField {
 	var fields []jsonField
 	for i := range t.NumField() {
 		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		name, _, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
-		}
-		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct {
 			// encoding/json promotes an untagged embedded struct's fields.
 			fields = append(fields, jsonFields(f.Type)...)
 			continue
 		}
-		if !f.IsExported() {
-			continue
+		if name := jsonName(f); name != "" {
+			fields = append(fields, jsonField{name: name, typ: f.Type})
 		}
-		if name == "" {
-			name = f.Name
-		}
-		fields = append(fields, jsonField{name: name, typ: f.Type})
 	}
 	return fields
+}
+
+// jsonName is the name encoding/json reads a struct field by, or "" for a
+// field it skips. Embedded structs are the caller's business.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "-" || !f.IsExported() {
+		return ""
+	}
+	if name == "" {
+		return f.Name
+	}
+	return name
 }
 
 func lookupField(fields []jsonField, name string) (jsonField, bool) {

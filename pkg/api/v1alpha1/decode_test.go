@@ -99,7 +99,7 @@ func TestDecodeTestdata(t *testing.T) {
 						MaxUnhealthy:        NewCount(2),
 					},
 					Rollout: RolloutSpec{MaxSurge: ptr[int32](2), MaxUnavailable: ptr[int32](1), DrainTimeout: NewDuration(20 * time.Minute)},
-					Backup:  BackupSpec{Enabled: true, StorageLocation: "default", BeforeUpgrade: ptr(false), Schedule: "0 3 * * *"},
+					Backup:  BackupSpec{Enabled: false, StorageLocation: "default", BeforeUpgrade: ptr(false), Schedule: "0 3 * * *"},
 				},
 			},
 		},

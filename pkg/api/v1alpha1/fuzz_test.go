@@ -77,7 +77,7 @@ func FuzzLoadFields(f *testing.F) {
   "nodePools": [{"name": "workers", "replicas": %d, "machineType": %s, "labels": {"tier": %s}}],
   "health": {"nodeStartupTimeout": %s, "maxUnhealthy": %s},
   "rollout": {"maxSurge": %d},
-  "backup": {"enabled": true, "storageLocation": %s, "schedule": %s}}}`,
+  "backup": {"enabled": false, "storageLocation": %s, "schedule": %s}}}`,
 			q(image), q(machineType), replicas, q(machineType), q(label), q(timeout), q(maxUnhealthy), surge, q(label), q(schedule))
 		checkLoadRoundTrip(t, []byte(doc))
 	})

@@ -134,7 +134,9 @@ type RolloutSpec struct {
 	DrainTimeout *Duration `json:"drainTimeout,omitempty"`
 }
 
-// BackupSpec configures Velero backups taken before risky changes.
+// BackupSpec configures Velero backups taken before risky changes. Backups
+// are not implemented yet: Validate rejects enabled: true, so that no spec
+// asks for backups and silently gets none.
 type BackupSpec struct {
 	Enabled bool `json:"enabled,omitempty"`
 	// StorageLocation is the Velero BackupStorageLocation to use.

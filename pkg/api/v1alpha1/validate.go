@@ -50,6 +50,11 @@ type ValidateOptions struct {
 	// it, Validate refuses changes of spec.kubernetesVersion that kubeadm
 	// cannot carry out.
 	RunningVersion string
+	// Previous is the last valid spec of the cluster, as Load returned it;
+	// nil for a cluster that does not exist yet. With it, Validate refuses
+	// edits of what an existing cluster cannot change: metadata.name and
+	// spec.provider (see immutableChanges).
+	Previous *Cluster
 }
 
 // Load decodes, defaults and validates a spec, and reports every problem,
@@ -67,7 +72,7 @@ func Load(data []byte, opts ValidateOptions) (*Cluster, error) {
 			return nil, err
 		}
 		for _, fe := range invalid.Errors {
-			if !isShadowed(fe.Field, r.shadowed) {
+			if !withinAny(fe.Field, r.shadowed) {
 				problems = append(problems, fe)
 			}
 		}
@@ -78,11 +83,12 @@ func Load(data []byte, opts ValidateOptions) (*Cluster, error) {
 	return r.cluster, nil
 }
 
-func isShadowed(field string, shadowed []string) bool {
+// withinAny reports whether field is one of paths or inside one of them.
+func withinAny(field string, paths []string) bool {
 	if field == "" {
 		return false
 	}
-	for _, s := range shadowed {
+	for _, s := range paths {
 		if within(field, s) {
 			return true
 		}
@@ -107,6 +113,12 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 		return &InvalidSpecError{Errors: []FieldError{{Detail: "no cluster spec"}}}
 	}
 
+	var frozen errorList
+	var covered []string
+	if opts.Previous != nil {
+		frozen, covered = immutableChanges(opts.Previous, c)
+	}
+
 	var errs errorList
 	if c.APIVersion != APIVersion {
 		errs.add("apiVersion", fmt.Sprintf("unsupported apiVersion %q: must be %q", c.APIVersion, APIVersion))
@@ -123,12 +135,11 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 	validatePools(&errs, c.Metadata.Name, s.NodePools, clusterVersion)
 	validateHealth(&errs, &s.Health)
 	validateRollout(&errs, &s.Rollout)
-	printable(&errs, "spec.backup.storageLocation", s.Backup.StorageLocation)
-	printable(&errs, "spec.backup.schedule", s.Backup.Schedule)
-	if s.Backup.Enabled && s.Backup.StorageLocation == "" {
-		errs.add("spec.backup.storageLocation", "required when spec.backup.enabled is true: name the Velero BackupStorageLocation backups go to")
-	}
-	return errs.err()
+	validateBackup(&errs, &s.Backup)
+
+	// A frozen field's other problems go with it: setting it back fixes them.
+	errs = slices.DeleteFunc(errs, func(fe FieldError) bool { return withinAny(fe.Field, covered) })
+	return append(frozen, errs...).err()
 }
 
 func validateName(errs *errorList, name string) {
@@ -469,4 +480,16 @@ func validateRollout(errs *errorList, r *RolloutSpec) {
 		errs.add("spec.rollout.maxSurge", "maxSurge and maxUnavailable are both 0, so a rollout could never replace a machine: set maxSurge to 1 or more, or maxUnavailable to 1 or more")
 	}
 	validateDuration(errs, "spec.rollout.drainTimeout", r.DrainTimeout)
+}
+
+// validateBackup refuses spec.backup.enabled until the agent takes backups:
+// a spec that asks for them and silently gets none is worse than one that
+// is rejected. The other fields are still checked, so that settings written
+// ahead of time fail only once they are wrong.
+func validateBackup(errs *errorList, b *BackupSpec) {
+	printable(errs, "spec.backup.storageLocation", b.StorageLocation)
+	printable(errs, "spec.backup.schedule", b.Schedule)
+	if b.Enabled {
+		errs.add("spec.backup.enabled", "backups are not implemented yet, so the agent would take none: remove spec.backup, or set enabled to false")
+	}
 }

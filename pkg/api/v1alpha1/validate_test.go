@@ -497,13 +497,22 @@ func TestValidate(t *testing.T) {
 
 		// spec.backup
 		{
-			name:   "backup without storage location",
-			mutate: func(c *Cluster) { c.Spec.Backup.Enabled = true },
-			want:   []FieldError{{Field: "spec.backup.storageLocation", Detail: "required when spec.backup.enabled is true"}},
+			name: "backups enabled, which are not implemented yet",
+			mutate: func(c *Cluster) {
+				c.Spec.Backup = BackupSpec{Enabled: true, StorageLocation: "default", Schedule: "@daily"}
+			},
+			want: []FieldError{{Field: "spec.backup.enabled", Detail: "backups are not implemented yet, so the agent would take none: remove spec.backup, or set enabled to false"}},
 		},
 		{
-			name:   "backup disabled without storage location",
-			mutate: func(c *Cluster) { c.Spec.Backup.Schedule = "@daily" },
+			name:   "backups enabled without a storage location say only that backups are not implemented",
+			mutate: func(c *Cluster) { c.Spec.Backup.Enabled = true },
+			want:   []FieldError{{Field: "spec.backup.enabled", Detail: "not implemented yet"}},
+		},
+		{
+			name: "backup settings written ahead, disabled",
+			mutate: func(c *Cluster) {
+				c.Spec.Backup = BackupSpec{StorageLocation: "default", Schedule: "@daily", BeforeUpgrade: ptr(true)}
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -557,7 +566,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{Field: "spec.nodePools[1].taints[0].effect", Detail: "invalid taint effect"},
 		{Field: "spec.health.nodeStartupTimeout", Detail: "longer than 0s"},
 		{Field: "spec.rollout.maxSurge", Detail: "both 0"},
-		{Field: "spec.backup.storageLocation", Detail: "required"},
+		{Field: "spec.backup.enabled", Detail: "not implemented yet"},
 	})
 	if got := strings.Count(err.Error(), "\n") + 1; got != 9 {
 		t.Errorf("Error() has %d lines, want one per problem (9):\n%v", got, err)
@@ -628,6 +637,23 @@ func TestLoad(t *testing.T) {
 			want: []FieldError{{Detail: "invalid YAML"}},
 		},
 		{
+			name: "backups enabled",
+			in:   "metadata: {name: a}\nspec: {provider: {docker: {}}, backup: {enabled: true, storageLocation: default}}\n",
+			want: []FieldError{{Field: "spec.backup.enabled", Detail: "backups are not implemented yet"}},
+		},
+		{
+			name: "a changed provider field",
+			in:   "metadata: {name: lab}\nspec: {provider: {docker: {apiServerPort: 6444}}}\n",
+			opts: ValidateOptions{Previous: validCluster()},
+			want: []FieldError{{Field: "spec.provider.docker.apiServerPort", Detail: "immutable once the cluster exists: remove it"}},
+		},
+		{
+			name: "a changed provider field mistyped is reported once",
+			in:   "metadata: {name: lab}\nspec: {provider: {docker: {privileged: \"true\"}}}\n",
+			opts: ValidateOptions{Previous: validCluster()},
+			want: []FieldError{{Field: "spec.provider.docker.privileged", Detail: "must be true or false"}},
+		},
+		{
 			name: "running version",
 			in:   "metadata: {name: a}\nspec: {kubernetesVersion: v1.36.0, provider: {docker: {}}}\n",
 			opts: ValidateOptions{RunningVersion: "v1.34.5"},
@@ -663,6 +689,234 @@ func TestLoadTestdata(t *testing.T) {
 					t.Errorf("pool %s has no version after defaulting", p.Name)
 				}
 			}
+		})
+	}
+}
+
+// awsCluster is validCluster on AWS with every provider field set, so that a
+// row can change any one of them.
+func awsCluster() *Cluster {
+	c := validCluster()
+	c.Spec.Provider = ProviderSpec{AWS: &AWSProviderSpec{
+		Region:            "eu-west-1",
+		VPCID:             "vpc-0a1b2c3d",
+		SubnetIDs:         []string{"subnet-01234567", "subnet-89abcdef"},
+		AvailabilityZones: []string{"eu-west-1a", "eu-west-1b"},
+		AMI:               "ami-0123456789abcdef0",
+		SSHKeyName:        "ops",
+		AgentImage:        "registry.example.com/seed-agent:v1",
+		CredentialsSecret: "aws-credentials",
+	}}
+	return c
+}
+
+func TestValidateAgainstPrevious(t *testing.T) {
+	const (
+		newCluster = "; to use a different value, create a new cluster"
+		moveIt     = "; to move the cluster to another provider, create a new cluster"
+	)
+	tests := []struct {
+		name     string
+		previous func() *Cluster
+		mutate   func(c *Cluster)
+		want     []FieldError
+	}{
+		{name: "unchanged docker", previous: validCluster},
+		{name: "unchanged aws", previous: awsCluster},
+		{
+			name:     "what may change still may",
+			previous: validCluster,
+			mutate: func(c *Cluster) {
+				c.Spec.KubernetesVersion = "v1.35.0"
+				c.Spec.Paused = true
+				c.Spec.NodePools = append(c.Spec.NodePools, NodePool{Name: "batch", Replicas: 4, KubernetesVersion: "v1.35.0"})
+				c.Spec.NodePools[0].Replicas = 7
+				c.Spec.Health.NodeNotReadyTimeout = NewDuration(time.Minute)
+				c.Spec.Rollout.MaxSurge = ptr[int32](3)
+			},
+		},
+		{
+			name: "an empty list is the same as none",
+			previous: func() *Cluster {
+				c := validCluster()
+				awsProvider(c)
+				return c
+			},
+			mutate: func(c *Cluster) { c.Spec.Provider.AWS.AvailabilityZones = []string{} },
+		},
+
+		// metadata.name
+		{
+			name:     "renamed",
+			previous: validCluster,
+			mutate:   func(c *Cluster) { c.Metadata.Name = "lab2" },
+			want:     []FieldError{{Field: "metadata.name", Detail: `immutable once the cluster exists, because its machines and cloud resources are named and tagged with it: set it back to "lab"; to rename the cluster, create a new cluster`}},
+		},
+		{
+			name:     "renamed to something invalid says only to set it back",
+			previous: validCluster,
+			mutate:   func(c *Cluster) { c.Metadata.Name = "" },
+			want:     []FieldError{{Field: "metadata.name", Detail: `set it back to "lab"`}},
+		},
+
+		// switching provider
+		{
+			name:     "docker to aws",
+			previous: validCluster,
+			mutate:   func(c *Cluster) { awsProvider(c) },
+			want:     []FieldError{{Field: "spec.provider.docker", Detail: "immutable once the cluster exists, and the cluster runs on docker: restore spec.provider.docker as it was and remove spec.provider.aws" + moveIt}},
+		},
+		{
+			name:     "aws to docker",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider = ProviderSpec{Docker: &DockerProviderSpec{}} },
+			want:     []FieldError{{Field: "spec.provider.aws", Detail: "immutable once the cluster exists, and the cluster runs on aws: restore spec.provider.aws as it was and remove spec.provider.docker" + moveIt}},
+		},
+		{
+			name:     "docker to an invalid aws reports only the switch",
+			previous: validCluster,
+			mutate:   func(c *Cluster) { awsProvider(c).Region = "Ireland" },
+			want:     []FieldError{{Field: "spec.provider.docker", Detail: "remove spec.provider.aws"}},
+		},
+		{
+			name:     "provider removed",
+			previous: validCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider = ProviderSpec{} },
+			want:     []FieldError{{Field: "spec.provider.docker", Detail: "immutable once the cluster exists, and the cluster runs on docker: restore spec.provider.docker as it was" + moveIt}},
+		},
+		{
+			name:     "a second provider added",
+			previous: validCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS = &AWSProviderSpec{Region: "eu-west-1"} },
+			want:     []FieldError{{Field: "spec.provider", Detail: "both docker and aws are set"}},
+		},
+		{
+			name:     "a second provider added and the first changed",
+			previous: validCluster,
+			mutate: func(c *Cluster) {
+				c.Spec.Provider.AWS = &AWSProviderSpec{Region: "eu-west-1"}
+				c.Spec.Provider.Docker.Privileged = true
+			},
+			want: []FieldError{
+				{Field: "spec.provider.docker.privileged", Detail: "remove it"},
+				{Field: "spec.provider", Detail: "both docker and aws are set"},
+			},
+		},
+
+		// docker settings
+		{
+			name:     "docker nodeImage set",
+			previous: validCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.Docker.NodeImage = "seed-node:dev" },
+			want:     []FieldError{{Field: "spec.provider.docker.nodeImage", Detail: "immutable once the cluster exists: remove it" + newCluster}},
+		},
+		{
+			name: "docker nodeImage changed",
+			previous: func() *Cluster {
+				c := validCluster()
+				c.Spec.Provider.Docker.NodeImage = "seed-node:v1.34.2"
+				return c
+			},
+			mutate: func(c *Cluster) { c.Spec.Provider.Docker.NodeImage = "seed-node:dev" },
+			want:   []FieldError{{Field: "spec.provider.docker.nodeImage", Detail: `immutable once the cluster exists: set it back to "seed-node:v1.34.2"` + newCluster}},
+		},
+		{
+			name:     "docker privileged",
+			previous: validCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.Docker.Privileged = true },
+			want:     []FieldError{{Field: "spec.provider.docker.privileged", Detail: "immutable once the cluster exists: remove it" + newCluster}},
+		},
+		{
+			name: "docker apiServerPort changed to an invalid port reports only the change",
+			previous: func() *Cluster {
+				c := validCluster()
+				c.Spec.Provider.Docker.APIServerPort = 6443
+				return c
+			},
+			mutate: func(c *Cluster) { c.Spec.Provider.Docker.APIServerPort = 70000 },
+			want:   []FieldError{{Field: "spec.provider.docker.apiServerPort", Detail: "immutable once the cluster exists: set it back to 6443" + newCluster}},
+		},
+
+		// aws settings, each on its own
+		{
+			name:     "aws region",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS.Region = "us-east-1" },
+			want:     []FieldError{{Field: "spec.provider.aws.region", Detail: `immutable once the cluster exists: set it back to "eu-west-1"` + newCluster}},
+		},
+		{
+			name:     "aws vpcID",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS.VPCID = "vpc-0f0f0f0f" },
+			want:     []FieldError{{Field: "spec.provider.aws.vpcID", Detail: `set it back to "vpc-0a1b2c3d"`}},
+		},
+		{
+			name:     "aws subnets reordered",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS.SubnetIDs = []string{"subnet-89abcdef", "subnet-01234567"} },
+			want:     []FieldError{{Field: "spec.provider.aws.subnetIDs", Detail: `immutable once the cluster exists: set it back to ["subnet-01234567","subnet-89abcdef"]` + newCluster}},
+		},
+		{
+			name:     "aws subnet malformed reports only the change",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS.SubnetIDs[1] = "subnet-x" },
+			want:     []FieldError{{Field: "spec.provider.aws.subnetIDs", Detail: "set it back to"}},
+		},
+		{
+			name:     "aws availabilityZones",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS.AvailabilityZones = nil },
+			want:     []FieldError{{Field: "spec.provider.aws.availabilityZones", Detail: `set it back to ["eu-west-1a","eu-west-1b"]`}},
+		},
+		{
+			name:     "aws ami",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS.AMI = "" },
+			want:     []FieldError{{Field: "spec.provider.aws.ami", Detail: `set it back to "ami-0123456789abcdef0"`}},
+		},
+		{
+			name:     "aws sshKeyName",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS.SSHKeyName = "debug" },
+			want:     []FieldError{{Field: "spec.provider.aws.sshKeyName", Detail: `set it back to "ops"`}},
+		},
+		{
+			name:     "aws agentImage",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS.AgentImage = "registry.example.com/seed-agent:v2" },
+			want:     []FieldError{{Field: "spec.provider.aws.agentImage", Detail: `set it back to "registry.example.com/seed-agent:v1"`}},
+		},
+		{
+			name:     "aws credentialsSecret",
+			previous: awsCluster,
+			mutate:   func(c *Cluster) { c.Spec.Provider.AWS.CredentialsSecret = "" },
+			want:     []FieldError{{Field: "spec.provider.aws.credentialsSecret", Detail: `set it back to "aws-credentials"`}},
+		},
+		{
+			name:     "every change is reported, other problems too",
+			previous: awsCluster,
+			mutate: func(c *Cluster) {
+				c.Metadata.Name = "prod"
+				c.Spec.Provider.AWS.Region = "us-east-1"
+				c.Spec.Provider.AWS.SSHKeyName = ""
+				c.Spec.NodePools[0].Replicas = -1
+			},
+			want: []FieldError{
+				{Field: "metadata.name", Detail: "immutable"},
+				{Field: "spec.provider.aws.region", Detail: "immutable"},
+				{Field: "spec.provider.aws.sshKeyName", Detail: "immutable"},
+				{Field: "spec.nodePools[0].replicas", Detail: "negative"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			previous := tt.previous()
+			c := tt.previous()
+			if tt.mutate != nil {
+				tt.mutate(c)
+			}
+			wantProblems(t, Validate(c, ValidateOptions{Previous: previous}), tt.want)
 		})
 	}
 }
