@@ -289,13 +289,6 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 	return true
 }
 
-// Status returns a copy of the last status written.
-func (r *Reconciler) Status() v1alpha1.ClusterStatus {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.status
-}
-
 // newMachineName picks "<cluster>-<pool>-<5 random>", unused by any machine
 // or ledger entry.
 func (r *Reconciler) newMachineName(cluster, pool string, led *ledger, machines []providers.Machine) string {

@@ -23,7 +23,6 @@ import (
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/cli"
 	"github.com/seedhq/seed/pkg/cluster"
-	"github.com/seedhq/seed/pkg/pki"
 	"github.com/seedhq/seed/providers"
 	"github.com/seedhq/seed/seed/app"
 )
@@ -142,9 +141,6 @@ func Up(t testing.TB, name, spec string) *Cluster {
 func (c *Cluster) SeedUp(ctx context.Context, t testing.TB) Result {
 	return Seed(ctx, "up", "-f", c.SpecFile, "--kubeconfig", c.Kubeconfig, "--agent-image", AgentImage(t))
 }
-
-// Context is the cluster's kubeconfig context.
-func (c *Cluster) Context() string { return pki.ContextName(c.Name) }
 
 // Status reads the agent's status.
 func (c *Cluster) Status(ctx context.Context) (*v1alpha1.ClusterStatus, error) {
