@@ -79,9 +79,16 @@ func TestCommand(t *testing.T) {
 			wantOut: `cluster spec "lab" in stdin is valid` + "\n",
 		},
 		{
-			name:    "an upgrade from the running version",
-			args:    []string{"-f", valid, "--running-version", "v1.33.7"},
+			name:    "checked against the running version",
+			args:    []string{"-f", valid, "--running-version", "v1.34.2"},
 			wantOut: "is valid\n",
+		},
+		{
+			name:        "an upgrade is refused until upgrades are implemented",
+			args:        []string{"-f", valid, "--running-version", "v1.33.7"},
+			wantErr:     "has 1 problem",
+			wantInvalid: true,
+			wantErrOut:  []string{"upgrading the control plane to v1.34.2 is not implemented yet: set v1.33.7"},
 		},
 		{
 			name: "invalid file lists every problem",

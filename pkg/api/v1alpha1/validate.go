@@ -197,6 +197,11 @@ func validateClusterVersion(errs *errorList, s string, running *version.Version)
 		errs.add(field, fmt.Sprintf("the cluster runs %s and Kubernetes cannot be downgraded to %s: set %s or later", vstr(running), s, vstr(running)))
 	case v.Major() != running.Major() || v.Minor() > running.Minor()+1:
 		errs.add(field, fmt.Sprintf("the cluster runs %s and cannot skip minor versions to %s: upgrade to v%d.%d.x first", vstr(running), s, running.Major(), running.Minor()+1))
+	case v.GreaterThan(running):
+		// Advertise only what runs: nothing upgrades the control plane yet,
+		// and pools that follow this version would roll onto kubelets
+		// newer than the API server.
+		errs.add(field, fmt.Sprintf("the cluster runs %s and upgrading the control plane to %s is not implemented yet: set %s", vstr(running), s, vstr(running)))
 	}
 	return v
 }

@@ -126,12 +126,20 @@ func TestValidate(t *testing.T) {
 			running: "v1.34.2",
 		},
 		{
-			name:    "patch upgrade",
+			name:    "a patch upgrade is refused too",
 			running: "v1.34.0",
+			want: []FieldError{{Field: "spec.kubernetesVersion",
+				Detail: "the cluster runs v1.34.0 and upgrading the control plane to v1.34.2 is not implemented yet: set v1.34.0"}},
 		},
 		{
-			name:    "minor upgrade",
+			name:    "an upgrade is refused until upgrades are implemented",
 			mutate:  func(c *Cluster) { c.Spec.KubernetesVersion = "v1.35.0" },
+			running: "v1.34.2",
+			want: []FieldError{{Field: "spec.kubernetesVersion",
+				Detail: "the cluster runs v1.34.2 and upgrading the control plane to v1.35.0 is not implemented yet: set v1.34.2"}},
+		},
+		{
+			name:    "the running version",
 			running: "v1.34.2",
 		},
 		{
