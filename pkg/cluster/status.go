@@ -85,9 +85,10 @@ func PrintStatus(w io.Writer, st *v1alpha1.ClusterStatus, format string) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", p.Name, p.Desired, p.Current, p.Ready, p.Updated, p.Unhealthy)
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "MACHINE\tPOOL\tPHASE\tNODE READY\tVERSION")
+	fmt.Fprintln(tw, "MACHINE\tPOOL\tPHASE\tNODE READY\tVERSION\tMANAGED\tOPERATION\tLAST ERROR")
 	for _, m := range st.Machines {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", m.Name, m.Pool, m.Phase, m.NodeReady, m.KubernetesVersion)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%t\t%s\t%s\n", m.Name, m.Pool, m.Phase, m.NodeReady, m.KubernetesVersion,
+			m.Managed, dash(m.Operation), dash(m.LastError))
 	}
 	if len(st.Drains) > 0 {
 		fmt.Fprintln(tw)
@@ -106,4 +107,11 @@ func PrintStatus(w io.Writer, st *v1alpha1.ClusterStatus, format string) error {
 		}
 	}
 	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
