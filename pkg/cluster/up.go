@@ -294,6 +294,8 @@ func defaulted(o UpOptions) UpOptions {
 // agentImage is how the agent's image reaches the control plane.
 type agentImage struct {
 	ref string
+	// pullPolicy is the agent container's imagePullPolicy.
+	pullPolicy string
 	// ship: the seed exports the image from ImageSource and ships it,
 	// staged by the provider or in the control plane's bootstrap.
 	ship bool
@@ -301,12 +303,30 @@ type agentImage struct {
 
 // agentImageOf decides where the agent's image comes from: a registry
 // image the provider declares is pulled by the nodes; otherwise the seed
-// ships its own, when it has a source to export it from.
+// ships its own, which no registry holds, so the kubelet must never try to
+// pull it.
 func agentImageOf(o UpOptions) agentImage {
 	if ref := o.Provider.Capabilities().Agent.Image; ref != "" {
-		return agentImage{ref: ref}
+		return agentImage{ref: ref, pullPolicy: registryPullPolicy(ref)}
 	}
-	return agentImage{ref: o.AgentImage, ship: o.ImageSource != nil}
+	if o.ImageSource == nil {
+		return agentImage{ref: o.AgentImage, pullPolicy: registryPullPolicy(o.AgentImage)}
+	}
+	return agentImage{ref: o.AgentImage, pullPolicy: "Never", ship: true}
+}
+
+// registryPullPolicy is Kubernetes' own default for an image a node pulls:
+// Always when the reference can move (tag latest, or no tag), IfNotPresent
+// when it names a fixed tag or digest.
+func registryPullPolicy(ref string) string {
+	if strings.Contains(ref, "@") {
+		return "IfNotPresent"
+	}
+	name := ref[strings.LastIndex(ref, "/")+1:]
+	if _, tag, ok := strings.Cut(name, ":"); ok && tag != "latest" {
+		return "IfNotPresent"
+	}
+	return "Always"
 }
 
 // checkImages makes sure that, when the provider's machines boot without
@@ -403,6 +423,7 @@ func agentManifests(o UpOptions) ([]*unstructured.Unstructured, error) {
 	img := agentImageOf(o)
 	return manifests.Agent(manifests.Params{
 		AgentImage:        img.ref,
+		PullPolicy:        img.pullPolicy,
 		SpecYAML:          o.SpecYAML,
 		DockerSocket:      needs.HostDockerSocket,
 		CredentialsSecret: needs.CredentialsSecret,

@@ -92,7 +92,7 @@ func TestUpChecksImagesBeforeCreatingAnything(t *testing.T) {
 	}
 }
 
-func TestCreateControlPlaneShipsWhatTheProviderNeeds(t *testing.T) {
+func TestCreateControlPlaneShipsOrPullsTheAgentImage(t *testing.T) {
 	const (
 		network = "seed.local/seednet:abc"
 		local   = "seed.local/agent:abc"
@@ -111,18 +111,28 @@ func TestCreateControlPlaneShipsWhatTheProviderNeeds(t *testing.T) {
 		wantInBoot    bool // the agent tarball travels in the bootstrap
 		wantSeednet   bool // the control plane applies the pod network
 		wantImage     string
+		wantPolicy    string
 		wantSocket    bool
 		wantPullsKube bool // kubeadm pulls Kubernetes' images
 	}{
-		{name: "stock machines, the seed's own agent image: staged", caps: pulledImages,
+		{name: "stock machines, the seed's own agent image: staged, never pulled", caps: pulledImages,
 			wantStaged: map[string]bool{"agent": false, "network": true}, wantSeednet: true,
-			wantImage: local, wantPullsKube: true},
-		{name: "a registry agent image: not staged", caps: withImage("registry.example/seed-agent:v1"),
+			wantImage: local, wantPolicy: "Never", wantPullsKube: true},
+		{name: "a registry agent image with a fixed tag: pulled once, not staged", caps: withImage("registry.example/seed-agent:v1"),
 			wantStaged: map[string]bool{"network": true}, wantSeednet: true,
-			wantImage: "registry.example/seed-agent:v1", wantPullsKube: true},
+			wantImage: "registry.example/seed-agent:v1", wantPolicy: "IfNotPresent", wantPullsKube: true},
+		{name: "a registry agent image tagged latest: always pulled", caps: withImage("registry.example:5000/seed-agent:latest"),
+			wantStaged: map[string]bool{"network": true}, wantSeednet: true,
+			wantImage: "registry.example:5000/seed-agent:latest", wantPolicy: "Always", wantPullsKube: true},
+		{name: "a registry agent image without a tag: always pulled", caps: withImage("registry.example:5000/seed-agent"),
+			wantStaged: map[string]bool{"network": true}, wantSeednet: true,
+			wantImage: "registry.example:5000/seed-agent", wantPolicy: "Always", wantPullsKube: true},
+		{name: "a registry agent image by digest: pulled once", caps: withImage("registry.example/seed-agent@sha256:" + strings.Repeat("a", 64)),
+			wantStaged: map[string]bool{"network": true}, wantSeednet: true,
+			wantImage: "registry.example/seed-agent@sha256:" + strings.Repeat("a", 64), wantPolicy: "IfNotPresent", wantPullsKube: true},
 		{name: "preloaded machines: the agent image in the bootstrap, nothing staged", caps: preloadedImages,
 			wantStaged: map[string]bool{}, wantInBoot: true,
-			wantImage: local, wantSocket: true},
+			wantImage: local, wantPolicy: "Never", wantSocket: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := newRecorder(c.caps)
@@ -180,10 +190,10 @@ func TestCreateControlPlaneShipsWhatTheProviderNeeds(t *testing.T) {
 				t.Fatal(err)
 			}
 			for what, objs := range map[string][]*unstructured.Unstructured{"applied at boot": boot, "installed by the seed": installed} {
-				image, socket := agentContainer(t, objs)
-				if image != c.wantImage || socket != c.wantSocket {
-					t.Errorf("agent %s: image %s, docker socket %t; want %s, %t",
-						what, image, socket, c.wantImage, c.wantSocket)
+				image, policy, socket := agentContainer(t, objs)
+				if image != c.wantImage || policy != c.wantPolicy || socket != c.wantSocket {
+					t.Errorf("agent %s: image %s, pull policy %s, docker socket %t; want %s, %s, %t",
+						what, image, policy, socket, c.wantImage, c.wantPolicy, c.wantSocket)
 				}
 			}
 		})
@@ -217,6 +227,22 @@ func TestCheckImagesFollowsTheProvider(t *testing.T) {
 	}
 }
 
+func TestRegistryPullPolicy(t *testing.T) {
+	for ref, want := range map[string]string{
+		"registry.example/seed-agent:v1":            "IfNotPresent",
+		"registry.example:5000/seed-agent:v1.2":     "IfNotPresent",
+		"registry.example:5000/seed-agent":          "Always",
+		"registry.example/seed-agent:latest":        "Always",
+		"seed-agent":                                "Always",
+		"registry.example/seed-agent@sha256:abc123": "IfNotPresent",
+		"registry.example/seed-agent:v1@sha256:abc": "IfNotPresent",
+	} {
+		if got := registryPullPolicy(ref); got != want {
+			t.Errorf("registryPullPolicy(%q) = %s, want %s", ref, got, want)
+		}
+	}
+}
+
 func bootstrapText(b providers.Bootstrap) string {
 	var sb strings.Builder
 	sb.WriteString(b.Script)
@@ -240,9 +266,9 @@ func decodeYAML(doc []byte) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
-// agentContainer returns the agent Deployment's image, and whether it
-// mounts the host's Docker socket.
-func agentContainer(t *testing.T, objs []*unstructured.Unstructured) (image string, socket bool) {
+// agentContainer returns the agent Deployment's image, pull policy, and
+// whether it mounts the host's Docker socket.
+func agentContainer(t *testing.T, objs []*unstructured.Unstructured) (image, policy string, socket bool) {
 	t.Helper()
 	for _, o := range objs {
 		if o.GetKind() != "Deployment" {
@@ -260,8 +286,9 @@ func agentContainer(t *testing.T, objs []*unstructured.Unstructured) (image stri
 			}
 		}
 		image, _ = c["image"].(string)
-		return image, socket
+		policy, _ = c["imagePullPolicy"].(string)
+		return image, policy, socket
 	}
 	t.Fatal("no agent Deployment")
-	return "", false
+	return "", "", false
 }
