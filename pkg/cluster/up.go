@@ -58,6 +58,10 @@ type UpOptions struct {
 type UpResult struct {
 	// Created is false when the cluster existed already and nothing changed.
 	Created bool
+	// SpecError, when set, is why the agent rejects the cluster's live spec
+	// (a bad edit of the spec ConfigMap): the agent keeps acting on the last
+	// spec it accepted, and Up succeeds without changing anything.
+	SpecError string
 	// Context is the kubeconfig context of the cluster.
 	Context string
 }
@@ -170,10 +174,16 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 	}
 
 	step = p.start("Waiting for the agent to adopt machine %s", cpName)
-	if err := waitHandOff(ctx, client, cpName, step); err != nil {
+	res.SpecError, err = waitHandOff(ctx, client, cpName, step)
+	if err != nil {
 		return res, step.fail(err)
 	}
 	step.done()
+	if res.SpecError != "" {
+		p.warn("The agent rejects the cluster's live spec and keeps acting on the last one it accepted: %s\n"+
+			"   Fix it with: kubectl --context %s -n %s edit configmap %s",
+			strings.ReplaceAll(res.SpecError, "\n", "; "), res.Context, v1alpha1.DefaultNamespace, v1alpha1.SpecConfigMap)
+	}
 
 	if err := MergeKubeconfig(o.KubeconfigPath, admin); err != nil {
 		return res, err
@@ -469,56 +479,75 @@ func waitAPIServer(ctx context.Context, client kubernetes.Interface) error {
 }
 
 // waitHandOff waits until the agent's status lists the control-plane
-// machine as managed, reporting what it is waiting for as it changes.
-func waitHandOff(ctx context.Context, client kubernetes.Interface, cpName string, step *step) error {
+// machine as managed, reporting what it is waiting for as it changes. It
+// returns the agent's complaint about the live spec, if it has one: a
+// cluster whose agent adopted it and then rejected an edit is up, and the
+// agent acts on the last spec it accepted, so that is not a reason to wait.
+func waitHandOff(ctx context.Context, client kubernetes.Interface, cpName string, step *step) (specError string, err error) {
 	last := ""
-	return retry(ctx, func() error {
-		why := handOffState(ctx, client, cpName)
-		if why == "" {
+	err = retry(ctx, func() error {
+		h := handOffState(ctx, client, cpName)
+		if h.adopted {
+			specError = h.specError
 			return nil
 		}
-		if why != last {
-			step.detail(why)
-			last = why
+		if h.waiting != last {
+			step.detail(h.waiting)
+			last = h.waiting
 		}
-		return errors.New(why)
+		return errors.New(h.waiting)
 	})
+	return specError, err
 }
 
-func handOffState(ctx context.Context, client kubernetes.Interface, cpName string) string {
+// handOff is what the agent's status says of the hand-off.
+type handOff struct {
+	// adopted: the agent manages the control-plane machine.
+	adopted bool
+	// specError is why the agent rejects the live spec, if it does.
+	specError string
+	// waiting says what is missing, until adopted.
+	waiting string
+}
+
+func handOffState(ctx context.Context, client kubernetes.Interface, cpName string) handOff {
 	cm, err := client.CoreV1().ConfigMaps(v1alpha1.DefaultNamespace).Get(ctx, v1alpha1.StatusConfigMap, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		pods, perr := client.CoreV1().Pods(v1alpha1.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=seed-agent"})
 		if perr != nil || len(pods.Items) == 0 {
-			return "agent pod not scheduled yet"
+			return handOff{waiting: "agent pod not scheduled yet"}
 		}
 		pod := pods.Items[0]
 		for _, cs := range pod.Status.ContainerStatuses {
 			if w := cs.State.Waiting; w != nil {
-				return fmt.Sprintf("agent pod %s: %s %s", pod.Name, w.Reason, w.Message)
+				return handOff{waiting: fmt.Sprintf("agent pod %s: %s %s", pod.Name, w.Reason, w.Message)}
 			}
 		}
-		return fmt.Sprintf("agent pod %s is %s; no status yet", pod.Name, pod.Status.Phase)
+		return handOff{waiting: fmt.Sprintf("agent pod %s is %s; no status yet", pod.Name, pod.Status.Phase)}
 	}
 	if err != nil {
-		return fmt.Sprintf("reading agent status: %v", err)
+		return handOff{waiting: fmt.Sprintf("reading agent status: %v", err)}
 	}
 	var st v1alpha1.ClusterStatus
 	if err := yaml.Unmarshal([]byte(cm.Data[v1alpha1.StatusKey]), &st); err != nil {
-		return fmt.Sprintf("agent status unreadable: %v", err)
+		return handOff{waiting: fmt.Sprintf("agent status unreadable: %v", err)}
 	}
-	if st.SpecError != "" {
-		return "agent rejected the spec: " + strings.ReplaceAll(st.SpecError, "\n", "; ")
-	}
+	h := handOff{specError: st.SpecError}
 	for _, m := range st.Machines {
 		if m.Name == cpName && m.Managed {
-			return ""
+			h.adopted = true
+			return h
 		}
 	}
-	if st.LastError != "" {
-		return "agent reports: " + st.LastError
+	switch {
+	case st.SpecError != "":
+		h.waiting = "agent rejected the spec: " + strings.ReplaceAll(st.SpecError, "\n", "; ")
+	case st.LastError != "":
+		h.waiting = "agent reports: " + st.LastError
+	default:
+		h.waiting = "agent has not adopted the machine yet"
 	}
-	return "agent has not adopted the machine yet"
+	return h
 }
 
 // retry calls f until it succeeds or ctx ends, returning f's last error.

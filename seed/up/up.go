@@ -68,6 +68,9 @@ func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
 	} else {
 		fmt.Fprintf(streams.Out, "\nCluster %q was already up; nothing changed.\n", name)
 	}
+	if res.SpecError != "" {
+		fmt.Fprintf(streams.Out, "Its agent rejects the live spec and acts on the last one it accepted (see the warning above).\n")
+	}
 	fmt.Fprintf(streams.Out, `
 Next:
   kubectl --context %[1]s get nodes
