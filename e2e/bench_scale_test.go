@@ -16,7 +16,6 @@ import (
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/cluster"
 	"github.com/seedhq/seed/providers"
-	"github.com/seedhq/seed/providers/docker"
 )
 
 // BenchmarkSelfManagement brings one cluster up and measures, b.N times
@@ -96,15 +95,11 @@ func BenchmarkSelfManagement(b *testing.B) {
 // as the agent, no agent involved), waits until all are Ready Nodes, then
 // removes them.
 func rawJoins(ctx context.Context, b *testing.B, c *framework.Cluster, name string, n int) time.Duration {
-	p, err := docker.New(docker.Options{ClusterName: name})
+	spec, _, p, err := cluster.Open(ctx, c.SpecFile, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	spec, _, err := cluster.LoadSpec(c.SpecFile, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	j := joiner.Joiner{Client: c.Client}
+	j := joiner.Joiner{Client: c.Client, Capabilities: p.Capabilities}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range n {

@@ -14,7 +14,6 @@ import (
 	"github.com/seedhq/seed/pkg/bootstrap"
 	"github.com/seedhq/seed/pkg/cluster"
 	"github.com/seedhq/seed/providers"
-	"github.com/seedhq/seed/providers/docker"
 )
 
 // BenchmarkHandOff measures `seed up` from nothing to the agent's hand-off,
@@ -54,7 +53,8 @@ func BenchmarkRawKubeadmInit(b *testing.B) {
 	for i := range b.N {
 		name := fmt.Sprintf("bench-raw-%d", i)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		p, err := docker.New(docker.Options{ClusterName: name})
+		// The default spec of `seed up`: a Docker cluster, through the registry.
+		_, _, p, err := cluster.Open(ctx, "", name)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func BenchmarkRawKubeadmInit(b *testing.B) {
 			b.Fatal(err)
 		}
 		for {
-			if _, err := p.(docker.FileReader).ReadFile(ctx, cp, bootstrap.MarkerPath); err == nil {
+			if _, err := p.ReadFile(ctx, cp, bootstrap.MarkerPath); err == nil {
 				break
 			}
 			if ctx.Err() != nil {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/seedhq/seed/e2e/framework"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/cluster"
 	"github.com/seedhq/seed/providers"
-	"github.com/seedhq/seed/providers/docker"
 )
 
 // TestOrphansNeverJoinedAndPaused: a machine carrying the cluster's label
@@ -40,7 +40,7 @@ func TestOrphansNeverJoinedAndPaused(t *testing.T) {
 		_, ready, _ := c.PoolNodes(ctx, "workers")
 		return ready == 2, fmt.Sprintf("%d Ready", ready)
 	})
-	p, err := docker.New(docker.Options{ClusterName: name})
+	_, _, p, err := cluster.Open(ctx, c.SpecFile, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,9 @@ type Params struct {
 	Namespace string
 	// AgentImage is the agent's image reference, with a content or version tag.
 	AgentImage string
-	// PullPolicy is Never for images the seed loads onto the node (default),
-	// IfNotPresent for images from a registry.
+	// PullPolicy is the agent container's imagePullPolicy: Never (the
+	// default) for an image the seed ships to the node, IfNotPresent or
+	// Always for an image the nodes pull from a registry.
 	PullPolicy string
 	// SpecYAML is the cluster spec written into the spec ConfigMap.
 	SpecYAML []byte

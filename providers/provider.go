@@ -85,42 +85,91 @@ type Infrastructure struct {
 	CertSANs []string
 }
 
+// Capabilities are the facts about a provider that generic code acts on,
+// declared by the provider so that nothing outside providers/ branches on
+// which provider it has. A capability is a field here, never an optional
+// interface found by type assertion, so that a decorator cannot hide it.
+// Each field's zero value is the conservative choice: pull images, stage
+// nothing, read nothing, mount nothing.
+type Capabilities struct {
+	// PreloadedImages: machines boot from an image that holds every image
+	// Kubernetes and the pod network run, so kubeadm pulls none and the
+	// seed ships no pod network image. Without it kubeadm pulls Kubernetes'
+	// images, and the seed stages the pod network (StagesImages).
+	PreloadedImages bool
+	// StagesImages: StageImage ships images to the machines. Without it,
+	// StageImage fails and the seed carries the agent image in the control
+	// plane's bootstrap files instead.
+	StagesImages bool
+	// ReadsFiles: ReadFile reads a file off a machine, which lets the seed
+	// fetch the admin kubeconfig of a cluster it holds no context for.
+	// Without it, ReadFile fails.
+	ReadsFiles bool
+	// Agent is how the in-cluster agent must run to drive this provider.
+	Agent AgentRequirements
+}
+
+// AgentRequirements say how the agent's Deployment must differ for a
+// provider.
+type AgentRequirements struct {
+	// Image, when set, is a registry image the machines pull the agent
+	// from, in place of the image the seed ships.
+	Image string
+	// HostDockerSocket: the agent reaches the provider through the host's
+	// Docker socket, which its pod must mount.
+	HostDockerSocket bool
+	// CredentialsSecret, when set, names a Secret in the agent's namespace
+	// whose keys become the agent's environment (provider credentials).
+	CredentialsSecret string
+}
+
 // Provider creates and removes a cluster's machines. Every method is safe to
 // call again after a failure or a crash, and safe when two callers overlap.
 type Provider interface {
 	// Name is the provider's registered name ("docker", "aws", "fake").
 	Name() string
+	// Capabilities declares what this provider's machines and agent differ
+	// by. It is fixed for the provider's life and calls nothing remote.
+	Capabilities() Capabilities
+	// Preflight checks, before anything is created, that the spec can work
+	// (region, machine types, images), naming the spec field at fault. A
+	// provider with nothing to check returns nil.
+	Preflight(ctx context.Context) error
 	// EnsureInfrastructure creates, or finds, the cluster-wide resources
 	// (networks, security groups, endpoint) and reports them.
 	EnsureInfrastructure(ctx context.Context) (Infrastructure, error)
 	// DestroyInfrastructure removes everything the cluster owns, machines
 	// included, found by ownership labels or tags. Nothing found is success.
 	DestroyInfrastructure(ctx context.Context) error
+	// StageImage ships an image to machines without a registry: it stores
+	// it where the first boot of the machines it applies to fetches and
+	// imports it into containerd, before the bootstrap script runs.
+	// Machines created afterwards, by this process or another, get it.
+	// Only when Capabilities().StagesImages; otherwise it fails as Invalid.
+	StageImage(ctx context.Context, img StagedImage) error
 	// CreateMachine creates the machine if no machine of that name exists and
 	// returns it either way.
 	CreateMachine(ctx context.Context, spec MachineSpec) (Machine, error)
+	// CreateMachines creates several machines in as few calls as the
+	// provider can, with CreateMachine's contract for each spec. It returns
+	// the machines that exist, in spec order, and an error for the rest.
+	CreateMachines(ctx context.Context, specs []MachineSpec) ([]Machine, error)
 	// DeleteMachine removes the machine and what it alone owns (volumes).
 	// A machine that does not exist is success.
 	DeleteMachine(ctx context.Context, name string) error
 	// ListMachines returns every machine owned by the cluster, found by
 	// ownership labels or tags, even when the cluster itself is broken.
 	ListMachines(ctx context.Context) ([]Machine, error)
+	// ReadFile returns a small file from a machine; NotFound when the file
+	// is not there (yet). Only when Capabilities().ReadsFiles; otherwise it
+	// fails as Invalid.
+	ReadFile(ctx context.Context, machine, path string) ([]byte, error)
 }
 
-// Optional capabilities. Callers type-assert for them. The metrics
-// decorator keeps BatchCreator, the one the agent uses, visible.
-
-// BatchCreator creates several machines in as few calls as the provider
-// can, with CreateMachine's contract for each spec: asking again for a name
-// that exists returns it. It returns the machines that exist, in spec order.
+// BatchCreator is CreateMachines on its own. Every Provider has it; the name
+// remains for callers that still look for it by type assertion.
 type BatchCreator interface {
 	CreateMachines(ctx context.Context, specs []MachineSpec) ([]Machine, error)
-}
-
-// Preflighter checks, before anything is created, that a spec can work
-// (region, machine types, images), naming the spec field at fault.
-type Preflighter interface {
-	Preflight(ctx context.Context) error
 }
 
 // StagedImage is an image tarball (`docker save` format) a provider ships to
@@ -134,12 +183,4 @@ type StagedImage struct {
 	Workers bool
 	Data    io.Reader
 	Size    int64
-}
-
-// ImageStager ships images to machines without a registry: it stores an
-// image where the first boot of the machines it applies to fetches and
-// imports it into containerd, before the bootstrap script runs. Machines
-// created afterwards, by this process or another, get it.
-type ImageStager interface {
-	StageImage(ctx context.Context, img StagedImage) error
 }

@@ -99,6 +99,9 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pm := providermetrics.NewMetrics(reg)
+	// The provider is built from the first valid spec; the joiner renders
+	// joins for whichever one that is.
+	var caps atomic.Pointer[providers.Capabilities]
 	r, err := controller.New(controller.Options{
 		Client: client,
 		NewProvider: func(ctx context.Context, c *v1alpha1.Cluster) (providers.Provider, error) {
@@ -106,9 +109,16 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 			if err != nil {
 				return nil, err
 			}
+			declared := p.Capabilities()
+			caps.Store(&declared)
 			return pm.Decorate(p), nil
 		},
-		Bootstrapper:      joiner.Joiner{Client: client},
+		Bootstrapper: joiner.Joiner{Client: client, Capabilities: func() providers.Capabilities {
+			if c := caps.Load(); c != nil {
+				return *c
+			}
+			return providers.Capabilities{}
+		}},
 		Namespace:         f.namespace,
 		Self:              f.self,
 		Identity:          f.identity,

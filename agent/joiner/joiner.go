@@ -30,6 +30,10 @@ type Joiner struct {
 	// TokenTTL bounds how long a join token works; it must outlast the
 	// machine's start-up (default: the spec's nodeStartupTimeout plus 5m).
 	TokenTTL time.Duration
+	// Capabilities returns what the provider the machines are created
+	// with declares; its images decide whether kubeadm pulls. Nil, or a
+	// provider not known yet, means the zero Capabilities: pull.
+	Capabilities func() providers.Capabilities
 }
 
 // Bootstrap creates a token for the machine and renders its kubeadm join.
@@ -61,13 +65,19 @@ func (j Joiner) Bootstrap(ctx context.Context, c *v1alpha1.Cluster, m providers.
 		Name:                 c.Metadata.Name,
 		KubernetesVersion:    c.Spec.KubernetesVersion,
 		ControlPlaneEndpoint: endpoint,
-		// Docker node images hold every image; stock machines pull.
-		PullImages: c.Spec.Provider.Docker == nil,
+		PullImages:           !j.capabilities().PreloadedImages,
 	}, machine, token, []string{hash})
 	if err != nil {
 		return providers.Bootstrap{}, fmt.Errorf("rendering the join of machine %s: %w", m.Name, err)
 	}
 	return b, nil
+}
+
+func (j Joiner) capabilities() providers.Capabilities {
+	if j.Capabilities == nil {
+		return providers.Capabilities{}
+	}
+	return j.Capabilities()
 }
 
 // clusterInfo reads the API server endpoint and CA that kubeadm publishes

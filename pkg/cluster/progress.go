@@ -39,6 +39,11 @@ func (p *progress) note(format string, args ...any) {
 	p.printf(" • %s\n", fmt.Sprintf(format, args...))
 }
 
+// warn is for what the user must act on although the command succeeds.
+func (p *progress) warn(format string, args ...any) {
+	p.printf(" ! Warning: %s\n", fmt.Sprintf(format, args...))
+}
+
 func (s *step) elapsed() string { return s.p.now().Sub(s.start).Round(100 * time.Millisecond).String() }
 
 func (s *step) done() { s.p.printf(" ✓ %s (%s)\n", s.name, s.elapsed()) }

@@ -23,7 +23,6 @@ import (
 	"github.com/seedhq/seed/pkg/kube"
 	"github.com/seedhq/seed/pkg/pki"
 	"github.com/seedhq/seed/providers"
-	"github.com/seedhq/seed/providers/docker"
 )
 
 // UpOptions configure Up.
@@ -35,17 +34,17 @@ type UpOptions struct {
 	// Provider is the cluster's provider.
 	Provider providers.Provider
 	// AgentImage is the agent image reference (content- or version-tagged).
-	// spec.provider.aws.agentImage, a registry image the nodes pull,
-	// replaces it.
+	// A registry image the provider declares (Capabilities().Agent.Image,
+	// which the nodes pull) replaces it.
 	AgentImage string
-	// NetworkImage is the pod network image (seednet). Providers that stage
-	// images (providers.ImageStager: AWS) ship it to every machine and need
-	// it; the Docker provider's node image carries its own.
+	// NetworkImage is the pod network image (seednet). Providers whose
+	// machines boot without preloaded images (AWS) have it staged on every
+	// machine and need it; the Docker provider's node image carries its own.
 	NetworkImage string
 	// ImageSource exports a local image as a `docker save` tarball: the
-	// agent image, loaded onto the control-plane machine unless the nodes
+	// agent image, shipped to the control-plane machine unless the nodes
 	// pull it, and the network image where the provider stages images. Nil
-	// ships neither.
+	// ships neither, and the nodes must pull the agent image.
 	ImageSource func(ctx context.Context, ref string) (io.ReadCloser, error)
 	// KubeconfigPath is the kubeconfig file to merge the cluster's context into.
 	KubeconfigPath string
@@ -59,6 +58,10 @@ type UpOptions struct {
 type UpResult struct {
 	// Created is false when the cluster existed already and nothing changed.
 	Created bool
+	// SpecError, when set, is why the agent rejects the cluster's live spec
+	// (a bad edit of the spec ConfigMap): the agent keeps acting on the last
+	// spec it accepted, and Up succeeds without changing anything.
+	SpecError string
 	// Context is the kubeconfig context of the cluster.
 	Context string
 }
@@ -93,14 +96,12 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 		return res, err
 	}
 
-	if pf, ok := o.Provider.(providers.Preflighter); ok {
-		step := p.start("Checking the spec against %s", o.Provider.Name())
-		if err := pf.Preflight(ctx); err != nil {
-			return res, step.fail(fmt.Errorf("preflight: %w", err))
-		}
-		step.done()
+	step := p.start("Checking the spec against %s", o.Provider.Name())
+	if err := o.Provider.Preflight(ctx); err != nil {
+		return res, step.fail(fmt.Errorf("preflight: %w", err))
 	}
-	step := p.start("Preparing %s infrastructure for cluster %q", o.Provider.Name(), name)
+	step.done()
+	step = p.start("Preparing %s infrastructure for cluster %q", o.Provider.Name(), name)
 	infra, err := o.Provider.EnsureInfrastructure(ctx)
 	if err != nil {
 		return res, step.fail(fmt.Errorf("preparing infrastructure: %w", err))
@@ -157,7 +158,7 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 	}
 	step.done()
 
-	step = p.start("Installing the agent (%s) and the cluster spec", o.AgentImage)
+	step = p.start("Installing the agent (%s) and the cluster spec", agentImageOf(o).ref)
 	created, err := installAgent(ctx, cfg, o)
 	if err != nil {
 		return res, step.fail(err)
@@ -173,10 +174,16 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 	}
 
 	step = p.start("Waiting for the agent to adopt machine %s", cpName)
-	if err := waitHandOff(ctx, client, cpName, step); err != nil {
+	res.SpecError, err = waitHandOff(ctx, client, cpName, step)
+	if err != nil {
 		return res, step.fail(err)
 	}
 	step.done()
+	if res.SpecError != "" {
+		p.warn("The agent rejects the cluster's live spec and keeps acting on the last one it accepted: %s\n"+
+			"   Fix it with: kubectl --context %s -n %s edit configmap %s",
+			strings.ReplaceAll(res.SpecError, "\n", "; "), res.Context, v1alpha1.DefaultNamespace, v1alpha1.SpecConfigMap)
+	}
 
 	if err := MergeKubeconfig(o.KubeconfigPath, admin); err != nil {
 		return res, err
@@ -190,6 +197,7 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 // machine, and returns the admin kubeconfig.
 func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infrastructure, cpName string) ([]byte, error) {
 	c := o.Spec
+	caps := o.Provider.Capabilities()
 	caCert, caKey, err := pki.NewCA("kubernetes", 10*365*24*time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("creating the cluster CA: %w", err)
@@ -201,7 +209,7 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 		CertSANs:             infra.CertSANs,
 		CACert:               caCert,
 		CAKey:                caKey,
-		PullImages:           c.Spec.Provider.Docker == nil,
+		PullImages:           !caps.PreloadedImages,
 	}, bootstrap.Machine{
 		Name:              cpName,
 		KubernetesVersion: c.Spec.KubernetesVersion,
@@ -222,40 +230,46 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 		return nil, err
 	}
 	b.Files = append(b.Files, providers.File{Path: bootstrap.ManifestsDir + "/50-seed-agent.yaml", Mode: 0o600, Content: doc})
-	if stager, ok := o.Provider.(providers.ImageStager); ok {
-		// Images are too big for user data: the provider stores them where
-		// the machines' first boot fetches them. Workers, which the agent
-		// creates later, need the pod network; only the control plane runs
-		// the agent.
+	agent := agentImageOf(o)
+	type shipped struct {
+		img providers.StagedImage
+		ref string
+	}
+	var stage []shipped
+	if !caps.PreloadedImages {
+		// Machines boot without the pod network: every machine gets its
+		// image staged, and the control plane applies its manifest before
+		// the agent's (workers, which the agent creates later, need it;
+		// only the control plane runs the agent).
 		network, err := manifests.Network(o.NetworkImage, manifests.NetworkVXLAN)
 		if err != nil {
 			return nil, err
 		}
 		b.Files = append(b.Files, providers.File{Path: networkManifestPath, Mode: 0o600, Content: network})
-		type shipped struct {
-			img providers.StagedImage
-			ref string
-		}
-		ship := []shipped{{providers.StagedImage{Name: "network", Workers: true}, o.NetworkImage}}
-		if !pullsAgentImage(o) {
-			ship = append([]shipped{{providers.StagedImage{Name: "agent"}, o.AgentImage}}, ship...)
-		}
-		for _, s := range ship {
-			data, err := readImage(ctx, o.ImageSource, s.img.Name, s.ref)
+		stage = append(stage, shipped{providers.StagedImage{Name: "network", Workers: true}, o.NetworkImage})
+	}
+	if agent.ship {
+		if caps.StagesImages {
+			stage = append([]shipped{{providers.StagedImage{Name: "agent"}, agent.ref}}, stage...)
+		} else {
+			img, err := readImage(ctx, o.ImageSource, "agent", agent.ref)
 			if err != nil {
 				return nil, err
 			}
-			s.img.Data, s.img.Size = bytes.NewReader(data), int64(len(data))
-			if err := stager.StageImage(ctx, s.img); err != nil {
-				return nil, fmt.Errorf("staging the %s image %s: %w", s.img.Name, s.ref, err)
-			}
+			b.Files = append(b.Files, providers.File{Path: agentImagePath, Mode: 0o600, Content: img})
 		}
-	} else if o.ImageSource != nil {
-		img, err := readImage(ctx, o.ImageSource, "agent", o.AgentImage)
+	}
+	// Images are too big for user data: the provider stores them where the
+	// machines' first boot fetches them.
+	for _, s := range stage {
+		data, err := readImage(ctx, o.ImageSource, s.img.Name, s.ref)
 		if err != nil {
 			return nil, err
 		}
-		b.Files = append(b.Files, providers.File{Path: agentImagePath, Mode: 0o600, Content: img})
+		s.img.Data, s.img.Size = bytes.NewReader(data), int64(len(data))
+		if err := o.Provider.StageImage(ctx, s.img); err != nil {
+			return nil, fmt.Errorf("staging the %s image %s: %w", s.img.Name, s.ref, err)
+		}
 	}
 	if _, err := o.Provider.CreateMachine(ctx, providers.MachineSpec{
 		Name:              cpName,
@@ -276,7 +290,7 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 	return pki.AdminKubeconfig(c.Metadata.Name, infra.ExternalEndpoint, caCert, cert, key)
 }
 
-// defaulted fills in the defaults, and the agent image the spec names.
+// defaulted fills in the defaults.
 func defaulted(o UpOptions) UpOptions {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Minute
@@ -284,23 +298,57 @@ func defaulted(o UpOptions) UpOptions {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	if pullsAgentImage(o) {
-		o.AgentImage = o.Spec.Spec.Provider.AWS.AgentImage
-	}
 	return o
 }
 
-// pullsAgentImage: the spec names a registry agent image the nodes pull.
-func pullsAgentImage(o UpOptions) bool {
-	a := o.Spec.Spec.Provider.AWS
-	return a != nil && a.AgentImage != ""
+// agentImage is how the agent's image reaches the control plane.
+type agentImage struct {
+	ref string
+	// pullPolicy is the agent container's imagePullPolicy.
+	pullPolicy string
+	// ship: the seed exports the image from ImageSource and ships it,
+	// staged by the provider or in the control plane's bootstrap.
+	ship bool
 }
 
-// checkImages makes sure a provider that stages images has what it needs
-// to stage: the network image, and a way to export images.
+// agentImageOf decides where the agent's image comes from: a registry
+// image the provider declares is pulled by the nodes; otherwise the seed
+// ships its own, which no registry holds, so the kubelet must never try to
+// pull it.
+func agentImageOf(o UpOptions) agentImage {
+	if ref := o.Provider.Capabilities().Agent.Image; ref != "" {
+		return agentImage{ref: ref, pullPolicy: registryPullPolicy(ref)}
+	}
+	if o.ImageSource == nil {
+		return agentImage{ref: o.AgentImage, pullPolicy: registryPullPolicy(o.AgentImage)}
+	}
+	return agentImage{ref: o.AgentImage, pullPolicy: "Never", ship: true}
+}
+
+// registryPullPolicy is Kubernetes' own default for an image a node pulls:
+// Always when the reference can move (tag latest, or no tag), IfNotPresent
+// when it names a fixed tag or digest.
+func registryPullPolicy(ref string) string {
+	if strings.Contains(ref, "@") {
+		return "IfNotPresent"
+	}
+	name := ref[strings.LastIndex(ref, "/")+1:]
+	if _, tag, ok := strings.Cut(name, ":"); ok && tag != "latest" {
+		return "IfNotPresent"
+	}
+	return "Always"
+}
+
+// checkImages makes sure that, when the provider's machines boot without
+// preloaded images, the provider stages images and the seed has what it
+// must stage: the network image, and a way to export images.
 func checkImages(o UpOptions) error {
-	if _, ok := o.Provider.(providers.ImageStager); !ok {
+	caps := o.Provider.Capabilities()
+	if caps.PreloadedImages {
 		return nil
+	}
+	if !caps.StagesImages {
+		return fmt.Errorf("provider %s neither preloads images on its machines nor stages them: the pod network has no way onto them", o.Provider.Name())
 	}
 	if o.NetworkImage == "" {
 		return errors.New("the pod network image is not set: build it with `make images` and pass --network-image $(cat bin/network-image)")
@@ -329,7 +377,8 @@ func readImage(ctx context.Context, src func(context.Context, string) (io.ReadCl
 
 // existingAdmin finds credentials for a cluster that exists: the kubeconfig
 // context the seed wrote, or else the admin kubeconfig kubeadm left on the
-// control-plane machine (Docker), pointed at the external endpoint.
+// control-plane machine (where the provider reads files), pointed at the
+// external endpoint.
 func existingAdmin(ctx context.Context, o UpOptions, infra providers.Infrastructure, cpName string) ([]byte, error) {
 	_, raw, ok, err := contextConfig(o.KubeconfigPath, o.Spec.Metadata.Name)
 	if err != nil {
@@ -345,8 +394,7 @@ func existingAdmin(ctx context.Context, o UpOptions, infra providers.Infrastruct
 // machine, for providers that can read files from machines, and renames its
 // context to the cluster's.
 func ReadAdminKubeconfig(ctx context.Context, p providers.Provider, cluster, cpName, endpoint string) ([]byte, error) {
-	fr, ok := p.(docker.FileReader)
-	if !ok {
+	if !p.Capabilities().ReadsFiles {
 		return nil, fmt.Errorf("cluster %s exists but no kubeconfig context %q holds its credentials, and provider %s cannot fetch them from the machine",
 			cluster, pki.ContextName(cluster), p.Name())
 	}
@@ -355,7 +403,7 @@ func ReadAdminKubeconfig(ctx context.Context, p providers.Provider, cluster, cpN
 	// The file appears once kubeadm has written it; a machine that was just
 	// created may not have it yet.
 	for {
-		raw, err = fr.ReadFile(ctx, cpName, "/etc/kubernetes/admin.conf")
+		raw, err = p.ReadFile(ctx, cpName, "/etc/kubernetes/admin.conf")
 		if err == nil || !providers.IsNotFound(err) {
 			break
 		}
@@ -381,16 +429,14 @@ func ReadAdminKubeconfig(ctx context.Context, p providers.Provider, cluster, cpN
 }
 
 func agentManifests(o UpOptions) ([]*unstructured.Unstructured, error) {
+	needs := o.Provider.Capabilities().Agent
+	img := agentImageOf(o)
 	return manifests.Agent(manifests.Params{
-		AgentImage:   o.AgentImage,
-		SpecYAML:     o.SpecYAML,
-		DockerSocket: o.Spec.Spec.Provider.Docker != nil,
-		CredentialsSecret: func() string {
-			if a := o.Spec.Spec.Provider.AWS; a != nil {
-				return a.CredentialsSecret
-			}
-			return ""
-		}(),
+		AgentImage:        img.ref,
+		PullPolicy:        img.pullPolicy,
+		SpecYAML:          o.SpecYAML,
+		DockerSocket:      needs.HostDockerSocket,
+		CredentialsSecret: needs.CredentialsSecret,
 	})
 }
 
@@ -433,56 +479,75 @@ func waitAPIServer(ctx context.Context, client kubernetes.Interface) error {
 }
 
 // waitHandOff waits until the agent's status lists the control-plane
-// machine as managed, reporting what it is waiting for as it changes.
-func waitHandOff(ctx context.Context, client kubernetes.Interface, cpName string, step *step) error {
+// machine as managed, reporting what it is waiting for as it changes. It
+// returns the agent's complaint about the live spec, if it has one: a
+// cluster whose agent adopted it and then rejected an edit is up, and the
+// agent acts on the last spec it accepted, so that is not a reason to wait.
+func waitHandOff(ctx context.Context, client kubernetes.Interface, cpName string, step *step) (specError string, err error) {
 	last := ""
-	return retry(ctx, func() error {
-		why := handOffState(ctx, client, cpName)
-		if why == "" {
+	err = retry(ctx, func() error {
+		h := handOffState(ctx, client, cpName)
+		if h.adopted {
+			specError = h.specError
 			return nil
 		}
-		if why != last {
-			step.detail(why)
-			last = why
+		if h.waiting != last {
+			step.detail(h.waiting)
+			last = h.waiting
 		}
-		return errors.New(why)
+		return errors.New(h.waiting)
 	})
+	return specError, err
 }
 
-func handOffState(ctx context.Context, client kubernetes.Interface, cpName string) string {
+// handOff is what the agent's status says of the hand-off.
+type handOff struct {
+	// adopted: the agent manages the control-plane machine.
+	adopted bool
+	// specError is why the agent rejects the live spec, if it does.
+	specError string
+	// waiting says what is missing, until adopted.
+	waiting string
+}
+
+func handOffState(ctx context.Context, client kubernetes.Interface, cpName string) handOff {
 	cm, err := client.CoreV1().ConfigMaps(v1alpha1.DefaultNamespace).Get(ctx, v1alpha1.StatusConfigMap, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		pods, perr := client.CoreV1().Pods(v1alpha1.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=seed-agent"})
 		if perr != nil || len(pods.Items) == 0 {
-			return "agent pod not scheduled yet"
+			return handOff{waiting: "agent pod not scheduled yet"}
 		}
 		pod := pods.Items[0]
 		for _, cs := range pod.Status.ContainerStatuses {
 			if w := cs.State.Waiting; w != nil {
-				return fmt.Sprintf("agent pod %s: %s %s", pod.Name, w.Reason, w.Message)
+				return handOff{waiting: fmt.Sprintf("agent pod %s: %s %s", pod.Name, w.Reason, w.Message)}
 			}
 		}
-		return fmt.Sprintf("agent pod %s is %s; no status yet", pod.Name, pod.Status.Phase)
+		return handOff{waiting: fmt.Sprintf("agent pod %s is %s; no status yet", pod.Name, pod.Status.Phase)}
 	}
 	if err != nil {
-		return fmt.Sprintf("reading agent status: %v", err)
+		return handOff{waiting: fmt.Sprintf("reading agent status: %v", err)}
 	}
 	var st v1alpha1.ClusterStatus
 	if err := yaml.Unmarshal([]byte(cm.Data[v1alpha1.StatusKey]), &st); err != nil {
-		return fmt.Sprintf("agent status unreadable: %v", err)
+		return handOff{waiting: fmt.Sprintf("agent status unreadable: %v", err)}
 	}
-	if st.SpecError != "" {
-		return "agent rejected the spec: " + strings.ReplaceAll(st.SpecError, "\n", "; ")
-	}
+	h := handOff{specError: st.SpecError}
 	for _, m := range st.Machines {
 		if m.Name == cpName && m.Managed {
-			return ""
+			h.adopted = true
+			return h
 		}
 	}
-	if st.LastError != "" {
-		return "agent reports: " + st.LastError
+	switch {
+	case st.SpecError != "":
+		h.waiting = "agent rejected the spec: " + strings.ReplaceAll(st.SpecError, "\n", "; ")
+	case st.LastError != "":
+		h.waiting = "agent reports: " + st.LastError
+	default:
+		h.waiting = "agent has not adopted the machine yet"
 	}
-	return "agent has not adopted the machine yet"
+	return h
 }
 
 // retry calls f until it succeeds or ctx ends, returning f's last error.

@@ -2,10 +2,13 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/bootstrap"
@@ -13,37 +16,8 @@ import (
 	"github.com/seedhq/seed/providers/fake"
 )
 
-// stager is a provider that ships images the way AWS does, and remembers
-// what it was asked to create.
-type stager struct {
-	*fake.Provider
-	staged  map[string]providers.StagedImage
-	content map[string]string
-	specs   []providers.MachineSpec
-}
-
-func newStager() *stager {
-	return &stager{Provider: fake.New(nil), staged: map[string]providers.StagedImage{}, content: map[string]string{}}
-}
-
-func (s *stager) StageImage(_ context.Context, img providers.StagedImage) error {
-	b, err := io.ReadAll(img.Data)
-	if err != nil {
-		return err
-	}
-	if int64(len(b)) != img.Size {
-		return errors.New("size does not match the data")
-	}
-	s.staged[img.Name], s.content[img.Name] = img, string(b)
-	return nil
-}
-
-func (s *stager) CreateMachine(ctx context.Context, spec providers.MachineSpec) (providers.Machine, error) {
-	s.specs = append(s.specs, spec)
-	return s.Provider.CreateMachine(ctx, spec)
-}
-
-// recorder is a provider without ImageStager (Docker's case).
+// recorder is the fake provider, remembering the machines it was asked to
+// create with their bootstraps.
 type recorder struct {
 	*fake.Provider
 	specs []providers.MachineSpec
@@ -54,7 +28,22 @@ func (r *recorder) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	return r.Provider.CreateMachine(ctx, spec)
 }
 
-func awsSpec(t *testing.T, agentImage string) *v1alpha1.Cluster {
+// What the two kinds of machines declare: stock machines that pull
+// Kubernetes' images and have Seed's staged (AWS), and machines whose node
+// image holds them all (Docker).
+var (
+	pulledImages    = providers.Capabilities{StagesImages: true}
+	preloadedImages = providers.Capabilities{PreloadedImages: true, ReadsFiles: true,
+		Agent: providers.AgentRequirements{HostDockerSocket: true}}
+)
+
+func newRecorder(caps providers.Capabilities) *recorder {
+	f := fake.New(nil)
+	f.SetCapabilities(caps)
+	return &recorder{Provider: f}
+}
+
+func awsSpec(t *testing.T) *v1alpha1.Cluster {
 	t.Helper()
 	doc := `apiVersion: ` + v1alpha1.APIVersion + `
 kind: Cluster
@@ -62,7 +51,7 @@ metadata: {name: demo}
 spec:
   kubernetesVersion: ` + v1alpha1.DefaultKubernetesVersion + `
   provider:
-    aws: {region: eu-west-1, agentImage: "` + agentImage + `"}
+    aws: {region: eu-west-1}
   controlPlane: {machineType: t3.medium}
   nodePools: []
 `
@@ -89,9 +78,9 @@ func TestUpChecksImagesBeforeCreatingAnything(t *testing.T) {
 		{"no image source", "seed.local/seednet:abc", nil, "no image source"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := newStager()
+			p := newRecorder(pulledImages)
 			_, err := Up(context.Background(), UpOptions{
-				Spec: awsSpec(t, ""), Provider: p, AgentImage: "seed.local/agent:abc", NetworkImage: c.network, ImageSource: c.source,
+				Spec: awsSpec(t), Provider: p, AgentImage: "seed.local/agent:abc", NetworkImage: c.network, ImageSource: c.source,
 			})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Up = %v, want an error saying %q", err, c.want)
@@ -103,85 +92,203 @@ func TestUpChecksImagesBeforeCreatingAnything(t *testing.T) {
 	}
 }
 
-func TestCreateControlPlaneShipsImages(t *testing.T) {
-	const network = "seed.local/seednet:abc"
+func TestCreateControlPlaneShipsOrPullsTheAgentImage(t *testing.T) {
+	const (
+		network = "seed.local/seednet:abc"
+		local   = "seed.local/agent:abc"
+	)
+	withImage := func(ref string) providers.Capabilities {
+		c := pulledImages
+		c.Agent.Image = ref
+		return c
+	}
 	infra := providers.Infrastructure{ControlPlaneEndpoint: "10.0.0.10:6443", ExternalEndpoint: "203.0.113.1:6443"}
 	for _, c := range []struct {
-		name        string
-		agentImage  string // spec.provider.aws.agentImage
-		wantStaged  map[string]bool
-		wantAgentIn string // the agent image the manifests name
+		name string
+		caps providers.Capabilities
+		// wantStaged maps each staged image to whether workers get it.
+		wantStaged    map[string]bool
+		wantInBoot    bool // the agent tarball travels in the bootstrap
+		wantSeednet   bool // the control plane applies the pod network
+		wantImage     string
+		wantPolicy    string
+		wantSocket    bool
+		wantPullsKube bool // kubeadm pulls Kubernetes' images
 	}{
-		{"local agent image", "", map[string]bool{"agent": false, "network": true}, "seed.local/agent:abc"},
-		{"registry agent image", "registry.example/seed-agent:v1", map[string]bool{"network": true}, "registry.example/seed-agent:v1"},
+		{name: "stock machines, the seed's own agent image: staged, never pulled", caps: pulledImages,
+			wantStaged: map[string]bool{"agent": false, "network": true}, wantSeednet: true,
+			wantImage: local, wantPolicy: "Never", wantPullsKube: true},
+		{name: "a registry agent image with a fixed tag: pulled once, not staged", caps: withImage("registry.example/seed-agent:v1"),
+			wantStaged: map[string]bool{"network": true}, wantSeednet: true,
+			wantImage: "registry.example/seed-agent:v1", wantPolicy: "IfNotPresent", wantPullsKube: true},
+		{name: "a registry agent image tagged latest: always pulled", caps: withImage("registry.example:5000/seed-agent:latest"),
+			wantStaged: map[string]bool{"network": true}, wantSeednet: true,
+			wantImage: "registry.example:5000/seed-agent:latest", wantPolicy: "Always", wantPullsKube: true},
+		{name: "a registry agent image without a tag: always pulled", caps: withImage("registry.example:5000/seed-agent"),
+			wantStaged: map[string]bool{"network": true}, wantSeednet: true,
+			wantImage: "registry.example:5000/seed-agent", wantPolicy: "Always", wantPullsKube: true},
+		{name: "a registry agent image by digest: pulled once", caps: withImage("registry.example/seed-agent@sha256:" + strings.Repeat("a", 64)),
+			wantStaged: map[string]bool{"network": true}, wantSeednet: true,
+			wantImage: "registry.example/seed-agent@sha256:" + strings.Repeat("a", 64), wantPolicy: "IfNotPresent", wantPullsKube: true},
+		{name: "preloaded machines: the agent image in the bootstrap, nothing staged", caps: preloadedImages,
+			wantStaged: map[string]bool{}, wantInBoot: true,
+			wantImage: local, wantPolicy: "Never", wantSocket: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := newStager()
-			o := defaulted(UpOptions{Spec: awsSpec(t, c.agentImage), SpecYAML: []byte("spec"), Provider: p,
-				AgentImage: "seed.local/agent:abc", NetworkImage: network, ImageSource: localImages})
+			p := newRecorder(c.caps)
+			o := defaulted(UpOptions{Spec: awsSpec(t), SpecYAML: []byte("spec"), Provider: p,
+				AgentImage: local, NetworkImage: network, ImageSource: localImages})
+			if err := checkImages(o); err != nil {
+				t.Fatalf("checkImages = %v", err)
+			}
 			if _, err := createControlPlane(context.Background(), o, infra, "demo-control-plane"); err != nil {
 				t.Fatal(err)
 			}
+			staged := p.Staged()
 			got := map[string]bool{}
-			for name, img := range p.staged {
+			for name, img := range staged {
 				got[name] = img.Workers
 			}
-			if len(got) != len(c.wantStaged) {
-				t.Errorf("staged %v, want %v", got, c.wantStaged)
+			if !reflect.DeepEqual(got, c.wantStaged) {
+				t.Errorf("staged %v (name: workers), want %v", got, c.wantStaged)
 			}
-			for name, workers := range c.wantStaged {
-				if w, ok := got[name]; !ok || w != workers {
-					t.Errorf("image %s staged %v (workers %v), want workers %v", name, ok, w, workers)
-				}
+			if img, ok := staged["agent"]; ok && string(img.Data) != "tarball of "+local {
+				t.Errorf("agent image staged as %q", img.Data)
 			}
-			if p.content["network"] != "tarball of "+network {
-				t.Errorf("network image content %q", p.content["network"])
+			if img, ok := staged["network"]; ok && string(img.Data) != "tarball of "+network {
+				t.Errorf("network image staged as %q", img.Data)
 			}
 			if len(p.specs) != 1 {
-				t.Fatalf("%d machines created", len(p.specs))
+				t.Fatalf("%d machines created, want the control plane", len(p.specs))
 			}
 			files := map[string]providers.File{}
 			for _, f := range p.specs[0].Bootstrap.Files {
 				files[f.Path] = f
 			}
-			seednet, ok := files[bootstrap.ManifestsDir+"/10-seednet.yaml"]
-			if !ok || seednet.Mode != 0o600 || !strings.Contains(string(seednet.Content), network) || !strings.Contains(string(seednet.Content), "vxlan") {
-				t.Errorf("seednet manifest %v: mode %o, %d bytes", ok, seednet.Mode, len(seednet.Content))
+			if f, ok := files[agentImagePath]; ok != c.wantInBoot || (ok && string(f.Content) != "tarball of "+local) {
+				t.Errorf("agent tarball in the bootstrap: %t (%d bytes), want %t", ok, len(f.Content), c.wantInBoot)
 			}
-			if _, ok := files[agentImagePath]; ok {
-				t.Error("the agent image went into the bootstrap as well as the bucket")
+			seednet, ok := files[networkManifestPath]
+			if ok != c.wantSeednet {
+				t.Errorf("seednet manifest in the bootstrap: %t, want %t", ok, c.wantSeednet)
 			}
-			if agent := files[bootstrap.ManifestsDir+"/50-seed-agent.yaml"]; !strings.Contains(string(agent.Content), c.wantAgentIn) {
-				t.Errorf("the agent's manifests do not name %s", c.wantAgentIn)
+			if ok && (seednet.Mode != 0o600 || !strings.Contains(string(seednet.Content), network) || !strings.Contains(string(seednet.Content), "vxlan")) {
+				t.Errorf("seednet manifest: mode %o, %d bytes", seednet.Mode, len(seednet.Content))
+			}
+			if pulls := strings.Contains(bootstrapText(p.specs[0].Bootstrap), "imagePullPolicy: IfNotPresent"); pulls != c.wantPullsKube {
+				t.Errorf("kubeadm pulls Kubernetes' images: %t, want %t", pulls, c.wantPullsKube)
+			}
+
+			// The manifests the control plane applies at boot, and the ones
+			// the seed installs when it runs again, run the same agent.
+			boot, err := decodeYAML(files[bootstrap.ManifestsDir+"/50-seed-agent.yaml"].Content)
+			if err != nil {
+				t.Fatal(err)
+			}
+			installed, err := agentManifests(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, objs := range map[string][]*unstructured.Unstructured{"applied at boot": boot, "installed by the seed": installed} {
+				image, policy, socket := agentContainer(t, objs)
+				if image != c.wantImage || policy != c.wantPolicy || socket != c.wantSocket {
+					t.Errorf("agent %s: image %s, pull policy %s, docker socket %t; want %s, %s, %t",
+						what, image, policy, socket, c.wantImage, c.wantPolicy, c.wantSocket)
+				}
 			}
 		})
 	}
 }
 
-// The Docker path is unchanged: the agent image travels in the bootstrap,
-// and the node image carries seednet and its manifest.
-func TestCreateControlPlaneWithoutStager(t *testing.T) {
-	c, raw, err := LoadSpec("", "demo")
-	if err != nil {
-		t.Fatal(err)
+// Machines with preloaded images need nothing shipped but the agent; a
+// provider that neither preloads nor stages images leaves the pod network
+// no way onto its machines, which Up says before creating anything.
+func TestCheckImagesFollowsTheProvider(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		caps    providers.Capabilities
+		network string
+		source  func(context.Context, string) (io.ReadCloser, error)
+		want    string // "" for no error
+	}{
+		{"preloaded: no network image, no image source", preloadedImages, "", nil, ""},
+		{"staged: all there", pulledImages, "seed.local/seednet:abc", localImages, ""},
+		{"neither preloaded nor staged", providers.Capabilities{}, "seed.local/seednet:abc", localImages, "neither preloads images"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := checkImages(UpOptions{Spec: awsSpec(t), Provider: newRecorder(c.caps), NetworkImage: c.network, ImageSource: c.source})
+			if c.want == "" && err != nil {
+				t.Fatalf("checkImages = %v, want nil", err)
+			}
+			if c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("checkImages = %v, want an error saying %q", err, c.want)
+			}
+		})
 	}
-	p := &recorder{Provider: fake.New(nil)}
-	o := UpOptions{Spec: c, SpecYAML: raw, Provider: p, AgentImage: "seed.local/agent:abc", ImageSource: localImages}
-	if err := checkImages(o); err != nil {
-		t.Fatalf("checkImages = %v; a provider that does not stage needs no network image", err)
-	}
-	if _, err := createControlPlane(context.Background(), o, providers.Infrastructure{ControlPlaneEndpoint: "seed-control-plane:6443", ExternalEndpoint: "127.0.0.1:6443"}, "demo-control-plane"); err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	for _, f := range p.specs[0].Bootstrap.Files {
-		paths = append(paths, f.Path)
-		if f.Path == agentImagePath && string(f.Content) != "tarball of seed.local/agent:abc" {
-			t.Errorf("agent image file holds %q", f.Content)
+}
+
+func TestRegistryPullPolicy(t *testing.T) {
+	for ref, want := range map[string]string{
+		"registry.example/seed-agent:v1":            "IfNotPresent",
+		"registry.example:5000/seed-agent:v1.2":     "IfNotPresent",
+		"registry.example:5000/seed-agent":          "Always",
+		"registry.example/seed-agent:latest":        "Always",
+		"seed-agent":                                "Always",
+		"registry.example/seed-agent@sha256:abc123": "IfNotPresent",
+		"registry.example/seed-agent:v1@sha256:abc": "IfNotPresent",
+	} {
+		if got := registryPullPolicy(ref); got != want {
+			t.Errorf("registryPullPolicy(%q) = %s, want %s", ref, got, want)
 		}
 	}
-	joined := strings.Join(paths, " ")
-	if !strings.Contains(joined, agentImagePath) || strings.Contains(joined, "seednet") {
-		t.Errorf("bootstrap files %v: want the agent image and no seednet manifest", paths)
+}
+
+func bootstrapText(b providers.Bootstrap) string {
+	var sb strings.Builder
+	sb.WriteString(b.Script)
+	for _, f := range b.Files {
+		if f.Path != agentImagePath {
+			sb.Write(f.Content)
+		}
 	}
+	return sb.String()
+}
+
+func decodeYAML(doc []byte) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, part := range strings.Split(string(doc), "\n---\n") {
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(part), &obj); err != nil {
+			return nil, err
+		}
+		out = append(out, &unstructured.Unstructured{Object: obj})
+	}
+	return out, nil
+}
+
+// agentContainer returns the agent Deployment's image, pull policy, and
+// whether it mounts the host's Docker socket.
+func agentContainer(t *testing.T, objs []*unstructured.Unstructured) (image, policy string, socket bool) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		if len(containers) != 1 {
+			t.Fatalf("the agent Deployment has %d containers", len(containers))
+		}
+		c := containers[0].(map[string]any)
+		volumes, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "volumes")
+		for _, v := range volumes {
+			if hp, ok := v.(map[string]any)["hostPath"].(map[string]any); ok && hp["path"] == "/var/run/docker.sock" {
+				socket = true
+			}
+		}
+		image, _ = c["image"].(string)
+		policy, _ = c["imagePullPolicy"].(string)
+		return image, policy, socket
+	}
+	t.Fatal("no agent Deployment")
+	return "", "", false
 }

@@ -2,8 +2,8 @@
 // cluster-wide resources are a VPC (or the one the spec names), security
 // groups, a stable control-plane endpoint, two IAM roles and a private
 // bucket, all tagged as the cluster's and found again by those tags.
-// New returns a providers.Provider; the same value also implements
-// Preflighter, ImageStager and BatchCreator.
+// New returns a providers.Provider that preflights, stages images and
+// creates machines in batches, and declares so in its Capabilities.
 //
 // # Credentials
 //

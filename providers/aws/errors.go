@@ -65,18 +65,60 @@ var throttleCodes = func() map[string]bool {
 	return m
 }()
 
-var transientCodes = map[string]bool{
-	"InternalError":                 true,
-	"InternalFailure":               true,
-	"ServiceUnavailable":            true,
-	"Unavailable":                   true,
-	"RequestTimeout":                true,
-	codeDependencyViolation:         true,
-	"IncorrectState":                true,
-	"IncorrectInstanceState":        true,
-	"InvalidNetworkInterface.InUse": true,
-	"ConcurrentModification":        true,
-	"OperationAborted":              true,
+// permanentCodes say the request can never succeed as sent: it is
+// malformed, contradicts itself, or the credentials are refused. Retrying
+// it unchanged only spends API quota; a person must change the spec, the
+// request or the permissions. Only codes known to mean that are here:
+// anything else is retried with backoff (see kindOf).
+var permanentCodes = map[string]bool{
+	// Malformed or contradictory requests (EC2's common client errors).
+	"InvalidParameter":            true,
+	codeInvalidParameterValue:     true,
+	"InvalidParameterCombination": true,
+	"MissingParameter":            true,
+	"UnknownParameter":            true,
+	"InvalidAction":               true,
+	"InvalidQueryParameter":       true,
+	"MalformedQueryString":        true,
+	"UnsupportedOperation":        true,
+	"ValidationError":             true, // IAM, STS
+	"MalformedPolicyDocument":     true, // IAM
+	"MalformedXML":                true, // S3
+	"InvalidArgument":             true, // S3
+	"InvalidBucketName":           true, // S3
+	// Our own request contradicts an earlier one with the same client token.
+	codeIdempotentParameterMismatch: true,
+	// What the spec asks for collides with what the account has.
+	"InvalidSubnet.Range":    true,
+	"InvalidSubnet.Conflict": true,
+	"InvalidVpc.Range":       true,
+	// Someone else owns the bucket name.
+	codeBucketAlreadyExists: true,
+	// Answers that mean "already done": callers test for them before
+	// classifying; if one gets through, retrying it changes nothing.
+	codeInvalidPermissionDuplicate: true,
+	codeRouteAlreadyExists:         true,
+	codeEntityAlreadyExists:        true,
+	// The credentials are refused, or the account may not use the region.
+	"AuthFailure":                true,
+	"UnauthorizedOperation":      true,
+	"AccessDenied":               true,
+	"AccessDeniedException":      true,
+	"InvalidClientTokenId":       true,
+	"SignatureDoesNotMatch":      true,
+	"IncompleteSignature":        true,
+	"MissingAuthenticationToken": true,
+	"InvalidAccessKeyId":         true,
+	"ExpiredToken":               true,
+	"OptInRequired":              true,
+	"Blocked":                    true,
+	"AllAccessDisabled":          true,
+}
+
+// isPermanent: the code is a known "can never succeed as sent", or EC2's
+// Invalid<Thing>.Malformed, an identifier that is not well formed.
+func isPermanent(code string) bool {
+	return permanentCodes[code] || (strings.HasPrefix(code, "Invalid") && strings.HasSuffix(code, ".Malformed"))
 }
 
 // errorCode is the API error code in err's chain, or "".
@@ -137,20 +179,22 @@ func kindOf(err error) providers.ErrorKind {
 	}
 	c := errorCode(err)
 	switch {
-	case c == "":
-		// Connection errors, timeouts, a cancelled context: worth another
-		// try.
-		return providers.KindTransient
 	case throttleCodes[c]:
 		return providers.KindThrottled
 	case zoneCapacityCodes[c], accountCapacityCodes[c]:
 		return providers.KindCapacity
 	case isNotFound(err):
 		return providers.KindNotFound
-	case transientCodes[c]:
-		return providers.KindTransient
-	default:
+	case isPermanent(c):
 		return providers.KindInvalid
+	default:
+		// Connection errors, timeouts, server faults (InternalError,
+		// ServiceUnavailable), state still settling (DependencyViolation,
+		// IncorrectState), and every code not listed above. Calling a
+		// failure permanent stops the agent from ever trying again, so it
+		// takes a code known to mean it; a wrong "transient" costs retries
+		// with backoff, and the error stays visible in status.
+		return providers.KindTransient
 	}
 }
 

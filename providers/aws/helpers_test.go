@@ -52,7 +52,7 @@ func newEnv(t testing.TB, mods ...func(*Options)) *env {
 	e := &env{clock: clock, ec2: fake.NewEC2(clock, testRegion), iam: fake.NewIAM(clock), s3: fake.NewS3(clock), logs: &logSink{}}
 	e.opts = Options{
 		ClusterName: "demo",
-		Spec:        &v1alpha1.AWSProviderSpec{Region: testRegion},
+		Region:      testRegion,
 		MachineTypes: map[string]string{
 			"spec.controlPlane.machineType": "t3.medium",
 			"spec.nodePools[0].machineType": "m6i.large",

@@ -144,8 +144,8 @@ func TestEnsureInfrastructureWithSpecVPC(t *testing.T) {
 	vpc, _ := e.ec2.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("172.16.0.0/16")})
 	s1, _ := e.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("172.16.0.0/24"), AvailabilityZone: aws.String(testRegion + "b")})
 	s2, _ := e.ec2.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("172.16.1.0/24"), AvailabilityZone: aws.String(testRegion + "a")})
-	e.opts.Spec.VPCID = aws.ToString(vpc.Vpc.VpcId)
-	e.opts.Spec.SubnetIDs = []string{aws.ToString(s1.Subnet.SubnetId), aws.ToString(s2.Subnet.SubnetId)}
+	e.opts.VPCID = aws.ToString(vpc.Vpc.VpcId)
+	e.opts.SubnetIDs = []string{aws.ToString(s1.Subnet.SubnetId), aws.ToString(s2.Subnet.SubnetId)}
 	e.p = e.restart(t)
 	e.ec2.ResetCalls()
 

@@ -2,8 +2,10 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/go-logr/logr"
 
-	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
 )
 
@@ -36,8 +37,25 @@ type Options struct {
 	// ClusterName is the cluster's name, a DNS label; it ends up in tags,
 	// IAM names and the bucket name.
 	ClusterName string
-	// Spec is the cluster's spec.provider.aws. Region is required.
-	Spec *v1alpha1.AWSProviderSpec
+	// Region is the AWS region, e.g. "eu-west-1" (required).
+	Region string
+	// VPCID uses an existing VPC, with the subnets SubnetIDs names (both or
+	// neither); empty means the provider creates and owns one.
+	VPCID     string
+	SubnetIDs []string
+	// AvailabilityZones to spread owned subnets over; empty picks up to three.
+	AvailabilityZones []string
+	// AMI is the machine image; empty resolves Debian 12 for the region.
+	AMI string
+	// SSHKeyName is an optional EC2 key pair for debugging access.
+	SSHKeyName string
+	// AgentImage, when set, is a registry image the machines pull the agent
+	// from (declared in Capabilities); empty means the seed stages its own.
+	AgentImage string
+	// CredentialsSecret, when set, names the Secret holding the agent's AWS
+	// credentials (declared in Capabilities); empty means the control
+	// plane's instance profile.
+	CredentialsSecret string
 	// MachineTypes are the instance types Preflight checks, keyed by the
 	// spec field that names them, e.g.
 	// {"spec.controlPlane.machineType": "t3.medium"}. Machines themselves
@@ -91,25 +109,23 @@ type Clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-// The optional capabilities this provider has, declared with the Provider
-// interface so that callers and the metrics decorator can see them.
-type (
-	Preflighter  = providers.Preflighter
-	ImageStager  = providers.ImageStager
-	BatchCreator = providers.BatchCreator
-)
+var _ providers.Provider = (*provider)(nil)
 
-var (
-	_ providers.Provider = (*provider)(nil)
-	_ Preflighter        = (*provider)(nil)
-	_ ImageStager        = (*provider)(nil)
-	_ BatchCreator       = (*provider)(nil)
-)
+// settings are the user's choices among Options, as the provider keeps them.
+type settings struct {
+	Region            string
+	VPCID             string
+	SubnetIDs         []string
+	AvailabilityZones []string
+	AMI               string
+	SSHKeyName        string
+}
 
 // provider is the AWS implementation of providers.Provider.
 type provider struct {
 	cluster  string
-	spec     v1alpha1.AWSProviderSpec
+	spec     settings
+	caps     providers.Capabilities
 	types    map[string]string
 	apiCIDRs []string
 	cpHops   int32
@@ -161,15 +177,15 @@ func newProvider(ctx context.Context, opts Options) (*provider, error) {
 		return nil, providers.NewError(providers.KindInvalid, op,
 			fmt.Errorf("cluster name %q must be a DNS label", opts.ClusterName))
 	}
-	if opts.Spec == nil || opts.Spec.Region == "" {
+	if opts.Region == "" {
 		return nil, providers.NewError(providers.KindInvalid, op,
 			fmt.Errorf("spec.provider.aws.region is required"))
 	}
-	if opts.Spec.VPCID != "" && len(opts.Spec.SubnetIDs) == 0 {
+	if opts.VPCID != "" && len(opts.SubnetIDs) == 0 {
 		return nil, providers.NewError(providers.KindInvalid, op,
 			fmt.Errorf("spec.provider.aws.subnetIDs is required with spec.provider.aws.vpcID"))
 	}
-	if opts.Spec.VPCID == "" && len(opts.Spec.SubnetIDs) > 0 {
+	if opts.VPCID == "" && len(opts.SubnetIDs) > 0 {
 		return nil, providers.NewError(providers.KindInvalid, op,
 			fmt.Errorf("spec.provider.aws.vpcID is required with spec.provider.aws.subnetIDs"))
 	}
@@ -178,8 +194,25 @@ func newProvider(ctx context.Context, opts Options) (*provider, error) {
 		log = logr.Discard()
 	}
 	p := &provider{
-		cluster:       opts.ClusterName,
-		spec:          *opts.Spec,
+		cluster: opts.ClusterName,
+		spec: settings{
+			Region:            opts.Region,
+			VPCID:             opts.VPCID,
+			SubnetIDs:         slices.Clone(opts.SubnetIDs),
+			AvailabilityZones: slices.Clone(opts.AvailabilityZones),
+			AMI:               opts.AMI,
+			SSHKeyName:        opts.SSHKeyName,
+		},
+		// Machines boot a stock image: kubeadm pulls Kubernetes' images,
+		// and the seed stages its own through the cluster bucket. There is
+		// no way in to read files; the seed keeps the credentials it signs.
+		caps: providers.Capabilities{
+			StagesImages: true,
+			Agent: providers.AgentRequirements{
+				Image:             opts.AgentImage,
+				CredentialsSecret: opts.CredentialsSecret,
+			},
+		},
 		types:         opts.MachineTypes,
 		apiCIDRs:      opts.APIServerCIDRs,
 		cpHops:        opts.ControlPlaneHopLimit,
@@ -253,13 +286,13 @@ func loadConfig(ctx context.Context, opts Options) (aws.Config, error) {
 	if opts.Config != nil {
 		cfg := opts.Config.Copy()
 		if cfg.Region == "" {
-			cfg.Region = opts.Spec.Region
+			cfg.Region = opts.Region
 		}
 		cfg.Retryer = retryer
 		return cfg, nil
 	}
 	lo := []func(*config.LoadOptions) error{
-		config.WithRegion(opts.Spec.Region),
+		config.WithRegion(opts.Region),
 		config.WithRetryer(retryer),
 	}
 	if opts.Profile != "" {
@@ -294,6 +327,16 @@ func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 
 // Name is the provider's registered name.
 func (p *provider) Name() string { return ProviderName }
+
+// Capabilities implements providers.Provider.
+func (p *provider) Capabilities() providers.Capabilities { return p.caps }
+
+// ReadFile implements providers.Provider: EC2 offers no way to read a file
+// off an instance without a way in (SSH, SSM) that Seed does not set up.
+func (p *provider) ReadFile(_ context.Context, machine, path string) ([]byte, error) {
+	return nil, providers.NewError(providers.KindInvalid, fmt.Sprintf("reading %s from machine %s", path, machine),
+		errors.New("the AWS provider cannot read files off instances"))
+}
 
 type wallClock struct{}
 

@@ -11,20 +11,13 @@ import (
 	"github.com/seedhq/seed/providers"
 )
 
-// FileReader reads a file from a machine. The Docker provider implements it
-// so the seed can fetch the admin kubeconfig kubeadm wrote on the control
-// plane instead of keeping credentials in a local file.
-type FileReader interface {
-	ReadFile(ctx context.Context, machine, path string) ([]byte, error)
-}
-
-var _ FileReader = (*provider)(nil)
-
 // maxReadFile bounds what ReadFile returns: it is meant for small
 // configuration files.
 const maxReadFile = 4 << 20
 
-// ReadFile returns the content of path in the machine's container.
+// ReadFile implements providers.Provider: it copies path out of the
+// machine's container, so the seed can fetch the admin kubeconfig kubeadm
+// wrote on the control plane instead of keeping credentials in a local file.
 func (p *provider) ReadFile(ctx context.Context, machine, path string) ([]byte, error) {
 	op := fmt.Sprintf("reading %s from machine %s", path, machine)
 	c, err := p.engine.ContainerInspect(ctx, machine)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/seedhq/seed/providers"
@@ -26,6 +27,43 @@ const (
 // Machine names become container names, hostnames and Node names: a DNS
 // subdomain short enough to be a hostname.
 var machineName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+
+// maxParallelCreates bounds how many containers CreateMachines creates at
+// once: each is a handful of engine calls, and the engine serialises much
+// of its work anyway.
+const maxParallelCreates = 8
+
+// CreateMachines implements providers.Provider. The engine has no batch
+// call, so it runs CreateMachine for each spec, several at a time, and
+// returns the machines it made in spec order with every failure joined.
+func (p *provider) CreateMachines(ctx context.Context, specs []providers.MachineSpec) ([]providers.Machine, error) {
+	made := make([]*providers.Machine, len(specs))
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxParallelCreates)
+	for i := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			m, err := p.CreateMachine(ctx, specs[i])
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			made[i] = &m
+		}()
+	}
+	wg.Wait()
+	out := make([]providers.Machine, 0, len(specs))
+	for _, m := range made {
+		if m != nil {
+			out = append(out, *m)
+		}
+	}
+	return out, errors.Join(errs...)
+}
 
 // CreateMachine implements providers.Provider. The container's name is the
 // machine's: the engine refuses a second container of that name, which is

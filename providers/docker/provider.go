@@ -137,6 +137,29 @@ func validateClusterName(name string) error {
 // Name implements providers.Provider.
 func (p *provider) Name() string { return "docker" }
 
+// Capabilities implements providers.Provider. The node image holds every
+// image the cluster runs, pod network included; the agent drives the engine
+// through the host's socket; files are copied out of containers.
+func (p *provider) Capabilities() providers.Capabilities {
+	return providers.Capabilities{
+		PreloadedImages: true,
+		ReadsFiles:      true,
+		Agent:           providers.AgentRequirements{HostDockerSocket: true},
+	}
+}
+
+// Preflight implements providers.Provider. There is nothing to check before
+// EnsureInfrastructure, which reports an engine it cannot reach.
+func (p *provider) Preflight(context.Context) error { return nil }
+
+// StageImage implements providers.Provider: the Docker provider stages
+// nothing, because its node image holds what machines run and the seed
+// carries the agent image in the control plane's bootstrap.
+func (p *provider) StageImage(_ context.Context, img providers.StagedImage) error {
+	return providers.NewError(providers.KindInvalid, "staging image "+img.Name,
+		errors.New("the Docker provider does not stage images: its node image carries them"))
+}
+
 // providerID is what the machine's Node carries in spec.providerID.
 func (p *provider) providerID(machine string) string {
 	return "seed://docker/" + p.cluster + "/" + machine

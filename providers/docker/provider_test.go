@@ -850,3 +850,49 @@ func TestDestroyRemovesTheControlPlaneFirstAndSweepsLateArrivals(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// The engine has no batch call: CreateMachines is CreateMachine for each
+// spec, and a spec that fails costs only its own machine.
+func TestCreateMachinesReturnsWhatExistsInSpecOrder(t *testing.T) {
+	f := newFakeEngine(testImage)
+	p, _ := newTestProvider(t, f, Options{NodeImage: testImage})
+	if _, err := p.EnsureInfrastructure(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	bad := workerSpec("W_2")
+	specs := []providers.MachineSpec{workerSpec("w1"), bad, workerSpec("w3"), workerSpec("w4")}
+	made, err := p.CreateMachines(ctx(t), specs)
+	mustKind(t, err, providers.KindInvalid, "machine name")
+	var names []string
+	for _, m := range made {
+		names = append(names, m.Name)
+	}
+	if want := []string{"w1", "w3", "w4"}; !slices.Equal(names, want) {
+		t.Fatalf("CreateMachines returned %v, want %v", names, want)
+	}
+	if n, _, _ := f.counts(); n != 3 {
+		t.Errorf("%d containers, want 3", n)
+	}
+
+	// Asking again for the ones that exist returns them and creates nothing.
+	again, err := p.CreateMachines(ctx(t), []providers.MachineSpec{workerSpec("w4"), workerSpec("w1")})
+	if err != nil || len(again) != 2 || again[0] != made[2] || again[1] != made[0] {
+		t.Fatalf("second CreateMachines = %+v, %v", again, err)
+	}
+	if f.Calls("ContainerCreate") != 3 {
+		t.Errorf("ContainerCreate called %d times, want 3", f.Calls("ContainerCreate"))
+	}
+}
+
+func TestDeclaresWhatItCanDo(t *testing.T) {
+	p, _ := newTestProvider(t, newFakeEngine(testImage), Options{})
+	caps := p.Capabilities()
+	if !caps.PreloadedImages || caps.StagesImages || !caps.ReadsFiles || !caps.Agent.HostDockerSocket || caps.Agent.Image != "" {
+		t.Errorf("Capabilities = %+v", caps)
+	}
+	if err := p.Preflight(ctx(t)); err != nil {
+		t.Errorf("Preflight = %v", err)
+	}
+	err := p.StageImage(ctx(t), providers.StagedImage{Name: "agent", Data: strings.NewReader("x"), Size: 1})
+	mustKind(t, err, providers.KindInvalid, "does not stage images")
+}

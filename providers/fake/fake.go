@@ -1,8 +1,12 @@
 package fake
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -18,12 +22,21 @@ const (
 	MethodDeleteMachine         = "DeleteMachine"
 	MethodListMachines          = "ListMachines"
 	MethodCreateMachines        = "CreateMachines"
+	MethodPreflight             = "Preflight"
+	MethodStageImage            = "StageImage"
+	MethodReadFile              = "ReadFile"
 )
 
 // Provider is an in-memory providers.Provider. Its exported methods beyond
-// the interface are for tests to program and inspect it.
+// the interface are for tests to program and inspect it. It has every
+// capability a provider can declare, so tests drive the paths the AWS
+// provider takes (batches, staging, images pulled) as well as Docker's
+// (reading files); SetCapabilities narrows them.
 type Provider struct {
 	mu       sync.Mutex
+	caps     providers.Capabilities
+	staged   map[string]StagedImage
+	files    map[string]map[string][]byte
 	clock    func() time.Time
 	machines map[string]providers.Machine
 	calls    map[string]int
@@ -47,10 +60,13 @@ type Provider struct {
 	OnDelete func(name string)
 }
 
-var (
-	_ providers.Provider     = (*Provider)(nil)
-	_ providers.BatchCreator = (*Provider)(nil)
-)
+var _ providers.Provider = (*Provider)(nil)
+
+// StagedImage is an image as StageImage received it.
+type StagedImage struct {
+	Workers bool
+	Data    []byte
+}
 
 type batchFailure struct {
 	made int
@@ -70,6 +86,9 @@ func New(clock func() time.Time) *Provider {
 		failures: map[string][]error{},
 		delays:   map[string]time.Duration{},
 		halfMade: map[string]bool{},
+		caps:     providers.Capabilities{StagesImages: true, ReadsFiles: true},
+		staged:   map[string]StagedImage{},
+		files:    map[string]map[string][]byte{},
 		infra: providers.Infrastructure{
 			ControlPlaneEndpoint: "fake-control-plane:6443",
 			ExternalEndpoint:     "127.0.0.1:6443",
@@ -79,6 +98,22 @@ func New(clock func() time.Time) *Provider {
 
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return "fake" }
+
+// Capabilities implements providers.Provider: by default images are pulled
+// and staged and files can be read, as SetCapabilities last said otherwise.
+func (p *Provider) Capabilities() providers.Capabilities {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.caps
+}
+
+// SetCapabilities replaces what the provider declares, for example to
+// stand in for Docker (images preloaded, nothing staged).
+func (p *Provider) SetCapabilities(c providers.Capabilities) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.caps = c
+}
 
 // FailNext makes the next len(errs) calls of method return those errors in order.
 func (p *Provider) FailNext(method string, errs ...error) {
@@ -223,6 +258,8 @@ func (p *Provider) DestroyInfrastructure(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	p.machines = map[string]providers.Machine{}
+	p.files = map[string]map[string][]byte{}
+	p.staged = map[string]StagedImage{}
 	p.mu.Unlock()
 	return nil
 }
@@ -295,6 +332,7 @@ func (p *Provider) DeleteMachine(ctx context.Context, name string) error {
 	p.mu.Lock()
 	_, existed := p.machines[name]
 	delete(p.machines, name)
+	delete(p.files, name)
 	hook := p.OnDelete
 	p.mu.Unlock()
 	if existed && hook != nil {
@@ -322,7 +360,7 @@ func (p *Provider) sortedLocked() []providers.Machine {
 	return out
 }
 
-// CreateMachines implements providers.BatchCreator: CreateMachine's contract
+// CreateMachines implements providers.Provider: CreateMachine's contract
 // for each spec, in one call. On a programmed partial failure it returns the
 // machines it made and the error.
 func (p *Provider) CreateMachines(ctx context.Context, specs []providers.MachineSpec) ([]providers.Machine, error) {
@@ -346,4 +384,72 @@ func (p *Provider) CreateMachines(ctx context.Context, specs []providers.Machine
 		out = append(out, m)
 	}
 	return out, failure
+}
+
+// Preflight implements providers.Provider: it checks nothing and fails only
+// as programmed.
+func (p *Provider) Preflight(ctx context.Context) error {
+	return p.begin(ctx, MethodPreflight)
+}
+
+// StageImage implements providers.Provider: it keeps the image, read in
+// full, under its name.
+func (p *Provider) StageImage(ctx context.Context, img providers.StagedImage) error {
+	if err := p.begin(ctx, MethodStageImage); err != nil {
+		return err
+	}
+	op := "staging image " + img.Name
+	if !p.Capabilities().StagesImages {
+		return providers.NewError(providers.KindInvalid, op, errors.New("this provider does not stage images"))
+	}
+	data, err := io.ReadAll(img.Data)
+	if err != nil {
+		return providers.NewError(providers.KindTransient, op, err)
+	}
+	if int64(len(data)) != img.Size {
+		return providers.NewError(providers.KindInvalid, op, fmt.Errorf("size %d does not match the %d bytes of data", img.Size, len(data)))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.staged[img.Name] = StagedImage{Workers: img.Workers, Data: data}
+	return nil
+}
+
+// Staged returns the images staged so far, by name.
+func (p *Provider) Staged() map[string]StagedImage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.staged)
+}
+
+// SetFile puts a file on a machine, for ReadFile to find.
+func (p *Provider) SetFile(machine, path string, content []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.files[machine] == nil {
+		p.files[machine] = map[string][]byte{}
+	}
+	p.files[machine][path] = content
+}
+
+// ReadFile implements providers.Provider: it returns what SetFile put on a
+// machine that exists.
+func (p *Provider) ReadFile(ctx context.Context, machine, path string) ([]byte, error) {
+	if err := p.begin(ctx, MethodReadFile); err != nil {
+		return nil, err
+	}
+	op := fmt.Sprintf("reading %s from machine %s", path, machine)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.caps.ReadsFiles {
+		return nil, providers.NewError(providers.KindInvalid, op, errors.New("this provider cannot read files off machines"))
+	}
+	if _, ok := p.machines[machine]; !ok {
+		return nil, providers.NewError(providers.KindNotFound, op, errors.New("no such machine"))
+	}
+	b, ok := p.files[machine][path]
+	if !ok {
+		return nil, providers.NewError(providers.KindNotFound, op, errors.New("no such file"))
+	}
+	return bytes.Clone(b), nil
 }

@@ -32,26 +32,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Decorate returns p with every call measured. The optional capabilities
-// that callers look for by type assertion are passed through when p has them.
+// Decorate returns p with every call measured. Every capability is a
+// method of providers.Provider, so the decorated provider has them all.
 func (m *Metrics) Decorate(p providers.Provider) providers.Provider {
-	d := &decorated{next: p, m: m}
-	if b, ok := p.(providers.BatchCreator); ok {
-		return &decoratedBatch{decorated: d, batch: b}
-	}
-	return d
-}
-
-type decoratedBatch struct {
-	*decorated
-	batch providers.BatchCreator
-}
-
-var _ providers.BatchCreator = (*decoratedBatch)(nil)
-
-func (d *decoratedBatch) CreateMachines(ctx context.Context, specs []providers.MachineSpec) (_ []providers.Machine, err error) {
-	defer func(start time.Time) { d.observe("CreateMachines", start, err) }(time.Now())
-	return d.batch.CreateMachines(ctx, specs)
+	return &decorated{next: p, m: m}
 }
 
 type decorated struct {
@@ -74,6 +58,14 @@ func (d *decorated) observe(method string, start time.Time, err error) {
 }
 
 func (d *decorated) Name() string { return d.next.Name() }
+
+// Capabilities is a declaration, not a call: it is passed through unmeasured.
+func (d *decorated) Capabilities() providers.Capabilities { return d.next.Capabilities() }
+
+func (d *decorated) Preflight(ctx context.Context) (err error) {
+	defer func(start time.Time) { d.observe("Preflight", start, err) }(time.Now())
+	return d.next.Preflight(ctx)
+}
 
 func (d *decorated) EnsureInfrastructure(ctx context.Context) (_ providers.Infrastructure, err error) {
 	defer func(start time.Time) { d.observe("EnsureInfrastructure", start, err) }(time.Now())
@@ -98,4 +90,19 @@ func (d *decorated) DeleteMachine(ctx context.Context, name string) (err error) 
 func (d *decorated) ListMachines(ctx context.Context) (_ []providers.Machine, err error) {
 	defer func(start time.Time) { d.observe("ListMachines", start, err) }(time.Now())
 	return d.next.ListMachines(ctx)
+}
+
+func (d *decorated) StageImage(ctx context.Context, img providers.StagedImage) (err error) {
+	defer func(start time.Time) { d.observe("StageImage", start, err) }(time.Now())
+	return d.next.StageImage(ctx, img)
+}
+
+func (d *decorated) CreateMachines(ctx context.Context, specs []providers.MachineSpec) (_ []providers.Machine, err error) {
+	defer func(start time.Time) { d.observe("CreateMachines", start, err) }(time.Now())
+	return d.next.CreateMachines(ctx, specs)
+}
+
+func (d *decorated) ReadFile(ctx context.Context, machine, path string) (_ []byte, err error) {
+	defer func(start time.Time) { d.observe("ReadFile", start, err) }(time.Now())
+	return d.next.ReadFile(ctx, machine, path)
 }

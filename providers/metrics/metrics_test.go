@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -12,24 +13,6 @@ import (
 	"github.com/seedhq/seed/providers"
 	"github.com/seedhq/seed/providers/fake"
 )
-
-type batchFake struct {
-	*fake.Provider
-	batches int
-}
-
-func (b *batchFake) CreateMachines(ctx context.Context, specs []providers.MachineSpec) ([]providers.Machine, error) {
-	b.batches++
-	var out []providers.Machine
-	for _, s := range specs {
-		m, err := b.CreateMachine(ctx, s)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
 
 func TestDecorateCountsCallsAndErrorsByKind(t *testing.T) {
 	reg := prometheus.NewRegistry()
@@ -54,22 +37,45 @@ seed_provider_call_errors_total{kind="Throttled",method="ListMachines",provider=
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "seed_provider_call_errors_total"); err != nil {
 		t.Error(err)
 	}
-	if _, ok := p.(providers.BatchCreator); ok {
-		t.Error("a provider without batches must not look like a BatchCreator once decorated")
-	}
 }
 
-func TestDecorateKeepsBatchCreator(t *testing.T) {
-	b := &batchFake{Provider: fake.New(nil)}
-	p := NewMetrics(prometheus.NewRegistry()).Decorate(b)
-	bc, ok := p.(providers.BatchCreator)
-	if !ok {
-		t.Fatal("the decorated provider lost BatchCreator")
+// Every capability is a method of the interface: the decorator must pass
+// each through, measured, and the declared capabilities unchanged.
+func TestDecorateKeepsEveryCapability(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := fake.New(nil)
+	caps := providers.Capabilities{StagesImages: true, ReadsFiles: true,
+		Agent: providers.AgentRequirements{Image: "registry.example/agent:v1", CredentialsSecret: "aws"}}
+	f.SetCapabilities(caps)
+	p := NewMetrics(reg).Decorate(f)
+	ctx := context.Background()
+
+	if got := p.Capabilities(); !reflect.DeepEqual(got, caps) {
+		t.Errorf("Capabilities = %+v through the decorator, want %+v", got, caps)
 	}
-	if _, err := bc.CreateMachines(context.Background(), []providers.MachineSpec{{Name: "a"}, {Name: "b"}}); err != nil {
+	if err := p.Preflight(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if b.batches != 1 || len(b.Machines()) != 2 {
-		t.Errorf("batches %d machines %d, want 1 and 2", b.batches, len(b.Machines()))
+	if err := p.StageImage(ctx, providers.StagedImage{Name: "agent", Data: strings.NewReader("x"), Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	made, err := p.CreateMachines(ctx, []providers.MachineSpec{{Name: "a"}, {Name: "b"}})
+	if err != nil || len(made) != 2 {
+		t.Fatalf("CreateMachines = %d machines, %v", len(made), err)
+	}
+	f.SetFile("a", "/etc/x", []byte("y"))
+	if b, err := p.ReadFile(ctx, "a", "/etc/x"); err != nil || string(b) != "y" {
+		t.Fatalf("ReadFile = %q, %v", b, err)
+	}
+	for _, m := range []string{fake.MethodPreflight, fake.MethodStageImage, fake.MethodCreateMachines, fake.MethodReadFile} {
+		if f.Calls(m) != 1 {
+			t.Errorf("%s reached the provider %d times, want 1", m, f.Calls(m))
+		}
+	}
+	if _, ok := f.Staged()["agent"]; !ok {
+		t.Error("the staged image did not reach the provider")
+	}
+	if got := testutil.CollectAndCount(reg, "seed_provider_call_duration_seconds"); got != 4 {
+		t.Errorf("duration series: got %d, want 4 (Preflight, StageImage, CreateMachines, ReadFile)", got)
 	}
 }

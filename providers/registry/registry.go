@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/go-logr/logr"
 
@@ -69,13 +70,30 @@ func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provid
 			types[fmt.Sprintf("spec.nodePools[%d].machineType", i)] = p.MachineType
 		}
 	}
+	a := c.Spec.Provider.AWS
 	return aws.New(ctx, aws.Options{
-		ClusterName:  c.Metadata.Name,
-		Spec:         c.Spec.Provider.AWS,
-		MachineTypes: types,
+		ClusterName:       c.Metadata.Name,
+		Region:            a.Region,
+		VPCID:             a.VPCID,
+		SubnetIDs:         a.SubnetIDs,
+		AvailabilityZones: a.AvailabilityZones,
+		AMI:               a.AMI,
+		SSHKeyName:        a.SSHKeyName,
+		AgentImage:        a.AgentImage,
+		CredentialsSecret: a.CredentialsSecret,
+		MachineTypes:      types,
 		// The agent runs on the pod network: IMDS is two hops away (see
 		// providers/aws/doc.go for what that exposes and what limits it).
 		ControlPlaneHopLimit: 2,
 		Logger:               env.Logger,
 	})
+}
+
+// LocalImage exports ref from the local Docker engine, where `make images`
+// builds Seed's images, as a `docker save` tar stream. It is where the seed
+// gets every image it ships, whichever provider the cluster runs on; it is
+// here because the engine client belongs to the Docker provider, and this
+// package is the one outside providers/docker that may use it.
+func LocalImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	return docker.SaveImage(ctx, "", ref)
 }

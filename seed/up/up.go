@@ -5,7 +5,6 @@ package up
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,7 +12,7 @@ import (
 	"github.com/seedhq/seed/pkg/cli"
 	"github.com/seedhq/seed/pkg/cluster"
 	"github.com/seedhq/seed/pkg/version"
-	"github.com/seedhq/seed/providers/docker"
+	"github.com/seedhq/seed/providers/registry"
 )
 
 type flags struct {
@@ -56,8 +55,8 @@ func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
 		Spec: spec, SpecYAML: raw, Provider: p, AgentImage: f.agentImage, NetworkImage: f.netImage,
 		KubeconfigPath: f.kubeconfig, Timeout: f.timeout, Progress: streams.ErrOut,
 		// Images come from the local engine, where `make images` built them
-		// (Up skips the agent image when the spec names a registry image).
-		ImageSource: func(ctx context.Context, ref string) (io.ReadCloser, error) { return docker.SaveImage(ctx, "", ref) },
+		// (Up skips the agent image when the provider names a registry image).
+		ImageSource: registry.LocalImage,
 	}
 	res, err := cluster.Up(ctx, opts)
 	if err != nil {
@@ -68,6 +67,9 @@ func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
 		fmt.Fprintf(streams.Out, "\nCluster %q is up and its agent has taken over.\n", name)
 	} else {
 		fmt.Fprintf(streams.Out, "\nCluster %q was already up; nothing changed.\n", name)
+	}
+	if res.SpecError != "" {
+		fmt.Fprintf(streams.Out, "Its agent rejects the live spec and acts on the last one it accepted (see the warning above).\n")
 	}
 	fmt.Fprintf(streams.Out, `
 Next:
