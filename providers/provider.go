@@ -166,12 +166,6 @@ type Provider interface {
 	ReadFile(ctx context.Context, machine, path string) ([]byte, error)
 }
 
-// BatchCreator is CreateMachines on its own. Every Provider has it; the name
-// remains for callers that still look for it by type assertion.
-type BatchCreator interface {
-	CreateMachines(ctx context.Context, specs []MachineSpec) ([]Machine, error)
-}
-
 // StagedImage is an image tarball (`docker save` format) a provider ships to
 // machines.
 type StagedImage struct {

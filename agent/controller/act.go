@@ -116,8 +116,8 @@ func (r *Reconciler) saveLedger(ctx context.Context, ps *pass) bool {
 }
 
 // advanceCreates takes the one step of every recorded creation: render the
-// machine's bootstrap (its own join token) and ask the provider, in one
-// call when it can batch. Asking again for a machine that exists is how a
+// machine's bootstrap (its own join token) and ask the provider for all of
+// them in one call, which each provider batches as it can. Asking again for a machine that exists is how a
 // half-made one is finished. A creation's entry goes when a call for it
 // returns; one that can never succeed (invalid, or no capacity) goes too,
 // and the planner asks for a fresh machine if one is still needed.
@@ -153,12 +153,12 @@ func (r *Reconciler) advanceCreates(ctx context.Context, ps *pass) {
 			ready = append(ready, i)
 		}
 	}
-	if bc, ok := r.provider.(providers.BatchCreator); ok && len(ready) > 1 {
+	if len(ready) > 0 {
 		batch := make([]providers.MachineSpec, len(ready))
 		for k, i := range ready {
 			batch[k] = specs[i]
 		}
-		made, err := bc.CreateMachines(ctx, batch)
+		made, err := r.provider.CreateMachines(ctx, batch)
 		if err != nil {
 			// The machines the provider says exist were made; the error is
 			// about the rest alone.
@@ -172,13 +172,6 @@ func (r *Reconciler) advanceCreates(ctx context.Context, ps *pass) {
 				}
 			}
 		}
-	} else {
-		parallel(len(ready), func(k int) {
-			i := ready[k]
-			if _, err := r.provider.CreateMachine(ctx, specs[i]); err != nil {
-				errs[i] = fmt.Errorf("creating machine %s: %w", specs[i].Name, err)
-			}
-		})
 	}
 	for i, err := range errs {
 		name := specs[i].Name

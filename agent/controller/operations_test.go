@@ -151,10 +151,11 @@ func TestOperationsResumeAfterAKillBetweenEveryPairOfSteps(t *testing.T) {
 func TestPartialBatchFailureIsBlamedOnlyOnTheMachinesNotMade(t *testing.T) {
 	h := newHarness(t, specYAML(1))
 	metrics := NewMetrics(prometheus.NewRegistry())
-	h.provider.FailBatchAfter(1, providers.NewError(providers.KindCapacity, "creating machines", fmt.Errorf("InsufficientInstanceCapacity")))
 	h.startAgent("agent-a", func(o *Options) { o.Metrics = metrics })
 	eventually(t, 20*time.Second, "1 worker", func() bool { return len(h.workers("workers")) == 1 })
+	eventually(t, 10*time.Second, "the ledger to empty", func() bool { return len(h.ledgerEntries()) == 0 })
 	first := h.workers("workers")[0]
+	h.provider.FailBatchAfter(1, providers.NewError(providers.KindCapacity, "creating machines", fmt.Errorf("InsufficientInstanceCapacity")))
 
 	h.setSpec(specYAML(3))
 	eventually(t, 20*time.Second, "3 workers", func() bool { return len(h.workers("workers")) == 3 })
