@@ -21,7 +21,7 @@ type Creator struct {
 
 // NewCreator returns a Creator for the cluster cfg points at.
 func NewCreator(cfg *rest.Config) (*Creator, error) {
-	core, _, err := newCoreREST(cfg)
+	core, err := newCoreREST(cfg)
 	if err != nil {
 		return nil, err
 	}

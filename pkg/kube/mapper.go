@@ -66,7 +66,7 @@ func (m *mapper) read(ctx context.Context, gv schema.GroupVersion) ([]metav1.API
 		path = "/api/" + gv.Version
 	}
 	var list metav1.APIResourceList
-	err := m.client.Get().AbsPath(path).Do(ctx).Into(&list)
+	err := getJSON(ctx, m.client.Get().AbsPath(path), &list)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
