@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,10 +18,13 @@ import (
 // version: what client-go's discovery-backed RESTMapper reads, without its
 // discovery package (which links protobuf; see Core). Lists are read when
 // first needed and kept, except that a kind missing from a kept list reads
-// the list again, in case its API was added since.
+// the list again, in case its API was added since. It is safe for
+// concurrent use, as client-go's mappers are.
 type mapper struct {
 	client rest.Interface
-	lists  map[schema.GroupVersion][]metav1.APIResource
+
+	mu    sync.Mutex
+	lists map[schema.GroupVersion][]metav1.APIResource
 }
 
 func newMapper(client rest.Interface) *mapper {
@@ -31,6 +35,8 @@ func newMapper(client rest.Interface) *mapper {
 // in namespaces. A kind the server does not serve is a *meta.NoKindMatchError.
 func (m *mapper) resourceFor(ctx context.Context, gvk schema.GroupVersionKind) (schema.GroupVersionResource, bool, error) {
 	gv := gvk.GroupVersion()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if r, ok := find(m.lists[gv], gvk.Kind); ok {
 		return gv.WithResource(r.Name), r.Namespaced, nil
 	}
