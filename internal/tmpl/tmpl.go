@@ -21,6 +21,9 @@ func Execute(name, text string, data any, funcs map[string]Func) (string, error)
 		return "", err
 	}
 	v := reflect.ValueOf(data)
+	if !v.IsValid() {
+		return "", fmt.Errorf("template %s: nil data", name)
+	}
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
 			return "", fmt.Errorf("template %s: nil data", name)

@@ -123,7 +123,9 @@ func TestExecuteRejectsWhatItCannotDoFaithfully(t *testing.T) {
 	if _, err := Execute("t", "x", "a string", nil); err == nil {
 		t.Error("data that is not a struct must be refused")
 	}
-	if _, err := Execute("t", "x", (*data)(nil), nil); err == nil {
-		t.Error("nil data must be refused")
+	for _, d := range []any{nil, (*data)(nil)} {
+		if _, err := Execute("t", "x", d, nil); err == nil {
+			t.Errorf("nil data (%T) must be refused", d)
+		}
 	}
 }
