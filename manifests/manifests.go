@@ -8,13 +8,14 @@ import (
 	"io"
 	"io/fs"
 	"sort"
+	"strconv"
 	"strings"
-	"text/template"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/seedhq/seed/internal/tmpl"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 )
 
@@ -84,22 +85,19 @@ func render(fsys fs.FS, dir string, data any) ([]*unstructured.Unstructured, err
 		return nil, err
 	}
 	sort.Strings(files)
-	funcs := template.FuncMap{"indent": indent}
+	funcs := map[string]tmpl.Func{"indent": indent}
 	var out []*unstructured.Unstructured
 	for _, f := range files {
 		raw, err := fs.ReadFile(fsys, f)
 		if err != nil {
 			return nil, err
 		}
-		tpl, err := template.New(f).Funcs(funcs).Option("missingkey=error").Parse(string(raw))
+		// Not text/template: see internal/tmpl for why.
+		rendered, err := tmpl.Execute(f, string(raw), data, funcs)
 		if err != nil {
-			return nil, fmt.Errorf("parsing manifest %s: %w", f, err)
-		}
-		var buf bytes.Buffer
-		if err := tpl.Execute(&buf, data); err != nil {
 			return nil, fmt.Errorf("rendering manifest %s: %w", f, err)
 		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(&buf, 4096)
+		dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(rendered), 4096)
 		for {
 			var obj unstructured.Unstructured
 			if err := dec.Decode(&obj.Object); err != nil {
@@ -117,7 +115,17 @@ func render(fsys fs.FS, dir string, data any) ([]*unstructured.Unstructured, err
 	return out, nil
 }
 
-func indent(n int, s string) string {
+// indent is {{indent N .Field}}: the text with every line that is not empty
+// indented by N spaces, and no final newline.
+func indent(args ...string) (string, error) {
+	if len(args) != 2 {
+		return "", fmt.Errorf("indent takes a width and a text, not %d arguments", len(args))
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 0 {
+		return "", fmt.Errorf("indent: %q is not a width", args[0])
+	}
+	s := args[1]
 	pad := strings.Repeat(" ", n)
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	for i, l := range lines {
@@ -125,7 +133,7 @@ func indent(n int, s string) string {
 			lines[i] = pad + l
 		}
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines, "\n"), nil
 }
 
 // YAML renders objects as one multi-document YAML file, in order, for

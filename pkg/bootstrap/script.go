@@ -3,8 +3,8 @@ package bootstrap
 import (
 	_ "embed"
 	"fmt"
-	"strings"
-	"text/template"
+
+	"github.com/seedhq/seed/internal/tmpl"
 )
 
 //go:embed script.sh.tmpl
@@ -22,13 +22,10 @@ type scriptData struct {
 func renderScript(d scriptData) (string, error) {
 	d.Marker, d.Log, d.PatchesDir = MarkerPath, LogPath, PatchesDir
 	d.ProviderIDPath, d.Config, d.ManifestsDir, d.ImagesDir = ProviderIDPath, KubeadmConfigPath, ManifestsDir, ImagesDir
-	t, err := template.New("script").Option("missingkey=error").Parse(scriptTemplate)
+	// Not text/template: see internal/tmpl for why.
+	script, err := tmpl.Execute("script", scriptTemplate, d, nil)
 	if err != nil {
-		return "", fmt.Errorf("parsing bootstrap script template: %w", err)
-	}
-	var b strings.Builder
-	if err := t.Execute(&b, d); err != nil {
 		return "", fmt.Errorf("rendering bootstrap script: %w", err)
 	}
-	return b.String(), nil
+	return script, nil
 }

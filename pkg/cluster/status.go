@@ -8,12 +8,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/kube"
 )
 
 // ClientConfig returns a client config for the cluster's kubeconfig context.
@@ -30,11 +29,11 @@ func ClientConfig(kubeconfigPath, cluster string) (*rest.Config, error) {
 
 // GetStatus reads the agent's status report from the cluster.
 func GetStatus(ctx context.Context, cfg *rest.Config) (*v1alpha1.ClusterStatus, error) {
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kube.NewCore(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cm, err := client.CoreV1().ConfigMaps(v1alpha1.DefaultNamespace).Get(ctx, v1alpha1.StatusConfigMap, metav1.GetOptions{})
+	cm, err := client.GetConfigMap(ctx, v1alpha1.DefaultNamespace, v1alpha1.StatusConfigMap)
 	if err != nil {
 		return nil, fmt.Errorf("reading the agent's status: %w", err)
 	}

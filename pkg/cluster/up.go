@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
@@ -147,7 +146,7 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 	// the install's discovery, reads and creates over two and a half
 	// seconds of the hand-off; the seed makes a few dozen requests in all.
 	cfg.QPS, cfg.Burst = 50, 100
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := kube.NewCore(cfg)
 	if err != nil {
 		return res, err
 	}
@@ -466,14 +465,14 @@ func installAgent(ctx context.Context, cfg *rest.Config, o UpOptions) (int, erro
 	return created, err
 }
 
-func waitAPIServer(ctx context.Context, client kubernetes.Interface) error {
+func waitAPIServer(ctx context.Context, client *kube.Core) error {
 	return retry(ctx, func() error {
-		_, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		err := client.Ready(ctx)
 		if err != nil {
 			return err
 		}
 		// The seed's credentials work once kubeadm has bound the admin group.
-		_, err = client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+		_, err = client.GetNamespace(ctx, metav1.NamespaceSystem)
 		return err
 	})
 }
@@ -483,7 +482,7 @@ func waitAPIServer(ctx context.Context, client kubernetes.Interface) error {
 // returns the agent's complaint about the live spec, if it has one: a
 // cluster whose agent adopted it and then rejected an edit is up, and the
 // agent acts on the last spec it accepted, so that is not a reason to wait.
-func waitHandOff(ctx context.Context, client kubernetes.Interface, cpName string, step *step) (specError string, err error) {
+func waitHandOff(ctx context.Context, client *kube.Core, cpName string, step *step) (specError string, err error) {
 	last := ""
 	err = retry(ctx, func() error {
 		h := handOffState(ctx, client, cpName)
@@ -510,10 +509,10 @@ type handOff struct {
 	waiting string
 }
 
-func handOffState(ctx context.Context, client kubernetes.Interface, cpName string) handOff {
-	cm, err := client.CoreV1().ConfigMaps(v1alpha1.DefaultNamespace).Get(ctx, v1alpha1.StatusConfigMap, metav1.GetOptions{})
+func handOffState(ctx context.Context, client *kube.Core, cpName string) handOff {
+	cm, err := client.GetConfigMap(ctx, v1alpha1.DefaultNamespace, v1alpha1.StatusConfigMap)
 	if apierrors.IsNotFound(err) {
-		pods, perr := client.CoreV1().Pods(v1alpha1.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=seed-agent"})
+		pods, perr := client.ListPods(ctx, v1alpha1.DefaultNamespace, "app.kubernetes.io/name=seed-agent")
 		if perr != nil || len(pods.Items) == 0 {
 			return handOff{waiting: "agent pod not scheduled yet"}
 		}

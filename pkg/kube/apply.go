@@ -5,14 +5,10 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 )
 
 // Creator creates objects that do not exist yet and leaves existing ones
@@ -20,20 +16,20 @@ import (
 // has edited is never overwritten.
 type Creator struct {
 	dynamic dynamic.Interface
-	mapper  meta.RESTMapper
+	mapper  *mapper
 }
 
 // NewCreator returns a Creator for the cluster cfg points at.
 func NewCreator(cfg *rest.Config) (*Creator, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	core, err := newCoreREST(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("creating discovery client: %w", err)
+		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating dynamic client: %w", err)
 	}
-	return &Creator{dynamic: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}, nil
+	return &Creator{dynamic: dyn, mapper: newMapper(core)}, nil
 }
 
 // Result says what happened to one object.
@@ -52,13 +48,13 @@ func (c *Creator) CreateMissing(ctx context.Context, objs []*unstructured.Unstru
 		if ns := obj.GetNamespace(); ns != "" {
 			ref = gvk.Kind + " " + ns + "/" + obj.GetName()
 		}
-		mapping, err := c.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		resource, namespaced, err := c.mapper.resourceFor(ctx, gvk)
 		if err != nil {
 			return results, fmt.Errorf("finding the API for %s: %w", ref, err)
 		}
-		var ri dynamic.ResourceInterface = c.dynamic.Resource(mapping.Resource)
-		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-			ri = c.dynamic.Resource(mapping.Resource).Namespace(obj.GetNamespace())
+		var ri dynamic.ResourceInterface = c.dynamic.Resource(resource)
+		if namespaced {
+			ri = c.dynamic.Resource(resource).Namespace(obj.GetNamespace())
 		}
 		_, err = ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
 		if err == nil {
