@@ -103,6 +103,16 @@ func TestExecHostVXLAN(t *testing.T) {
 	if routes, err := h.Routes(ctx); err != nil || !reflect.DeepEqual(routes, []route{rt}) {
 		t.Fatalf("routes = %v, %v; want %v", routes, err, rt)
 	}
+	// Removed by its gateway, as DeleteRoute names it, then back.
+	if err := h.DeleteRoute(ctx, rt); err != nil {
+		t.Fatalf("DeleteRoute: %v", err)
+	}
+	if routes, err := h.Routes(ctx); err != nil || len(routes) != 0 {
+		t.Fatalf("routes after DeleteRoute = %v, %v", routes, err)
+	}
+	if err := h.ReplaceRoute(ctx, rt); err != nil {
+		t.Fatalf("ReplaceRoute again: %v", err)
+	}
 	if err := h.DeleteVXLANPeer(ctx, peer); err != nil {
 		t.Fatalf("DeleteVXLANPeer: %v", err)
 	}
