@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -86,8 +87,13 @@ func checkClusterAddressesStayOnMachine(ctx context.Context, t *testing.T, c *fr
 	// out anyway, this host must drop it rather than pass it on.
 	for _, a := range noRule {
 		host, _, _ := strings.Cut(a, ":")
-		if out, err := exec.Command("ip", "-4", "route", "get", host).CombinedOutput(); err == nil {
+		out, err := exec.Command("ip", "-4", "route", "get", host).CombinedOutput()
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
 			t.Fatalf("this host would forward a packet for %s (%s): route the clusters' ranges to nowhere first (hack/test.sh does)", host, strings.TrimSpace(string(out)))
+		case !errors.As(err, &exit):
+			t.Fatalf("checking this host's route for %s: %v", host, err)
 		}
 	}
 
@@ -133,6 +139,8 @@ func checkClusterAddressesStayOnMachine(ctx context.Context, t *testing.T, c *fr
 		}
 		if n != 0 {
 			t.Errorf("%d packets for %s left %s; want none", n, dst, m)
+		} else {
+			t.Logf("no packet for %s left %s", dst, m)
 		}
 	}
 }
