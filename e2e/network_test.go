@@ -19,7 +19,9 @@ import (
 // TestPodNetwork: pods on different machines reach each other over seednet,
 // first with the route backend (Docker's default), then with the vxlan
 // backend the AWS provider uses, including from a machine that joins after
-// the switch.
+// the switch. With either backend, a cluster address with no rule (a
+// removed Service port, a deleted Service, a pod address no node has) fails
+// at once on the machine and nothing for it leaves.
 func TestPodNetwork(t *testing.T) {
 	framework.Require(t)
 	name := framework.NewName("e2e-net")
@@ -49,7 +51,9 @@ func TestPodNetwork(t *testing.T) {
 		for _, m := range machines {
 			framework.LoadImage(t, m, probe)
 			pod := "server-" + m
-			if _, err := c.Client.CoreV1().Pods("default").Create(ctx, probePod(pod, m, probe, "serve"), metav1.CreateOptions{}); err != nil {
+			server := probePod(pod, m, probe, "serve")
+			server.Labels = map[string]string{serverLabel: m}
+			if _, err := c.Client.CoreV1().Pods("default").Create(ctx, server, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			framework.Eventually(t, 2*time.Minute, pod+" running with an IP", func() (bool, string) {
@@ -99,6 +103,10 @@ func TestPodNetwork(t *testing.T) {
 		}
 	})
 
+	t.Run("route backend: an address with no rule fails at once and nothing for it leaves the machine", func(t *testing.T) {
+		checkClusterAddressesStayOnMachine(ctx, t, c, workers[0], probe, "route")
+	})
+
 	t.Run("vxlan backend: the switch rolls out and pods still reach each other", func(t *testing.T) {
 		patch := `[{"op":"replace","path":"/spec/template/spec/containers/0/args","value":["--v=0","--backend=vxlan","--server-from=/etc/kubernetes/kubelet.conf"]}]`
 		if _, err := c.Client.AppsV1().DaemonSets("kube-system").Patch(ctx, "seednet", types.JSONPatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
@@ -127,6 +135,10 @@ func TestPodNetwork(t *testing.T) {
 		for _, m := range all {
 			reach(t, "vxlan", m)
 		}
+	})
+
+	t.Run("vxlan backend: an address with no rule fails at once and nothing for it leaves the machine", func(t *testing.T) {
+		checkClusterAddressesStayOnMachine(ctx, t, c, cp, probe, "vxlan")
 	})
 
 	t.Run("vxlan backend: a machine that joins later reaches and is reached", func(t *testing.T) {

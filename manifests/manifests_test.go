@@ -111,7 +111,7 @@ func TestNetwork(t *testing.T) {
 			t.Errorf("args = %s, want --backend=vxlan", args)
 		}
 	}
-	if got, want := strings.Join(kinds, ","), "ServiceAccount,ClusterRole,ClusterRoleBinding,DaemonSet"; got != want {
+	if got, want := strings.Join(kinds, ","), "ServiceAccount,ClusterRole,ClusterRoleBinding,Role,RoleBinding,DaemonSet"; got != want {
 		t.Errorf("kinds = %s, want %s", got, want)
 	}
 	for _, tc := range []struct{ image, backend, want string }{

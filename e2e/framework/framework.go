@@ -82,10 +82,17 @@ func NewName(prefix string) string {
 }
 
 // SpecYAML renders a Docker cluster spec with the given pools section
-// (already indented under spec:, may be empty).
+// (already indented under spec:, may be empty). When SEED_NODE_IMAGE names
+// an image other than the default, seed-node:<version>, the spec asks for
+// it, so a run can test a node image without retagging the one that other
+// runs on the same engine use.
 func SpecYAML(name, version, extra string) string {
 	if version == "" {
 		version = v1alpha1.DefaultKubernetesVersion
+	}
+	docker := "docker: {}"
+	if img := os.Getenv("SEED_NODE_IMAGE"); img != "" && img != "seed-node:"+version {
+		docker = fmt.Sprintf("docker: {nodeImage: %q}", img)
 	}
 	return fmt.Sprintf(`apiVersion: seed.dev/v1alpha1
 kind: Cluster
@@ -94,8 +101,8 @@ metadata:
 spec:
   kubernetesVersion: %s
   provider:
-    docker: {}
-%s`, name, version, extra)
+    %s
+%s`, name, version, docker, extra)
 }
 
 // Up brings a cluster up with `seed up -f` and registers `seed down` for

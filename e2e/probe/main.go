@@ -1,10 +1,12 @@
-// Command probe is the e2e tests' workload: it resolves names and fetches
-// URLs given as arguments, prints what it found, and then sleeps, so a test
-// can read its log and check DNS and the pod network from inside a pod.
+// Command probe is the e2e tests' workload: it resolves names, fetches URLs
+// and dials addresses given as arguments, prints what it found, and then
+// sleeps, so a test can read its log and check DNS and the pod network from
+// inside a pod.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,6 +38,16 @@ func main() {
 				return []string{resp.Status}, nil
 			})
 			report("get", url, strings.Join(code, ","), err)
+		case strings.HasPrefix(arg, "dial="):
+			// One attempt, no retries: how a connection fails, and how
+			// fast, is what a test of the network wants to see.
+			addr := strings.TrimPrefix(arg, "dial=")
+			start := time.Now()
+			conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", addr)
+			if err == nil {
+				conn.Close()
+			}
+			fmt.Printf("dial %s %s after %dms: %v\n", addr, outcome(err), time.Since(start).Milliseconds(), err)
 		case arg == "serve":
 			go func() {
 				_ = http.ListenAndServe(":8080", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -62,6 +74,25 @@ func retry(ctx context.Context, f func() ([]string, error)) ([]string, error) {
 		}
 	}
 	return nil, err
+}
+
+// outcome names how a dial ended: connected, refused (RST or ICMP port
+// unreachable), unreachable (ICMP host or network unreachable, or no
+// route), timeout, or error.
+func outcome(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return "connected"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "unreachable"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	default:
+		return "error"
+	}
 }
 
 func report(kind, target, result string, err error) {

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -27,18 +31,21 @@ type syncer struct {
 	// mtu reports the MTU pods get: that of the interface holding the
 	// node's InternalIP.
 	mtu func(netip.Addr) int
+	// rejected is the Service ranges the host last rejected untranslated
+	// traffic to, to log a change once.
+	rejected []netip.Prefix
 }
 
-// sync makes the host match the plan for the given nodes. It is idempotent:
-// a pass with nothing to change changes nothing.
-func (s *syncer) sync(ctx context.Context, nodes []node) error {
+// sync makes the host match the plan for the given nodes and cluster
+// ranges. It is idempotent: a pass with nothing to change changes nothing.
+func (s *syncer) sync(ctx context.Context, nodes []node, nets clusterNetworks) error {
 	var me node
 	for _, n := range nodes {
 		if n.Name == s.self {
 			me = n
 		}
 	}
-	p, err := computePlan(s.self, nodes, s.mtu(me.InternalIP), s.backend)
+	p, err := computePlan(s.self, nodes, nets, s.mtu(me.InternalIP), s.backend)
 	if err != nil {
 		return err
 	}
@@ -99,20 +106,31 @@ func (s *syncer) sync(ctx context.Context, nodes []node) error {
 	}
 	replace, remove := routeChanges(have, p.Routes)
 	for _, r := range replace {
-		klog.InfoS("Routing another node's pods via that node", "cidr", r.Dst, "via", r.Via, "device", r.Dev)
+		if r.Unreachable {
+			klog.InfoS("Routing the cluster's pod range nowhere: a pod address no node has fails here instead of leaving by the default route", "cidr", r.Dst)
+		} else {
+			klog.InfoS("Routing another node's pods via that node", "cidr", r.Dst, "via", r.Via, "device", r.Dev)
+		}
 		if err := s.host.ReplaceRoute(ctx, r); err != nil {
 			errs = append(errs, fmt.Errorf("adding route %s: %w", r, err))
 		}
 	}
 	for _, r := range remove {
-		klog.InfoS("Removing route: no node has this pod CIDR any more", "cidr", r.Dst, "via", r.Via)
+		if r.Unreachable {
+			klog.InfoS("Removing unreachable route: no longer the cluster's pod range", "cidr", r.Dst)
+		} else {
+			klog.InfoS("Removing route: no node has this pod CIDR any more", "cidr", r.Dst, "via", r.Via)
+		}
 		if err := s.host.DeleteRoute(ctx, r); err != nil {
 			errs = append(errs, fmt.Errorf("removing route %s: %w", r, err))
 		}
 	}
 
-	if err := s.host.ApplyIPTables(ctx, p.Masquerade, jumpRules(p.LocalCIDR)); err != nil {
-		errs = append(errs, fmt.Errorf("applying masquerade rules: %w", err))
+	if err := s.host.ApplyIPTables(ctx, p.IPTables, jumpRules(p.LocalCIDR)); err != nil {
+		errs = append(errs, fmt.Errorf("applying iptables rules: %w", err))
+	} else if !slices.Equal(s.rejected, nets.Services) {
+		klog.InfoS("Rejecting traffic to Service addresses kube-proxy has no rule for, from pods and from the node", "serviceCIDRs", nets.Services)
+		s.rejected = slices.Clone(nets.Services)
 	}
 	return errors.Join(errs...)
 }
@@ -139,18 +157,32 @@ func peerChanges(have, want []vxlanPeer) (replace, remove []vxlanPeer) {
 	return replace, remove
 }
 
-// watch runs sync whenever a Node's pod CIDRs or address change, and every
-// resync period anyway, to repair what someone else removed. It returns when
-// ctx ends.
+// watch runs sync whenever a Node's pod CIDRs or address change or kubeadm's
+// configuration does, and every resync period anyway, to repair what someone
+// else removed. It returns when ctx ends.
 func watch(ctx context.Context, client kubernetes.Interface, s *syncer, resync, retry time.Duration) error {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nodes := factory.Core().V1().Nodes()
+	// Only the one ConfigMap, which is all seednet may read.
+	kubeadm := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(kubeadmConfigNamespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", kubeadmConfigName).String()
+		}))
+	configMaps := kubeadm.Core().V1().ConfigMaps()
 	trigger := make(chan struct{}, 1)
 	poke := func() {
 		select {
 		case trigger <- struct{}{}:
 		default:
 		}
+	}
+	if _, err := configMaps.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { poke() },
+		UpdateFunc: func(any, any) { poke() },
+		DeleteFunc: func(any) { poke() },
+	}); err != nil {
+		return fmt.Errorf("watching %s/%s: %w", kubeadmConfigNamespace, kubeadmConfigName, err)
 	}
 	if _, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { poke() },
@@ -168,7 +200,9 @@ func watch(ctx context.Context, client kubernetes.Interface, s *syncer, resync, 
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), nodes.Informer().HasSynced) {
+	kubeadm.Start(ctx.Done())
+	defer kubeadm.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), nodes.Informer().HasSynced, configMaps.Informer().HasSynced) {
 		return ctx.Err()
 	}
 
@@ -183,12 +217,16 @@ func watch(ctx context.Context, client kubernetes.Interface, s *syncer, resync, 
 		}
 		list, err := nodes.Lister().List(labels.Everything())
 		next := resync
+		var nets clusterNetworks
+		if err == nil {
+			nets, err = clusterNetworksFrom(configMaps.Lister().ConfigMaps(kubeadmConfigNamespace).Get(kubeadmConfigName))
+		}
 		if err == nil {
 			all := make([]node, 0, len(list))
 			for _, n := range list {
 				all = append(all, nodeFromAPI(n))
 			}
-			err = s.sync(ctx, all)
+			err = s.sync(ctx, all, nets)
 		}
 		var noCIDR errNoPodCIDR
 		switch {
@@ -207,6 +245,18 @@ func watch(ctx context.Context, client kubernetes.Interface, s *syncer, resync, 
 		}
 		timer.Reset(next)
 	}
+}
+
+// clusterNetworksFrom reads the cluster's ranges from what the lister
+// returned for kubeadm's ConfigMap.
+func clusterNetworksFrom(cm *corev1.ConfigMap, err error) (clusterNetworks, error) {
+	if apierrors.IsNotFound(err) {
+		cm, err = nil, nil
+	}
+	if err != nil {
+		return clusterNetworks{}, fmt.Errorf("reading %s/%s: %w", kubeadmConfigNamespace, kubeadmConfigName, err)
+	}
+	return clusterNetworksFromKubeadm(cm)
 }
 
 // sameRouting reports whether two views of a node route the same way.

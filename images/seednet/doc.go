@@ -3,6 +3,16 @@
 // host-local CNI plugins, sends every other node's pod CIDR to that node, and
 // masquerades pod traffic that leaves the pod network.
 //
+// It also keeps the cluster's own addresses on the node. A connection to a
+// Service port kube-proxy has no rule for, or to a pod address no node has,
+// would otherwise leave by the node's default route for whatever network the
+// node is on. seednet routes the cluster's pod range nowhere (an unreachable
+// route, behind the routes to each node's pods) and rejects traffic still
+// addressed to the Service range after kube-proxy's DNAT, so such a
+// connection fails at once, on the node. Both ranges are read from the
+// configuration kubeadm set the cluster up with (kube-system/kubeadm-config);
+// until seednet has them it writes no CNI config, so no pod runs unfenced.
+//
 // How traffic reaches another node is the --backend flag:
 //
 //   - route (the Docker provider's): a route per node, via its InternalIP.

@@ -33,13 +33,13 @@ func (f *fakeHost) Routes(context.Context) ([]route, error) { return slices.Clon
 
 func (f *fakeHost) ReplaceRoute(_ context.Context, r route) error {
 	f.replaced++
-	f.routes = slices.DeleteFunc(f.routes, func(x route) bool { return x.Dst == r.Dst })
+	f.routes = slices.DeleteFunc(f.routes, func(x route) bool { return x.key() == r.key() })
 	f.routes = append(f.routes, r)
 	return nil
 }
 
 func (f *fakeHost) DeleteRoute(_ context.Context, r route) error {
-	f.routes = slices.DeleteFunc(f.routes, func(x route) bool { return x.Dst == r.Dst })
+	f.routes = slices.DeleteFunc(f.routes, func(x route) bool { return x.key() == r.key() })
 	return nil
 }
 

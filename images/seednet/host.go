@@ -107,6 +107,11 @@ func (h *execHost) Routes(ctx context.Context) ([]route, error) {
 }
 
 func (h *execHost) ReplaceRoute(ctx context.Context, r route) error {
+	if r.Unreachable {
+		_, err := h.run(ctx, "", "ip", "-4", "route", "replace", "unreachable", r.Dst.String(),
+			"metric", strconv.FormatUint(unreachableMetric, 10), "proto", strconv.Itoa(routeProtocol))
+		return err
+	}
 	args := []string{"ip", "-4", "route", "replace", r.Dst.String(), "via", r.Via.String()}
 	if r.Dev != "" {
 		// The VTEP is not on any subnet of the device: onlink says it is
@@ -117,8 +122,14 @@ func (h *execHost) ReplaceRoute(ctx context.Context, r route) error {
 	return err
 }
 
+// DeleteRoute names the route's type or gateway, so that of two routes of
+// seednet's to one prefix (one unreachable) it removes the one it means.
 func (h *execHost) DeleteRoute(ctx context.Context, r route) error {
-	_, err := h.run(ctx, "", "ip", "-4", "route", "del", r.Dst.String(), "proto", strconv.Itoa(routeProtocol))
+	args := []string{"ip", "-4", "route", "del", r.Dst.String(), "via", r.Via.String()}
+	if r.Unreachable {
+		args = []string{"ip", "-4", "route", "del", "unreachable", r.Dst.String(), "metric", strconv.FormatUint(unreachableMetric, 10)}
+	}
+	_, err := h.run(ctx, "", append(args, "proto", strconv.Itoa(routeProtocol))...)
 	return err
 }
 
@@ -147,6 +158,12 @@ func parseRoutes(out string) []route {
 	var routes []route
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "unreachable" {
+			if dst, err := netip.ParsePrefix(f[1]); err == nil {
+				routes = append(routes, route{Dst: dst, Unreachable: true})
+			}
+			continue
+		}
 		if len(f) < 3 || f[1] != "via" {
 			continue
 		}
@@ -407,20 +424,22 @@ func mtuOf(ip netip.Addr) int {
 
 // routeChanges returns the routes to add or replace (missing or with another
 // gateway) and the routes to delete (seednet's, for CIDRs nobody has now).
+// A route via a node and an unreachable route to the same prefix are two
+// routes: neither replaces the other.
 func routeChanges(have, want []route) (replace, remove []route) {
-	haveByDst := make(map[netip.Prefix]route, len(have))
+	haveByKey := make(map[routeKey]route, len(have))
 	for _, r := range have {
-		haveByDst[r.Dst] = r
+		haveByKey[r.key()] = r
 	}
-	wantDst := make(map[netip.Prefix]bool, len(want))
+	wanted := make(map[routeKey]bool, len(want))
 	for _, r := range want {
-		wantDst[r.Dst] = true
-		if h, ok := haveByDst[r.Dst]; !ok || h.Via != r.Via || h.Dev != r.Dev {
+		wanted[r.key()] = true
+		if h, ok := haveByKey[r.key()]; !ok || h.Via != r.Via || h.Dev != r.Dev {
 			replace = append(replace, r)
 		}
 	}
 	for _, r := range have {
-		if !wantDst[r.Dst] {
+		if !wanted[r.key()] {
 			remove = append(remove, r)
 		}
 	}

@@ -5,30 +5,46 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"strings"
 	"testing"
 )
 
+// inOwnNetns reports whether the test runs in a network namespace of its
+// own. When it does not, it runs the test binary again, for this test alone,
+// under `unshare --net`, reports that run's outcome, and returns false. The
+// tools listed must be installed; without them, or without root, the test
+// skips, or fails under CI.
+func inOwnNetns(t *testing.T, tools ...string) bool {
+	t.Helper()
+	if os.Getenv("SEEDNET_TEST_NETNS") != "" {
+		return true
+	}
+	missing := os.Geteuid() != 0
+	for _, tool := range append([]string{"unshare"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = true
+		}
+	}
+	if missing {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI=true and this test needs root, unshare and %s", strings.Join(tools, ", "))
+		}
+		t.Skipf("needs root, unshare and %s", strings.Join(tools, ", "))
+	}
+	cmd := exec.Command("unshare", "--net", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "SEEDNET_TEST_NETNS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("in a new network namespace: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	return false
+}
+
 // TestExecHostVXLAN drives the real ip and bridge commands against the
-// kernel, in a network namespace of its own: the test binary runs itself
-// again under `unshare --net`.
+// kernel, in a network namespace of its own.
 func TestExecHostVXLAN(t *testing.T) {
-	if os.Getenv("SEEDNET_TEST_NETNS") == "" {
-		unshare, err := exec.LookPath("unshare")
-		_, ipErr := exec.LookPath("ip")
-		_, brErr := exec.LookPath("bridge")
-		if err != nil || ipErr != nil || brErr != nil || os.Geteuid() != 0 {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("CI=true and this test needs root, unshare, ip and bridge (iproute2)")
-			}
-			t.Skip("needs root, unshare, ip and bridge")
-		}
-		cmd := exec.Command(unshare, "--net", os.Args[0], "-test.run=^TestExecHostVXLAN$", "-test.v")
-		cmd.Env = append(os.Environ(), "SEEDNET_TEST_NETNS=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("in a new network namespace: %v\n%s", err, out)
-		}
-		t.Logf("%s", out)
+	if !inOwnNetns(t, "ip", "bridge") {
 		return
 	}
 
@@ -86,6 +102,16 @@ func TestExecHostVXLAN(t *testing.T) {
 	}
 	if routes, err := h.Routes(ctx); err != nil || !reflect.DeepEqual(routes, []route{rt}) {
 		t.Fatalf("routes = %v, %v; want %v", routes, err, rt)
+	}
+	// Removed by its gateway, as DeleteRoute names it, then back.
+	if err := h.DeleteRoute(ctx, rt); err != nil {
+		t.Fatalf("DeleteRoute: %v", err)
+	}
+	if routes, err := h.Routes(ctx); err != nil || len(routes) != 0 {
+		t.Fatalf("routes after DeleteRoute = %v, %v", routes, err)
+	}
+	if err := h.ReplaceRoute(ctx, rt); err != nil {
+		t.Fatalf("ReplaceRoute again: %v", err)
 	}
 	if err := h.DeleteVXLANPeer(ctx, peer); err != nil {
 		t.Fatalf("DeleteVXLANPeer: %v", err)

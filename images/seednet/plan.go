@@ -38,14 +38,35 @@ const (
 )
 
 // route sends one remote node's pods via that node, or, when Dev is set, via
-// that node's VXLAN endpoint on Dev (onlink).
+// that node's VXLAN endpoint on Dev (onlink). An Unreachable route (no Via,
+// no Dev) sends Dst nowhere: the kernel fails a local connection at once
+// and answers a forwarded packet with ICMP host unreachable.
 type route struct {
-	Dst netip.Prefix
-	Via netip.Addr
-	Dev string
+	Dst         netip.Prefix
+	Via         netip.Addr
+	Dev         string
+	Unreachable bool
 }
 
+// unreachableMetric is the metric of seednet's unreachable routes: the
+// highest there is, so any other route to the same prefix (the kernel's
+// route to a pod bridge, a node's pod CIDR that happens to be the whole
+// range) wins over it, and `ip route replace` never replaces one with it.
+const unreachableMetric = 4294967295
+
+// routeKey identifies a route on the host: an unreachable route and a route
+// via a node can share a prefix, as their metrics differ.
+type routeKey struct {
+	Dst         netip.Prefix
+	Unreachable bool
+}
+
+func (r route) key() routeKey { return routeKey{Dst: r.Dst, Unreachable: r.Unreachable} }
+
 func (r route) String() string {
+	if r.Unreachable {
+		return "unreachable " + r.Dst.String()
+	}
 	s := r.Dst.String() + " via " + r.Via.String()
 	if r.Dev != "" {
 		s += " dev " + r.Dev
@@ -89,11 +110,13 @@ func vxlanMAC(ip netip.Addr) string {
 type plan struct {
 	// Conflist is the CNI configuration for this node's pods.
 	Conflist []byte
-	// Routes are the routes to every other node's pods, sorted.
+	// Routes are the routes to every other node's pods, and the cluster's
+	// pod range to nowhere behind them, sorted.
 	Routes []route
-	// Masquerade is an iptables-restore payload (applied with --noflush)
-	// that masquerades pod traffic leaving the pod network.
-	Masquerade string
+	// IPTables is an iptables-restore payload (applied with --noflush)
+	// that masquerades pod traffic leaving the pod network and rejects
+	// traffic to a Service address kube-proxy has no rule for.
+	IPTables string
 	// LocalCIDR is this node's pod CIDR.
 	LocalCIDR netip.Prefix
 	// VXLAN is this node's VXLAN device, and Peers the other nodes behind
@@ -133,10 +156,28 @@ func nodeFromAPI(n *corev1.Node) node {
 	return out
 }
 
-// computePlan decides the CNI config, routes and masquerade rules for the
-// node named self, given every Node in the cluster; mtu is that of the
-// node's own interface.
-func computePlan(self string, nodes []node, mtu int, backend string) (plan, error) {
+// computePlan decides the CNI config, routes and iptables rules for the
+// node named self, given every Node in the cluster and the cluster's
+// ranges; mtu is that of the node's own interface.
+//
+// A packet for a cluster address that nothing on the node claims (a Service
+// port kube-proxy has no rule for, a pod address no node has) would
+// otherwise follow the node's default route out of the cluster, to whatever
+// network the node is on. The plan keeps such addresses on the node:
+//   - the pod range is routed nowhere (an unreachable route), behind the
+//     more specific routes to each node's pods;
+//   - traffic still addressed to the Service range after kube-proxy's DNAT
+//     is rejected, in FORWARD for pods and in OUTPUT for the node's own
+//     processes. Not a route: for a local connection the kernel looks the
+//     route up before the DNAT, so an unreachable Service range would fail
+//     host-network clients of every Service.
+//
+// Without the cluster's ranges there is no plan: a node must not give pods
+// a network whose addresses can leak.
+func computePlan(self string, nodes []node, nets clusterNetworks, mtu int, backend string) (plan, error) {
+	if len(nets.Pods) == 0 || len(nets.Services) == 0 {
+		return plan{}, errNoClusterNetworks{reason: "no IPv4 pod or Service range given"}
+	}
 	var me *node
 	for i := range nodes {
 		if nodes[i].Name == self {
@@ -196,18 +237,21 @@ func computePlan(self string, nodes []node, mtu int, backend string) (plan, erro
 			peers = append(peers, vxlanPeer{VTEP: vtep, MAC: vxlanMAC(n.InternalIP), Underlay: n.InternalIP})
 		}
 	}
+	for _, c := range nets.Pods {
+		routes = append(routes, route{Dst: c, Unreachable: true})
+	}
 	slices.SortFunc(routes, func(a, b route) int { return strings.Compare(a.String(), b.String()) })
-	routes = slices.CompactFunc(routes, func(a, b route) bool { return a.Dst == b.Dst })
+	routes = slices.CompactFunc(routes, func(a, b route) bool { return a.key() == b.key() })
 	slices.SortFunc(peers, func(a, b vxlanPeer) int { return a.VTEP.Compare(b.VTEP) })
 	peers = slices.CompactFunc(peers, func(a, b vxlanPeer) bool { return a.VTEP == b.VTEP || a.MAC == b.MAC })
 
 	return plan{
-		Conflist:   conflist,
-		Routes:     routes,
-		Masquerade: renderMasquerade(podCIDRs),
-		LocalCIDR:  local,
-		VXLAN:      link,
-		Peers:      peers,
+		Conflist:  conflist,
+		Routes:    routes,
+		IPTables:  renderIPTables(podCIDRs, nets.Services),
+		LocalCIDR: local,
+		VXLAN:     link,
+		Peers:     peers,
 	}, nil
 }
 
@@ -215,20 +259,32 @@ func computePlan(self string, nodes []node, mtu int, backend string) (plan, erro
 const (
 	chainPostrouting = "SEEDNET-POSTROUTING"
 	chainForward     = "SEEDNET-FORWARD"
+	chainOutput      = "SEEDNET-OUTPUT"
 )
 
-// renderMasquerade returns an iptables-restore payload for seednet's chains:
+// renderIPTables returns an iptables-restore payload for seednet's chains:
 // pod traffic to anything but a pod is masqueraded (so replies find their way
-// back from outside the cluster), and forwarding of pod traffic is accepted
-// even where the FORWARD policy is DROP. Declaring a chain in the payload
-// flushes it, so applying it again replaces the rules.
-func renderMasquerade(podCIDRs []netip.Prefix) string {
-	cidrs := make([]string, 0, len(podCIDRs))
-	for _, c := range podCIDRs {
-		cidrs = append(cidrs, c.String())
+// back from outside the cluster); traffic to a Service address that
+// kube-proxy did not translate is rejected, whether a pod or the node sent
+// it (the filter table sees addresses after the DNAT, so only untranslated
+// packets still carry one); and forwarding of pod traffic is accepted even
+// where the FORWARD policy is DROP. Declaring a chain in the payload flushes
+// it, so applying it again replaces the rules.
+func renderIPTables(podCIDRs, serviceCIDRs []netip.Prefix) string {
+	sorted := func(prefixes []netip.Prefix) []string {
+		out := make([]string, 0, len(prefixes))
+		for _, c := range prefixes {
+			out = append(out, c.String())
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
 	}
-	slices.Sort(cidrs)
-	cidrs = slices.Compact(cidrs)
+	cidrs, services := sorted(podCIDRs), sorted(serviceCIDRs)
+	// REJECT's default, ICMP port unreachable, is what kube-proxy answers
+	// for a Service with no endpoints: connection refused.
+	reject := func(chain, cidr string) string {
+		return fmt.Sprintf("-A %s -d %s -m comment --comment \"seednet: Service address with no kube-proxy rule\" -j REJECT\n", chain, cidr)
+	}
 
 	var b strings.Builder
 	b.WriteString("*nat\n:" + chainPostrouting + " - [0:0]\n")
@@ -236,10 +292,17 @@ func renderMasquerade(podCIDRs []netip.Prefix) string {
 		fmt.Fprintf(&b, "-A %s -d %s -m comment --comment \"seednet: pod to pod\" -j RETURN\n", chainPostrouting, c)
 	}
 	fmt.Fprintf(&b, "-A %s -m comment --comment \"seednet: pod leaving the pod network\" -j MASQUERADE --random-fully\n", chainPostrouting)
-	b.WriteString("COMMIT\n*filter\n:" + chainForward + " - [0:0]\n")
+	b.WriteString("COMMIT\n*filter\n:" + chainForward + " - [0:0]\n:" + chainOutput + " - [0:0]\n")
+	// Before the accepts: a pod's packet to a Service address matches both.
+	for _, c := range services {
+		b.WriteString(reject(chainForward, c))
+	}
 	for _, c := range cidrs {
 		fmt.Fprintf(&b, "-A %s -s %s -j ACCEPT\n", chainForward, c)
 		fmt.Fprintf(&b, "-A %s -d %s -j ACCEPT\n", chainForward, c)
+	}
+	for _, c := range services {
+		b.WriteString(reject(chainOutput, c))
 	}
 	b.WriteString("COMMIT\n")
 	return b.String()
@@ -251,6 +314,7 @@ func jumpRules(local netip.Prefix) [][]string {
 	return [][]string{
 		{"nat", "POSTROUTING", "-s", local.String(), "-m", "comment", "--comment", "seednet", "-j", chainPostrouting},
 		{"filter", "FORWARD", "-m", "comment", "--comment", "seednet", "-j", chainForward},
+		{"filter", "OUTPUT", "-m", "comment", "--comment", "seednet", "-j", chainOutput},
 	}
 }
 

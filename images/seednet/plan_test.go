@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,6 +28,21 @@ func r(dst, via string) route {
 	return route{Dst: netip.MustParsePrefix(dst), Via: netip.MustParseAddr(via)}
 }
 
+func unreachable(dst string) route { return route{Dst: netip.MustParsePrefix(dst), Unreachable: true} }
+
+// testNets are kubeadm's defaults, as Seed's clusters use them.
+var testNets = clusterNetworks{
+	Pods:     []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16")},
+	Services: []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12")},
+}
+
+// sortedRoutes orders routes as plans do, for comparing a host's routes.
+func sortedRoutes(routes []route) []route {
+	out := slices.Clone(routes)
+	slices.SortFunc(out, func(a, b route) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
 func TestComputePlanRoutes(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -36,9 +52,10 @@ func TestComputePlanRoutes(t *testing.T) {
 		wantErr error
 	}{
 		{
-			name:  "single node routes nothing",
+			name:  "single node routes only the pod range, nowhere",
 			self:  "cp",
 			nodes: []node{mustNode("cp", "172.18.0.2", "10.244.0.0/24")},
+			want:  []route{unreachable("10.244.0.0/16")},
 		},
 		{
 			name: "every other node via its InternalIP, sorted",
@@ -48,7 +65,7 @@ func TestComputePlanRoutes(t *testing.T) {
 				mustNode("cp", "172.18.0.2", "10.244.0.0/24"),
 				mustNode("w1", "172.18.0.3", "10.244.1.0/24"),
 			},
-			want: []route{r("10.244.0.0/24", "172.18.0.2"), r("10.244.2.0/24", "172.18.0.4")},
+			want: []route{r("10.244.0.0/24", "172.18.0.2"), r("10.244.2.0/24", "172.18.0.4"), unreachable("10.244.0.0/16")},
 		},
 		{
 			name: "nodes without address or CIDR are skipped",
@@ -58,6 +75,7 @@ func TestComputePlanRoutes(t *testing.T) {
 				mustNode("new", "", "10.244.1.0/24"),
 				mustNode("pending", "172.18.0.5"),
 			},
+			want: []route{unreachable("10.244.0.0/16")},
 		},
 		{
 			name: "a CIDR overlapping ours is never routed away",
@@ -66,6 +84,16 @@ func TestComputePlanRoutes(t *testing.T) {
 				mustNode("cp", "172.18.0.2", "10.244.0.0/24"),
 				mustNode("bad", "172.18.0.9", "10.244.0.0/16"),
 			},
+			want: []route{unreachable("10.244.0.0/16")},
+		},
+		{
+			name: "a node whose pod CIDR is the whole range keeps its route; the unreachable one sits behind it",
+			self: "w1",
+			nodes: []node{
+				mustNode("w1", "172.18.0.3", "10.245.0.0/24"),
+				mustNode("big", "172.18.0.9", "10.244.0.0/16"),
+			},
+			want: []route{r("10.244.0.0/16", "172.18.0.9"), unreachable("10.244.0.0/16")},
 		},
 		{
 			name:    "no pod CIDR yet is a wait, not a failure",
@@ -76,7 +104,7 @@ func TestComputePlanRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := computePlan(tt.self, tt.nodes, 1500, backendRoute)
+			p, err := computePlan(tt.self, tt.nodes, testNets, 1500, backendRoute)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -94,7 +122,7 @@ func TestComputePlanRoutes(t *testing.T) {
 }
 
 func TestConflist(t *testing.T) {
-	p, err := computePlan("cp", []node{mustNode("cp", "172.18.0.2", "10.244.3.0/24")}, 1450, backendRoute)
+	p, err := computePlan("cp", []node{mustNode("cp", "172.18.0.2", "10.244.3.0/24")}, testNets, 1450, backendRoute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,17 +161,24 @@ func TestConflist(t *testing.T) {
 	}
 }
 
-func TestMasquerade(t *testing.T) {
-	got := renderMasquerade([]netip.Prefix{
+func TestIPTables(t *testing.T) {
+	got := renderIPTables([]netip.Prefix{
 		netip.MustParsePrefix("10.244.1.0/24"),
 		netip.MustParsePrefix("10.244.0.0/24"),
 		netip.MustParsePrefix("10.244.1.0/24"),
-	})
+	}, testNets.Services)
 	for _, want := range []string{
 		"*nat\n:SEEDNET-POSTROUTING - [0:0]\n",
 		"-A SEEDNET-POSTROUTING -d 10.244.0.0/24 -m comment --comment \"seednet: pod to pod\" -j RETURN\n-A SEEDNET-POSTROUTING -d 10.244.1.0/24",
 		"-j MASQUERADE --random-fully\nCOMMIT\n",
 		"-A SEEDNET-FORWARD -s 10.244.0.0/24 -j ACCEPT\n",
+		// A pod's packet to a Service address kube-proxy did not
+		// translate is rejected before the accepts could let it out.
+		"*filter\n:SEEDNET-FORWARD - [0:0]\n:SEEDNET-OUTPUT - [0:0]\n" +
+			"-A SEEDNET-FORWARD -d 10.96.0.0/12 -m comment --comment \"seednet: Service address with no kube-proxy rule\" -j REJECT\n" +
+			"-A SEEDNET-FORWARD -s 10.244.0.0/24 -j ACCEPT\n",
+		// So is the node's own.
+		"-A SEEDNET-OUTPUT -d 10.96.0.0/12 -m comment --comment \"seednet: Service address with no kube-proxy rule\" -j REJECT\nCOMMIT\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("payload lacks %q:\n%s", want, got)
@@ -151,6 +186,20 @@ func TestMasquerade(t *testing.T) {
 	}
 	if n := strings.Count(got, "-d 10.244.1.0/24 -m comment"); n != 1 {
 		t.Errorf("duplicate CIDR rendered %d times", n)
+	}
+}
+
+func TestRouteChangesTellUnreachableRoutesApart(t *testing.T) {
+	// A node's route and the unreachable route to the same prefix are two
+	// routes, and a route that changes kind is added, then the old removed.
+	have := []route{r("10.244.0.0/16", "172.18.0.9"), unreachable("10.96.0.0/12")}
+	want := []route{r("10.244.0.0/16", "172.18.0.9"), unreachable("10.244.0.0/16"), r("10.96.0.0/12", "172.18.0.5")}
+	replace, remove := routeChanges(have, want)
+	if w := want[1:]; !reflect.DeepEqual(replace, w) {
+		t.Errorf("replace = %v, want %v", replace, w)
+	}
+	if w := have[1:]; !reflect.DeepEqual(remove, w) {
+		t.Errorf("remove = %v, want %v", remove, w)
 	}
 }
 
@@ -170,9 +219,11 @@ func TestParseRoutes(t *testing.T) {
 	out := "10.244.1.0/24 via 172.18.0.3 dev eth0 proto 77 \n" +
 		"10.244.2.0/24 via 172.18.0.4 dev eth0 proto 77 onlink \n" +
 		"10.244.3.0/24 via 10.244.3.0 dev seednet.vxlan onlink \n" +
-		"blackhole 10.1.0.0/16 proto 77 \n"
+		"blackhole 10.1.0.0/16 proto 77 \n" +
+		"unreachable 10.244.0.0/16 metric 4294967295 \n"
 	want := []route{r("10.244.1.0/24", "172.18.0.3"), r("10.244.2.0/24", "172.18.0.4"),
-		{Dst: netip.MustParsePrefix("10.244.3.0/24"), Via: netip.MustParseAddr("10.244.3.0"), Dev: vxlanDevice}}
+		{Dst: netip.MustParsePrefix("10.244.3.0/24"), Via: netip.MustParseAddr("10.244.3.0"), Dev: vxlanDevice},
+		unreachable("10.244.0.0/16")}
 	if got := parseRoutes(out); !reflect.DeepEqual(got, want) {
 		t.Errorf("parseRoutes = %v, want %v", got, want)
 	}
@@ -199,22 +250,22 @@ func TestSyncIsIdempotent(t *testing.T) {
 	s := &syncer{self: "cp", backend: backendRoute, host: h, mtu: func(netip.Addr) int { return 1500 }}
 	nodes := []node{mustNode("cp", "172.18.0.2", "10.244.0.0/24"), mustNode("w1", "172.18.0.3", "10.244.1.0/24")}
 	for i := 0; i < 2; i++ {
-		if err := s.sync(t.Context(), nodes); err != nil {
+		if err := s.sync(t.Context(), nodes, testNets); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if h.replaced != 1 || h.writes != 1 {
-		t.Errorf("after two passes: %d route replaces, %d config writes; want 1 and 1", h.replaced, h.writes)
+	if h.replaced != 2 || h.writes != 1 {
+		t.Errorf("after two passes: %d route replaces, %d config writes; want 2 (the worker's, the pod range's) and 1", h.replaced, h.writes)
 	}
 	if h.vxlanDeletes != 1 {
 		t.Errorf("after two passes: %d attempts to remove the VXLAN device; want 1 (then it is known gone)", h.vxlanDeletes)
 	}
-	// The node leaves: its route goes.
-	if err := s.sync(t.Context(), nodes[:1]); err != nil {
+	// The node leaves: its route goes; the pod range stays routed nowhere.
+	if err := s.sync(t.Context(), nodes[:1], testNets); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.routes) != 0 {
-		t.Errorf("routes left after the node went: %v", h.routes)
+	if w := []route{unreachable("10.244.0.0/16")}; !reflect.DeepEqual(h.routes, w) {
+		t.Errorf("routes after the node went = %v, want %v", h.routes, w)
 	}
 }
 
@@ -225,7 +276,7 @@ func TestComputePlanVXLAN(t *testing.T) {
 		mustNode("w1", "172.18.0.3", "10.244.1.0/24"),
 		mustNode("new", "", "10.244.3.0/24"),
 	}
-	p, err := computePlan("w1", nodes, 9001, backendVXLAN)
+	p, err := computePlan("w1", nodes, testNets, 9001, backendVXLAN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +287,7 @@ func TestComputePlanVXLAN(t *testing.T) {
 	wantRoutes := []route{
 		{Dst: netip.MustParsePrefix("10.244.0.0/24"), Via: netip.MustParseAddr("10.244.0.0"), Dev: vxlanDevice},
 		{Dst: netip.MustParsePrefix("10.244.2.0/24"), Via: netip.MustParseAddr("10.244.2.0"), Dev: vxlanDevice},
+		unreachable("10.244.0.0/16"),
 	}
 	if !reflect.DeepEqual(p.Routes, wantRoutes) {
 		t.Errorf("routes = %v, want %v", p.Routes, wantRoutes)
@@ -252,10 +304,10 @@ func TestComputePlanVXLAN(t *testing.T) {
 		t.Errorf("conflist does not lower the MTU by the VXLAN overhead:\n%s", p.Conflist)
 	}
 
-	if _, err := computePlan("new", nodes, 1500, backendVXLAN); err == nil || !strings.Contains(err.Error(), "InternalIP") {
+	if _, err := computePlan("new", nodes, testNets, 1500, backendVXLAN); err == nil || !strings.Contains(err.Error(), "InternalIP") {
 		t.Errorf("a node without an address: err = %v, want one naming its InternalIP", err)
 	}
-	if _, err := computePlan("w1", nodes, 1500, "geneve"); err == nil || !strings.Contains(err.Error(), `"geneve"`) {
+	if _, err := computePlan("w1", nodes, testNets, 1500, "geneve"); err == nil || !strings.Contains(err.Error(), `"geneve"`) {
 		t.Errorf("unknown backend: err = %v", err)
 	}
 }
@@ -321,13 +373,13 @@ func TestSyncSwitchesBackends(t *testing.T) {
 	h := &fakeHost{}
 	nodes := []node{mustNode("cp", "172.18.0.2", "10.244.0.0/24"), mustNode("w1", "172.18.0.3", "10.244.1.0/24")}
 	s := &syncer{self: "cp", backend: backendRoute, host: h, mtu: func(netip.Addr) int { return 1500 }}
-	if err := s.sync(t.Context(), nodes); err != nil {
+	if err := s.sync(t.Context(), nodes, testNets); err != nil {
 		t.Fatal(err)
 	}
 
 	s.backend = backendVXLAN
 	for i := 0; i < 2; i++ {
-		if err := s.sync(t.Context(), nodes); err != nil {
+		if err := s.sync(t.Context(), nodes, testNets); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -335,27 +387,27 @@ func TestSyncSwitchesBackends(t *testing.T) {
 		t.Fatalf("vxlan device = %+v after %d changes; want one, set up once", h.vxlan.link, h.vxlan.ensures)
 	}
 	wantRoute := route{Dst: netip.MustParsePrefix("10.244.1.0/24"), Via: netip.MustParseAddr("10.244.1.0"), Dev: vxlanDevice}
-	if !reflect.DeepEqual(h.routes, []route{wantRoute}) {
-		t.Errorf("routes = %v, want %v", h.routes, wantRoute)
+	if w := []route{wantRoute, unreachable("10.244.0.0/16")}; !reflect.DeepEqual(sortedRoutes(h.routes), w) {
+		t.Errorf("routes = %v, want %v", h.routes, w)
 	}
 	if len(h.vxlan.peers) != 1 || h.vxlan.peers[0].Underlay != netip.MustParseAddr("172.18.0.3") {
 		t.Errorf("peers = %v", h.vxlan.peers)
 	}
 
 	// The worker leaves: its route and its peer go.
-	if err := s.sync(t.Context(), nodes[:1]); err != nil {
+	if err := s.sync(t.Context(), nodes[:1], testNets); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.routes) != 0 || len(h.vxlan.peers) != 0 {
+	if len(h.routes) != 1 || len(h.vxlan.peers) != 0 {
 		t.Errorf("after the worker left: routes %v, peers %v", h.routes, h.vxlan.peers)
 	}
 
 	// Back to plain routes: the device goes, the route comes back.
 	s.backend = backendRoute
-	if err := s.sync(t.Context(), nodes); err != nil {
+	if err := s.sync(t.Context(), nodes, testNets); err != nil {
 		t.Fatal(err)
 	}
-	if h.vxlan.link != nil || !reflect.DeepEqual(h.routes, []route{r("10.244.1.0/24", "172.18.0.3")}) {
+	if h.vxlan.link != nil || !reflect.DeepEqual(sortedRoutes(h.routes), []route{r("10.244.1.0/24", "172.18.0.3"), unreachable("10.244.0.0/16")}) {
 		t.Errorf("after switching back: device %+v, routes %v", h.vxlan.link, h.routes)
 	}
 }
