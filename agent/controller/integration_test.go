@@ -100,15 +100,7 @@ func TestPDBBlockingADrainShowsInStatus(t *testing.T) {
 	for i, node := range h.workers("workers") {
 		h.runPod(fmt.Sprintf("db-%d", i), node, map[string]string{"app": "db"})
 	}
-	minAvailable := intstr.FromInt32(2)
-	_, err := h.admin.PolicyV1().PodDisruptionBudgets(h.ns).Create(context.Background(), &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: "db"},
-		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvailable,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.guardDB()
 
 	h.setSpec(specYAML(1))
 	want := h.ns + "/db"
@@ -130,14 +122,7 @@ func TestDrainTimeoutDeletesAnyway(t *testing.T) {
 	for i, node := range h.workers("workers") {
 		h.runPod(fmt.Sprintf("db-%d", i), node, map[string]string{"app": "db"})
 	}
-	minAvailable := intstr.FromInt32(2)
-	if _, err := h.admin.PolicyV1().PodDisruptionBudgets(h.ns).Create(context.Background(), &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: "db"},
-		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvailable,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	h.guardDB()
 	h.setSpec(specYAML(1, "  rollout:\n    drainTimeout: 2s"))
 	eventually(t, 20*time.Second, "1 worker after the drain timed out", func() bool { return len(h.workers("workers")) == 1 })
 	// The event says what the drain gave up on, also when the agent that
@@ -365,6 +350,20 @@ func (h *harness) runPod(name, node string, labels map[string]string, mutate ...
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	if _, err := h.admin.CoreV1().Pods(h.ns).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// guardDB puts a PodDisruptionBudget "db" on the pods labelled app=db that
+// allows no eviction while two of them run.
+func (h *harness) guardDB() {
+	h.t.Helper()
+	minAvailable := intstr.FromInt32(2)
+	if _, err := h.admin.PolicyV1().PodDisruptionBudgets(h.ns).Create(context.Background(), &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvailable,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
+	}, metav1.CreateOptions{}); err != nil {
 		h.t.Fatal(err)
 	}
 }

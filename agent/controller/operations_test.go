@@ -12,10 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
@@ -288,14 +286,7 @@ func TestBlockedDrainListsNoPodsFromTheAPIServer(t *testing.T) {
 	for i, node := range h.workers("workers") {
 		h.runPod(fmt.Sprintf("db-%d", i), node, map[string]string{"app": "db"})
 	}
-	minAvailable := intstr.FromInt32(2)
-	if _, err := h.admin.PolicyV1().PodDisruptionBudgets(h.ns).Create(context.Background(), &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: "db"},
-		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvailable,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	h.guardDB()
 	h.setSpec(specYAML(1))
 	eventually(t, 20*time.Second, "the drain to be blocked", func() bool {
 		st := h.status()
