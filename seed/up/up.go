@@ -74,7 +74,7 @@ func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
 	fmt.Fprintf(streams.Out, `
 Next:
   kubectl --context %[1]s get nodes
-  kubectl --context %[1]s -n seed-system edit configmap seed-cluster   # add node pools, change versions
+  kubectl --context %[1]s -n seed-system edit configmap seed-cluster   # add or resize node pools
   seed status --name %[2]s
 `, res.Context, name)
 	return nil
