@@ -262,6 +262,10 @@ func (f *fakeEngine) ContainerRemove(ctx context.Context, id string) error {
 	if c == nil {
 		return engineError("removing container "+id, http.StatusNotFound, "No such container: "+id)
 	}
+	if c.State == stateRemoving {
+		// As the engine answers while another caller's removal runs.
+		return engineError("removing container "+id, http.StatusConflict, "removal of container "+c.ID+" is already in progress")
+	}
 	delete(f.containers, c.ID)
 	for _, v := range c.volumes {
 		delete(f.volumes, v)

@@ -277,12 +277,9 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 	switch {
 	case err == nil, providers.IsNotFound(err):
 		return nil
-	case isConflict(err):
+	case isConflict(err) && p.removingElsewhere(ctx, c.ID):
 		// Another caller's removal is under way; it will finish it.
-		again, ierr := p.engine.ContainerInspect(ctx, c.ID)
-		if providers.IsNotFound(ierr) || (ierr == nil && again.State == stateRemoving) {
-			return nil
-		}
+		return nil
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

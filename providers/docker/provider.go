@@ -299,8 +299,12 @@ func (p *provider) DestroyInfrastructure(ctx context.Context) error {
 
 	// The control plane goes first: the agent runs there, and a live agent
 	// would replace the workers being removed. Then sweep until no machine
-	// is left, in case one was being created as the agent went.
-	for pass := 0; ; pass++ {
+	// is left, in case one was being created as the agent went. A removal
+	// the agent had asked for just before it went carries on in the engine:
+	// that machine is waited for, not reported (its volume and network
+	// cannot go before it does).
+	waitUntil := time.Now().Add(2 * time.Minute)
+	for pass := 0; ; {
 		containers, err := p.engine.ContainerList(ctx, owned)
 		if err != nil {
 			return fmt.Errorf("destroying cluster %s: %w", p.cluster, err)
@@ -318,16 +322,38 @@ func (p *provider) DestroyInfrastructure(ctx context.Context) error {
 			return containers[i].Labels[providers.LabelRole] == string(providers.RoleControlPlane) &&
 				containers[j].Labels[providers.LabelRole] != string(providers.RoleControlPlane)
 		})
-		failed := false
+		failed, elsewhere := false, false
 		for _, c := range containers {
+			if c.State == stateRemoving {
+				elsewhere = true
+				continue
+			}
 			p.log.Info("Removing machine: destroying the cluster", "machine", c.Name)
-			if err := p.engine.ContainerRemove(ctx, c.ID); providers.IgnoreNotFound(err) != nil {
+			err := p.engine.ContainerRemove(ctx, c.ID)
+			switch {
+			case err == nil, providers.IsNotFound(err):
+			case isConflict(err) && p.removingElsewhere(ctx, c.ID):
+				elsewhere = true
+			default:
 				errs = append(errs, fmt.Errorf("machine %s: %w", c.Name, err))
 				failed = true
 			}
 		}
 		if failed {
 			break
+		}
+		if !elsewhere {
+			pass++
+			continue
+		}
+		if time.Now().After(waitUntil) {
+			errs = append(errs, fmt.Errorf("a machine of cluster %s is still being removed by the engine after 2m", p.cluster))
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("destroying cluster %s: %w", p.cluster, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 
@@ -357,6 +383,14 @@ func (p *provider) DestroyInfrastructure(ctx context.Context) error {
 		return fmt.Errorf("destroying cluster %s: %d resources left: %w", p.cluster, len(errs), errors.Join(errs...))
 	}
 	return nil
+}
+
+// removingElsewhere reports whether the engine is already removing the
+// container for another caller (or has finished): a removal that conflicts
+// with one under way.
+func (p *provider) removingElsewhere(ctx context.Context, id string) bool {
+	c, err := p.engine.ContainerInspect(ctx, id)
+	return providers.IsNotFound(err) || (err == nil && c.State == stateRemoving)
 }
 
 // freeLoopbackPort asks the kernel for a port free on 127.0.0.1 now. Another

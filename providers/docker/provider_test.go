@@ -814,6 +814,46 @@ func (o *orderEngine) ContainerRemove(ctx context.Context, id string) error {
 	return o.fakeEngine.ContainerRemove(ctx, id)
 }
 
+// The agent asked the engine to remove a worker just before `seed down`
+// removed the control plane (and the agent with it); the engine carries on
+// with that removal. Destroying waits for it, then removes the worker's
+// volume and the network, and reports nothing left. (An e2e teardown once
+// failed here with "removal of container … is already in progress".)
+func TestDestroyWaitsForARemovalAlreadyUnderWay(t *testing.T) {
+	c := ctx(t)
+	f := newFakeEngine(testImage)
+	p, _ := newTestProvider(t, f, Options{})
+	if _, err := p.EnsureInfrastructure(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"demo-cp", "demo-w1"} {
+		if _, err := p.CreateMachine(c, workerSpec(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w1, _ := f.byName("demo-w1")
+	f.mu.Lock()
+	f.containers[w1.ID].State = stateRemoving
+	f.mu.Unlock()
+	lists := 0
+	f.Before("ContainerList", func() {
+		if lists++; lists == 3 { // the other removal finishes
+			f.mu.Lock()
+			for _, v := range f.containers[w1.ID].volumes {
+				delete(f.volumes, v)
+			}
+			delete(f.containers, w1.ID)
+			f.mu.Unlock()
+		}
+	})
+	if err := p.DestroyInfrastructure(c); err != nil {
+		t.Fatalf("DestroyInfrastructure during another removal = %v", err)
+	}
+	if cs, ns, vs := f.counts(); cs != 0 || ns != 0 || vs != 0 {
+		t.Errorf("%d containers, %d networks, %d volumes left, want none", cs, ns, vs)
+	}
+}
+
 func TestDestroyRemovesTheControlPlaneFirstAndSweepsLateArrivals(t *testing.T) {
 	c := ctx(t)
 	f := newFakeEngine(testImage)
