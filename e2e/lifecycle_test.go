@@ -46,6 +46,26 @@ func TestLifecycle(t *testing.T) {
 		})
 	})
 
+	// runc can die between freezing a pod's cgroup and thawing it, which
+	// wedged a machine for good (CI saw one that could not be removed);
+	// the node thaws a pod cgroup it finds frozen twice in a row.
+	t.Run("a pod cgroup left frozen is thawed", func(t *testing.T) {
+		scope := framework.Docker(t, "exec", cp, "sh", "-c",
+			"find /sys/fs/cgroup/freezer/kubepods.slice /sys/fs/cgroup/kubepods.slice -name 'cri-containerd-*.scope' 2>/dev/null | head -n1")
+		if scope == "" {
+			t.Fatal("no pod container cgroup found on the node")
+		}
+		file, frozen, thawed := scope+"/cgroup.freeze", "1", "0"
+		if strings.HasPrefix(scope, "/sys/fs/cgroup/freezer/") {
+			file, frozen, thawed = scope+"/freezer.state", "FROZEN", "THAWED"
+		}
+		framework.Docker(t, "exec", cp, "sh", "-c", "echo "+frozen+" >"+file)
+		framework.Eventually(t, time.Minute, "the frozen cgroup thawed", func() (bool, string) {
+			got := framework.Docker(t, "exec", cp, "cat", file)
+			return got == thawed, scope + ": " + got
+		})
+	})
+
 	t.Run("agent is Ready and has adopted the cluster", func(t *testing.T) {
 		framework.Eventually(t, 2*time.Minute, "agent Ready", func() (bool, string) {
 			return framework.PodsReady(ctx, c.Client, "seed-system", "app.kubernetes.io/name=seed-agent")
