@@ -207,6 +207,14 @@ coredns() {
   echo "$dir/bin/coredns"
 }
 
+# etcd_pin prints the etcd image tag pkg/bootstrap/etcd.go pins for the
+# minor of version $1, or nothing.
+etcd_pin() {
+  local minor=${1#v1.}
+  minor=${minor%%.*}
+  sed -n "s/^[[:space:]]*$minor:[[:space:]]*\"\([0-9.]*-[0-9]*\)\",.*/\1/p" "$(seed::root)/pkg/bootstrap/etcd.go"
+}
+
 # build_image builds image $1 from the Dockerfile on stdin and the context
 # dir $2, unless an image of that name already carries the same inputs hash.
 # The hash covers the Dockerfile and every file in the context.
@@ -279,6 +287,19 @@ main() {
       *) seed::die "kubeadm lists an image Seed does not know how to build: $img" ;;
     esac
   done
+
+  # Seed pins etcd where kubeadm's default is unsafe to upgrade from (the
+  # table in pkg/bootstrap/etcd.go, which the kubeadm configuration uses).
+  local pin
+  pin=$(etcd_pin "$version")
+  if [[ -n $pin ]]; then
+    seed::log "etcd pinned to $pin for $version (kubeadm's default: ${etcd_ref##*:}; see pkg/bootstrap/etcd.go)"
+    etcd_ref="${etcd_ref%:*}:$pin"
+    local i
+    for i in "${!images[@]}"; do
+      [[ ${images[$i]} == */etcd:* ]] && images[i]=$etcd_ref
+    done
+  fi
 
   local etcd_bin coredns_bin pause_bin seednet_bin
   etcd_bin=${SEED_ETCD_BIN:-}

@@ -193,6 +193,12 @@ func Join(c Cluster, m Machine, token string, caCertHashes []string) (providers.
 	if _, err := minorOf(m.KubernetesVersion); err != nil {
 		return providers.Bootstrap{}, invalid("machine.kubernetesVersion", "%v", err)
 	}
+	return renderJoinBootstrap(c, m, token, caCertHashes, nil)
+}
+
+// renderJoinBootstrap renders a worker's join, or a control plane's when
+// certs (the cluster's shared certificate authorities) are given.
+func renderJoinBootstrap(c Cluster, m Machine, token string, caCertHashes []string, certs []providers.File) (providers.Bootstrap, error) {
 	if !tokenPattern.MatchString(token) {
 		// Never quote the token: it may be a real one, one typo away.
 		return providers.Bootstrap{}, invalid("token", "must match [a-z0-9]{6}.[a-z0-9]{16}")
@@ -205,20 +211,77 @@ func Join(c Cluster, m Machine, token string, caCertHashes []string) (providers.
 			return providers.Bootstrap{}, invalid("caCertHashes", "%q is not sha256:<64 hex digits>", h)
 		}
 	}
-
-	config, err := renderJoin(c, m, token, caCertHashes)
+	controlPlane := certs != nil
+	config, err := renderJoin(c, m, token, caCertHashes, controlPlane)
 	if err != nil {
 		return providers.Bootstrap{}, err
 	}
-	files := []providers.File{{Path: KubeadmConfigPath, Mode: 0o600, Content: config}}
+	files := append([]providers.File{}, certs...)
+	files = append(files, providers.File{Path: KubeadmConfigPath, Mode: 0o600, Content: config})
 	files = append(files, kubeletPatches(m)...)
+	role := "worker"
+	if controlPlane {
+		role = "control-plane"
+	}
 	script, err := renderScript(scriptData{
-		Role: "worker", Join: true, Cluster: c.Name, Machine: m.Name, Version: m.KubernetesVersion,
+		Role: role, Join: true, Cluster: c.Name, Machine: m.Name, Version: m.KubernetesVersion,
 	})
 	if err != nil {
 		return providers.Bootstrap{}, err
 	}
 	return providers.Bootstrap{Files: files, Script: script}, nil
+}
+
+// SharedCertificates are the files kubeadm expects every control-plane
+// machine to share (what `kubeadm init phase upload-certs` would carry),
+// relative to /etc/kubernetes/pki: the cluster, front-proxy and etcd
+// certificate authorities and the service-account signing key pair.
+var SharedCertificates = []string{
+	"ca.crt", "ca.key",
+	"sa.key", "sa.pub",
+	"front-proxy-ca.crt", "front-proxy-ca.key",
+	"etcd/ca.crt", "etcd/ca.key",
+}
+
+// PKIDir is where kubeadm keeps a control plane's certificates.
+const PKIDir = "/etc/kubernetes/pki"
+
+// JoinControlPlane renders the bootstrap of an additional control-plane
+// machine: kubeadm join --control-plane, its etcd member joining as a
+// learner and promoted by kubeadm. The shared certificates (keyed by their
+// SharedCertificates name) are shipped as files, the way the first control
+// plane gets its CA, rather than through kubeadm's kubeadm-certs Secret and
+// its two-hour token. The machine's version must be the cluster's: kubeadm
+// deploys the control plane at the ClusterConfiguration's version, which the
+// caller raises first.
+func JoinControlPlane(c Cluster, m Machine, token string, caCertHashes []string, certs map[string][]byte) (providers.Bootstrap, error) {
+	c, err := c.withDefaults()
+	if err != nil {
+		return providers.Bootstrap{}, err
+	}
+	if err := m.validate(); err != nil {
+		return providers.Bootstrap{}, err
+	}
+	if m.KubernetesVersion == "" {
+		m.KubernetesVersion = c.KubernetesVersion
+	}
+	if m.KubernetesVersion != c.KubernetesVersion {
+		return providers.Bootstrap{}, invalid("machine.kubernetesVersion",
+			"%s differs from the cluster's %s: a joining control plane runs the cluster's version", m.KubernetesVersion, c.KubernetesVersion)
+	}
+	files := make([]providers.File, 0, len(SharedCertificates))
+	for _, name := range SharedCertificates {
+		content := certs[name]
+		if len(content) == 0 {
+			return providers.Bootstrap{}, invalid("certs", "%s is missing: a control plane needs every shared certificate (%v)", name, SharedCertificates)
+		}
+		mode := uint32(0o644)
+		if strings.HasSuffix(name, ".key") {
+			mode = 0o600
+		}
+		files = append(files, providers.File{Path: PKIDir + "/" + name, Mode: mode, Content: content})
+	}
+	return renderJoinBootstrap(c, m, token, caCertHashes, files)
 }
 
 var caHashPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

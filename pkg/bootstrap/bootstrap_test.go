@@ -436,3 +436,73 @@ func checkSyntax(t *testing.T, script string) {
 		t.Errorf("script does not parse: %v\n%s", err, out)
 	}
 }
+
+func TestJoinControlPlane(t *testing.T) {
+	c := testCluster()
+	m := Machine{Name: "demo-control-plane-x7k2p", Labels: map[string]string{"seed.dev/pool": "control-plane"}}
+	certs := map[string][]byte{}
+	for _, name := range SharedCertificates {
+		certs[name] = []byte("content of " + name)
+	}
+	b, err := JoinControlPlane(c, m, testToken, []string{testHash}, certs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jc := docs(t, file(t, b, KubeadmConfigPath).Content)["JoinConfiguration"]
+	if jc == nil {
+		t.Fatal("no JoinConfiguration")
+	}
+	if got, ok := jc["controlPlane"]; !ok || got == nil {
+		t.Errorf("controlPlane = %v, want present: without it kubeadm joins a worker", got)
+	}
+	if got := get(t, jc, "nodeRegistration.taints"); !reflect.DeepEqual(got, []any{}) {
+		t.Errorf("taints = %v, want [] (kubeadm reads a missing list as the control-plane taint)", got)
+	}
+	for _, name := range SharedCertificates {
+		f := file(t, b, PKIDir+"/"+name)
+		if string(f.Content) != "content of "+name {
+			t.Errorf("%s = %q", name, f.Content)
+		}
+		if strings.HasSuffix(name, ".key") && f.Mode != 0o600 {
+			t.Errorf("%s has mode %o, want 0600", name, f.Mode)
+		}
+	}
+	if !strings.Contains(b.Script, "control-plane machine "+m.Name) {
+		t.Errorf("script does not say it bootstraps a control plane:\n%s", b.Script)
+	}
+	// Shipped images are imported before the join: the node's DaemonSet
+	// pods (kube-proxy of the cluster's version) start as it registers.
+	if i, j := strings.Index(b.Script, "wait_for_imports\n"), strings.Index(b.Script, "kubeadm join"); i < 0 || i > j {
+		t.Errorf("images are not imported before kubeadm join:\n%s", b.Script)
+	}
+
+	delete(certs, "etcd/ca.key")
+	if _, err := JoinControlPlane(c, m, testToken, []string{testHash}, certs); !IsInvalid(err) || !strings.Contains(err.Error(), "etcd/ca.key") {
+		t.Errorf("missing etcd CA key: err = %v, want an invalid error naming it", err)
+	}
+	certs["etcd/ca.key"] = []byte("k")
+	m.KubernetesVersion = "v1.33.13"
+	if _, err := JoinControlPlane(c, m, testToken, []string{testHash}, certs); !IsInvalid(err) {
+		t.Errorf("a control plane at another version than the cluster's: err = %v, want invalid", err)
+	}
+}
+
+func TestEtcdPinnedFor133(t *testing.T) {
+	c := testCluster()
+	c.KubernetesVersion = "v1.33.13"
+	b, err := ControlPlane(c, Machine{Name: "cp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := docs(t, file(t, b, KubeadmConfigPath).Content)["ClusterConfiguration"]
+	if got := get(t, cc, "etcd.local.imageTag"); got != "3.5.35-0" {
+		t.Errorf("etcd.local.imageTag = %v, want 3.5.35-0 (3.5.26 or later before a 3.6 member joins)", got)
+	}
+	b, err = ControlPlane(testCluster(), Machine{Name: "cp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := docs(t, file(t, b, KubeadmConfigPath).Content)["ClusterConfiguration"]["etcd"]; ok {
+		t.Error("v1.34 pins etcd, want kubeadm's default")
+	}
+}

@@ -70,6 +70,14 @@ type controlPlaneComponent struct {
 	ExtraArgs []arg `json:"extraArgs,omitempty"`
 }
 
+type localEtcd struct {
+	ImageTag string `json:"imageTag,omitempty"`
+}
+
+type etcdConfig struct {
+	Local localEtcd `json:"local"`
+}
+
 type clusterConfiguration struct {
 	typeMeta
 	ClusterName          string                `json:"clusterName"`
@@ -78,6 +86,7 @@ type clusterConfiguration struct {
 	Networking           networking            `json:"networking"`
 	APIServer            apiServer             `json:"apiServer"`
 	ControllerManager    controlPlaneComponent `json:"controllerManager"`
+	Etcd                 *etcdConfig           `json:"etcd,omitempty"`
 }
 
 // controllerManagerArgs raise kube-controller-manager's client rate limit
@@ -102,12 +111,18 @@ type discovery struct {
 	TLSBootstrapToken string `json:"tlsBootstrapToken"`
 }
 
+// joinControlPlane makes a join a control-plane join. Empty, kubeadm
+// advertises the address of the interface of the default route, and finds
+// the shared certificates on disk (no certificateKey: Seed ships them).
+type joinControlPlane struct{}
+
 type joinConfiguration struct {
 	typeMeta
-	NodeRegistration nodeRegistration `json:"nodeRegistration"`
-	Discovery        discovery        `json:"discovery"`
-	SkipPhases       []string         `json:"skipPhases,omitempty"`
-	Patches          *patches         `json:"patches,omitempty"`
+	NodeRegistration nodeRegistration  `json:"nodeRegistration"`
+	Discovery        discovery         `json:"discovery"`
+	ControlPlane     *joinControlPlane `json:"controlPlane,omitempty"`
+	SkipPhases       []string          `json:"skipPhases,omitempty"`
+	Patches          *patches          `json:"patches,omitempty"`
 }
 
 type kubeletConfiguration struct {
@@ -180,6 +195,7 @@ func renderInit(c Cluster, m Machine) ([]byte, error) {
 			Networking:           networking{PodSubnet: c.PodSubnet, ServiceSubnet: c.ServiceSubnet, DNSDomain: "cluster.local"},
 			APIServer:            apiServer{CertSANs: c.CertSANs},
 			ControllerManager:    controlPlaneComponent{ExtraArgs: controllerManagerArgs},
+			Etcd:                 etcdFor(c.KubernetesVersion),
 		},
 		kubeletConfig(c.KubernetesVersion),
 		kubeProxyConfiguration{
@@ -217,8 +233,23 @@ func kubeletConfig(version string) kubeletConfiguration {
 	return kc
 }
 
-func renderJoin(c Cluster, m Machine, token string, caCertHashes []string) ([]byte, error) {
+// etcdFor pins etcd's image where Seed runs another etcd than kubeadm's
+// default for the version (see EtcdImageTag).
+func etcdFor(version string) *etcdConfig {
+	tag := EtcdImageTag(version)
+	if tag == "" {
+		return nil
+	}
+	return &etcdConfig{Local: localEtcd{ImageTag: tag}}
+}
+
+func renderJoin(c Cluster, m Machine, token string, caCertHashes []string, controlPlane bool) ([]byte, error) {
+	var cp *joinControlPlane
+	if controlPlane {
+		cp = &joinControlPlane{}
+	}
 	return marshalDocs([]any{joinConfiguration{
+		ControlPlane:     cp,
 		typeMeta:         typeMeta{kubeadmAPIVersion, "JoinConfiguration"},
 		NodeRegistration: nodeRegistrationFor(c, m),
 		Discovery: discovery{
