@@ -56,6 +56,11 @@ type MachineSpec struct {
 	MachineType       string
 	KubernetesVersion string
 	Bootstrap         Bootstrap
+	// Images are image references the machine needs that its node image
+	// may lack (the cluster's add-ons at another version, the agent's):
+	// a provider that ships images makes them available before the machine
+	// joins; one whose nodes pull from registries ignores them.
+	Images []string
 }
 
 // Machine is a machine as the provider sees it.

@@ -65,6 +65,13 @@ type Drainer struct {
 // run out (its deletionTimestamp has passed), as kubectl drain and Cluster
 // API do; before that it may still be serving.
 func (d Drainer) Step(ctx context.Context, nodeName string) (Progress, error) {
+	return d.StepKeeping(ctx, nodeName, nil)
+}
+
+// StepKeeping is Step for a drain that leaves the pods keep selects on the
+// node, as a control plane being replaced keeps the agent that replaces it.
+func (d Drainer) StepKeeping(ctx context.Context, nodeName string, keep func(*corev1.Pod) bool) (Progress, error) {
+	leaves := func(pod *corev1.Pod) bool { return mustLeave(pod) && (keep == nil || !keep(pod)) }
 	node, err := d.Nodes.Get(nodeName)
 	switch {
 	case apierrors.IsNotFound(err):
@@ -89,7 +96,7 @@ func (d Drainer) Step(ctx context.Context, nodeName string) (Progress, error) {
 	blocked := map[string]bool{}
 	for _, obj := range objs {
 		pod, ok := obj.(*corev1.Pod)
-		if !ok || !mustLeave(pod) {
+		if !ok || !leaves(pod) {
 			continue
 		}
 		if pod.DeletionTimestamp != nil {
@@ -123,7 +130,7 @@ func (d Drainer) Step(ctx context.Context, nodeName string) (Progress, error) {
 	}
 	// The cache says empty. It may lag behind a pod bound just before the
 	// cordon, so the verdict that lets the machine go is read live, once.
-	left, err := d.liveCount(ctx, nodeName, unreachable, now)
+	left, err := d.liveCount(ctx, nodeName, unreachable, now, leaves)
 	if err != nil {
 		return progress, err
 	}
@@ -132,7 +139,7 @@ func (d Drainer) Step(ctx context.Context, nodeName string) (Progress, error) {
 	return progress, nil
 }
 
-func (d Drainer) liveCount(ctx context.Context, nodeName string, unreachable bool, now time.Time) (int, error) {
+func (d Drainer) liveCount(ctx context.Context, nodeName string, unreachable bool, now time.Time, leaves func(*corev1.Pod) bool) (int, error) {
 	pods, err := d.Client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", nodeName).String(),
 	})
@@ -141,7 +148,7 @@ func (d Drainer) liveCount(ctx context.Context, nodeName string, unreachable boo
 	}
 	n := 0
 	for i := range pods.Items {
-		if pod := &pods.Items[i]; mustLeave(pod) && !gone(pod, unreachable, now) {
+		if pod := &pods.Items[i]; leaves(pod) && !gone(pod, unreachable, now) {
 			n++
 		}
 	}

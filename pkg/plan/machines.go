@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	kversion "k8s.io/apimachinery/pkg/util/version"
+
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
 )
@@ -27,6 +29,8 @@ type machineState struct {
 	failing bool
 	// outdated says how the machine differs from its pool; empty when it does not.
 	outdated string
+	// version is the Kubernetes version it runs, when known.
+	version string
 	// deleted is set once this plan deletes the machine.
 	deleted bool
 }
@@ -37,7 +41,11 @@ type poolState struct {
 	spec        v1alpha1.NodePool
 	version     string
 	machineType string
-	machines    []*machineState
+	// gatedAt, when set, is the oldest control-plane version, older than
+	// version: the pool does not roll to version yet, and creates machines
+	// at gatedAt.
+	gatedAt  string
+	machines []*machineState
 }
 
 // observe works out a machine's state against its pool (nil for orphans).
@@ -52,8 +60,9 @@ func (p *planner) observe(ms *machineState, m *providers.Machine, n *Node, ps *p
 		if version == "" && n != nil {
 			version = n.KubeletVersion
 		}
+		ms.version = version
 		switch {
-		case differs(version, ps.version):
+		case ps.gatedAt == "" && differs(version, ps.version):
 			ms.outdated = fmt.Sprintf("Kubernetes %s, pool %s wants %s", version, ps.name, ps.version)
 		case differs(m.MachineType, ps.machineType):
 			ms.outdated = fmt.Sprintf("machine type %s, pool %s wants %s", m.MachineType, ps.name, ps.machineType)
@@ -142,4 +151,34 @@ func victimOrder(a, b *machineState) int {
 	ta, _ := victimTier(a)
 	tb, _ := victimTier(b)
 	return cmp.Or(cmp.Compare(ta, tb), newestFirst(a, b))
+}
+
+// oldestControlPlane is the oldest Kubernetes version a control-plane
+// machine (not being deleted) runs, from the provider's record or else its
+// Node's kubelet; "" when none is known. Each control-plane machine runs
+// its own API server at that version.
+func oldestControlPlane(machines []providers.Machine, nodes map[string]*Node) string {
+	oldest := ""
+	for i := range machines {
+		m := &machines[i]
+		if m.Phase == providers.PhaseDeleting || (m.Role != providers.RoleControlPlane && m.Pool != v1alpha1.ControlPlanePool) {
+			continue
+		}
+		v := m.KubernetesVersion
+		if v == "" && nodes[m.Name] != nil {
+			v = nodes[m.Name].KubeletVersion
+		}
+		if v != "" && (oldest == "" || newer(oldest, v)) {
+			oldest = v
+		}
+	}
+	return oldest
+}
+
+// newer reports whether version a is newer than b; unparsable versions are
+// never newer.
+func newer(a, b string) bool {
+	va, err1 := kversion.ParseGeneric(a)
+	vb, err2 := kversion.ParseGeneric(b)
+	return err1 == nil && err2 == nil && vb.LessThan(va)
 }

@@ -18,6 +18,11 @@ const (
 	OpCreate OperationType = "create"
 	// OpDelete: cordon and drain, delete the machine, delete its Node.
 	OpDelete OperationType = "delete"
+	// OpReplaceControlPlane: surge the control plane from one machine to
+	// two and back: the new machine (Operation.Machine) joins at the target
+	// version, the agent moves to it, and the old one (Operation.Replaces)
+	// leaves etcd and goes. Its steps, in order, are ReplaceSteps.
+	OpReplaceControlPlane OperationType = "replace-control-plane"
 )
 
 // Step is where an operation stands: the step it will take next.
@@ -32,7 +37,41 @@ const (
 	StepDeleteMachine Step = "delete-machine"
 	// StepDeleteNode: delete the machine's Node object; then the operation is done.
 	StepDeleteNode Step = "delete-node"
+
+	// The steps of OpReplaceControlPlane.
+
+	// StepPrepare: raise the cluster's kubeadm configuration to the target
+	// version, which a joining control plane deploys.
+	StepPrepare Step = "prepare"
+	// StepJoin: ask the provider for the new control-plane machine, which
+	// runs kubeadm join --control-plane (its etcd member a learner, then
+	// promoted).
+	StepJoin Step = "join"
+	// StepWaitReady: wait until the new Node is Ready, its API server is
+	// ready and its etcd member is a voting member.
+	StepWaitReady Step = "wait-ready"
+	// StepDrainOld: cordon the old control plane and evict every pod but
+	// the agent's.
+	StepDrainOld Step = "drain-old"
+	// StepHandover: an agent Ready on the new machine, then the one on the
+	// old machine leaves (the etcd leadership moved off the old member
+	// first). An agent on the old machine takes no later step.
+	StepHandover Step = "handover"
+	// StepRemoveMember: remove the old machine's etcd member.
+	StepRemoveMember Step = "remove-member"
+	// StepDeleteOldMachine: ask the provider to delete the old machine.
+	StepDeleteOldMachine Step = "delete-old-machine"
+	// StepDeleteOldNode: delete the old machine's Node; then the operation
+	// is done.
+	StepDeleteOldNode Step = "delete-old-node"
 )
+
+// ReplaceSteps are OpReplaceControlPlane's steps in the order taken.
+var ReplaceSteps = []Step{StepPrepare, StepJoin, StepWaitReady, StepDrainOld, StepHandover,
+	StepRemoveMember, StepDeleteOldMachine, StepDeleteOldNode}
+
+// ReplaceStepIndex is where step stands in ReplaceSteps, or -1.
+func ReplaceStepIndex(step Step) int { return slices.Index(ReplaceSteps, step) }
 
 // Operation is a piece of work the executor has recorded and not finished.
 type Operation struct {
@@ -49,6 +88,9 @@ type Operation struct {
 	RecordedAt time.Time
 	// DrainStartedAt is when its drain began (OpDelete); zero until then.
 	DrainStartedAt time.Time
+	// Replaces is the control-plane machine an OpReplaceControlPlane
+	// replaces.
+	Replaces string
 }
 
 // planOperations decides what becomes of recorded work, before the machines
@@ -87,6 +129,21 @@ func (p *planner) planOperations(machines []providers.Machine) []providers.Machi
 			out = append(out, providers.Machine{Name: op.Machine, Pool: op.Spec.Pool, Role: op.Spec.Role,
 				MachineType: op.Spec.MachineType, KubernetesVersion: op.Spec.KubernetesVersion,
 				Phase: providers.PhasePending, CreatedAt: op.RecordedAt})
+		case OpReplaceControlPlane:
+			if p.replacing != nil {
+				p.actions = append(p.actions, Action{Type: Blocked, Pool: op.Pool, Machine: op.Machine,
+					Reason: "a second control-plane replacement is recorded, for machine " + op.Machine + "; only " + p.replacing.Machine + "'s is carried out"})
+				continue
+			}
+			replacing := op
+			p.replacing = &replacing
+			// The old machine's Node is the operation's to delete, never stale.
+			p.deleting[op.Replaces] = true
+			if !isListed && ReplaceStepIndex(op.Step) > ReplaceStepIndex(StepJoin) {
+				out = append(out, providers.Machine{Name: op.Machine, Pool: op.Spec.Pool, Role: op.Spec.Role,
+					MachineType: op.Spec.MachineType, KubernetesVersion: op.Spec.KubernetesVersion,
+					Phase: providers.PhasePending, CreatedAt: op.RecordedAt})
+			}
 		case OpDelete:
 			if op.Machine == p.in.Self {
 				// Never planned; a hand-edited ledger must not make the agent

@@ -74,6 +74,10 @@ const (
 	SkipDrain ActionType = "SkipDrain"
 	// Cancel drops a recorded operation on Action.Machine without acting.
 	Cancel ActionType = "Cancel"
+	// ReplaceControlPlane replaces control-plane machine Action.Machine by
+	// one made from Action.Create (the executor names it), as an
+	// OpReplaceControlPlane.
+	ReplaceControlPlane ActionType = "ReplaceControlPlane"
 )
 
 // Action is one step of a plan.
@@ -82,8 +86,9 @@ type Action struct {
 	Pool string
 	// Machine is the machine (or Node) acted on; empty for Create.
 	Machine string
-	// Create is set for Create only: Pool, Role, MachineType and
-	// KubernetesVersion are filled, Name is left to the executor.
+	// Create is set for Create and ReplaceControlPlane: Pool, Role,
+	// MachineType and KubernetesVersion are filled, Name is left to the
+	// executor.
 	Create *providers.MachineSpec
 	// Reason says why, for logs and status.
 	Reason string
@@ -201,6 +206,8 @@ type planner struct {
 	// deleting names the machines with a recorded deletion: their Nodes are
 	// the deletion's to remove, never stale.
 	deleting map[string]bool
+	// replacing is the recorded control-plane replacement, if any.
+	replacing *Operation
 }
 
 // Compute decides what to do. It is pure: no I/O, no clock, no randomness.
@@ -236,6 +243,18 @@ func Compute(in Input) Plan {
 			ps := &poolState{name: np.Name, spec: np, version: c.PoolVersion(np), machineType: np.MachineType}
 			pools = append(pools, ps)
 			byPool[np.Name] = ps
+		}
+	}
+
+	// Workers never run a kubelet newer than the oldest API server: a pool
+	// that wants a newer version than the oldest control-plane machine
+	// runs does not roll, and the machines it creates meanwhile (scaling,
+	// healing) run that oldest version.
+	if oldest := oldestControlPlane(machines, nodes); oldest != "" {
+		for _, ps := range pools {
+			if newer(ps.version, oldest) {
+				ps.gatedAt = oldest
+			}
 		}
 	}
 
@@ -358,7 +377,7 @@ func rank(t ActionType) int {
 	switch t {
 	case Cancel, GiveUp, SkipDrain:
 		return 0
-	case Create:
+	case ReplaceControlPlane, Create:
 		return 1
 	case Delete:
 		return 2
@@ -410,7 +429,9 @@ func (p *planner) deleteOrBlock(ms *machineState, pool, reason string) {
 	p.del(ms, pool, reason)
 }
 
-// planControlPlane never acts; it only reports what it will not do.
+// planControlPlane replaces the control-plane machine when it is outdated,
+// one replacement at a time and only when nothing else is under way. An
+// unhealthy control plane is reported, never remediated.
 func (p *planner) planControlPlane(cp *poolState) {
 	for _, ms := range cp.sortByName() {
 		if ms.unhealthy == "" {
@@ -421,6 +442,34 @@ func (p *planner) planControlPlane(cp *poolState) {
 			why = "the agent runs on it"
 		}
 		p.block(cp.name, ms.m.Name, fmt.Sprintf("control-plane machine %s: %s; not remediated: %s", ms.m.Name, ms.unhealthy, why))
+	}
+	if p.replacing != nil {
+		return // the recorded replacement carries on
+	}
+	var outdated []*machineState
+	for _, ms := range cp.machines {
+		if ms.outdated != "" {
+			outdated = append(outdated, ms)
+		}
+	}
+	if len(outdated) == 0 {
+		return
+	}
+	ms := outdated[0]
+	what := "control-plane machine " + ms.m.Name + " is outdated (" + ms.outdated + ")"
+	switch {
+	case len(cp.machines) != 1:
+		p.block(cp.name, ms.m.Name, fmt.Sprintf("%s; not replaced: the control plane has %d machines and no replacement is recorded; "+
+			"a replacement starts from exactly one", what, len(cp.machines)))
+	case ms.unhealthy != "" || !ms.ready:
+		p.block(cp.name, ms.m.Name, what+"; not replaced until its node is Ready")
+	case len(p.in.Operations) > 0:
+		p.block(cp.name, ms.m.Name, fmt.Sprintf("%s; replaced once the %d recorded operations are done", what, len(p.in.Operations)))
+	default:
+		p.actions = append(p.actions, Action{Type: ReplaceControlPlane, Pool: cp.name, Machine: ms.m.Name,
+			Reason: what + "; surge replacement: a new control plane joins, then this one leaves",
+			Create: &providers.MachineSpec{Pool: cp.name, Role: providers.RoleControlPlane,
+				MachineType: cp.machineType, KubernetesVersion: cp.version}})
 	}
 }
 

@@ -189,11 +189,11 @@ func TestScaling(t *testing.T) {
 			want: []string{},
 		},
 		{
-			name:     "control plane is never created, nor rolled when outdated",
+			name:     "an outdated control plane is replaced; workers already at the version stay",
 			cluster:  cluster([]v1alpha1.NodePool{pool("workers", 3)}),
 			machines: concat(w3, []providers.Machine{with(controlPlane("cp-old"), version(v1))}),
 			nodes:    concat(n3, []Node{ready("cp-old", v1alpha1.ControlPlanePool)}),
-			want:     []string{},
+			want:     []string{"ReplaceControlPlane control-plane/cp-old"},
 		},
 		{
 			name:     "no control-plane machine at all: none is created",

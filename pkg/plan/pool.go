@@ -41,6 +41,15 @@ func (p *planner) planPool(ps *poolState) {
 			outdated = append(outdated, ms)
 		}
 	}
+	if ps.gatedAt != "" {
+		for _, ms := range keep {
+			if differs(ms.version, ps.version) {
+				p.block(ps.name, "", fmt.Sprintf("pool %s: Kubernetes %s waits for the control plane, whose oldest machine runs %s; kubelets are never newer than the API server",
+					ps.name, ps.version, ps.gatedAt))
+				break
+			}
+		}
+	}
 	if len(outdated) == 0 {
 		p.scale(ps, keep, replaced)
 	} else {
@@ -169,12 +178,16 @@ func (p *planner) roll(ps *poolState, updated, outdated []*machineState) {
 }
 
 func (p *planner) create(ps *poolState, n int, reason string) {
+	v := ps.version
+	if ps.gatedAt != "" {
+		v = ps.gatedAt
+	}
 	for range n {
 		p.actions = append(p.actions, Action{Type: Create, Pool: ps.name, Reason: reason, Create: &providers.MachineSpec{
 			Pool:              ps.name,
 			Role:              providers.RoleWorker,
 			MachineType:       ps.machineType,
-			KubernetesVersion: ps.version,
+			KubernetesVersion: v,
 		}})
 	}
 }

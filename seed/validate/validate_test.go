@@ -84,11 +84,16 @@ func TestCommand(t *testing.T) {
 			wantOut: "is valid\n",
 		},
 		{
-			name:        "an upgrade is refused until upgrades are implemented",
-			args:        []string{"-f", valid, "--running-version", "v1.33.7"},
+			name:    "an upgrade by one minor",
+			args:    []string{"-f", valid, "--running-version", "v1.33.7"},
+			wantOut: "is valid\n",
+		},
+		{
+			name:        "a skipped minor",
+			args:        []string{"-f", valid, "--running-version", "v1.32.7"},
 			wantErr:     "has 1 problem",
 			wantInvalid: true,
-			wantErrOut:  []string{"upgrading the control plane to v1.34.2 is not implemented yet: set v1.33.7"},
+			wantErrOut:  []string{"cannot skip minor versions to v1.34.2: upgrade to v1.33.x first"},
 		},
 		{
 			name: "invalid file lists every problem",

@@ -130,6 +130,7 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 
 	s := &c.Spec
 	clusterVersion := validateClusterVersion(&errs, s.KubernetesVersion, running)
+	validateUpgradeImage(&errs, c, clusterVersion, running)
 	validateProvider(&errs, &s.Provider)
 	printable(&errs, "spec.controlPlane.machineType", s.ControlPlane.MachineType)
 	validatePools(&errs, c.Metadata.Name, s.NodePools, clusterVersion)
@@ -197,13 +198,19 @@ func validateClusterVersion(errs *errorList, s string, running *version.Version)
 		errs.add(field, fmt.Sprintf("the cluster runs %s and Kubernetes cannot be downgraded to %s: set %s or later", vstr(running), s, vstr(running)))
 	case v.Major() != running.Major() || v.Minor() > running.Minor()+1:
 		errs.add(field, fmt.Sprintf("the cluster runs %s and cannot skip minor versions to %s: upgrade to v%d.%d.x first", vstr(running), s, running.Major(), running.Minor()+1))
-	case v.GreaterThan(running):
-		// Advertise only what runs: nothing upgrades the control plane yet,
-		// and pools that follow this version would roll onto kubelets
-		// newer than the API server.
-		errs.add(field, fmt.Sprintf("the cluster runs %s and upgrading the control plane to %s is not implemented yet: set %s", vstr(running), s, vstr(running)))
 	}
 	return v
+}
+
+// validateUpgradeImage rejects an upgrade the Docker provider could not
+// carry out: a nodeImage runs one Kubernetes version on every machine.
+func validateUpgradeImage(errs *errorList, c *Cluster, v, running *version.Version) {
+	if v == nil || running == nil || v.EqualTo(running) || c.Spec.Provider.Docker == nil || c.Spec.Provider.Docker.NodeImage == "" {
+		return
+	}
+	errs.add("spec.provider.docker.nodeImage", fmt.Sprintf("%q runs one Kubernetes version on every machine, and the cluster runs %s while spec.kubernetesVersion asks for %s: "+
+		"remove nodeImage (machines then run seed-node:<version>, built by hack/build-images.sh VERSION), or set spec.kubernetesVersion back to %s",
+		c.Spec.Provider.Docker.NodeImage, vstr(running), vstr(v), vstr(running)))
 }
 
 // printable checks a free-form string for characters no image name, machine

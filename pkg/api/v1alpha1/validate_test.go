@@ -126,17 +126,23 @@ func TestValidate(t *testing.T) {
 			running: "v1.34.2",
 		},
 		{
-			name:    "a patch upgrade is refused too",
+			name:    "a patch upgrade",
 			running: "v1.34.0",
-			want: []FieldError{{Field: "spec.kubernetesVersion",
-				Detail: "the cluster runs v1.34.0 and upgrading the control plane to v1.34.2 is not implemented yet: set v1.34.0"}},
 		},
 		{
-			name:    "an upgrade is refused until upgrades are implemented",
+			name:    "a minor upgrade",
 			mutate:  func(c *Cluster) { c.Spec.KubernetesVersion = "v1.35.0" },
 			running: "v1.34.2",
-			want: []FieldError{{Field: "spec.kubernetesVersion",
-				Detail: "the cluster runs v1.34.2 and upgrading the control plane to v1.35.0 is not implemented yet: set v1.34.2"}},
+		},
+		{
+			name: "an upgrade with a node image pinned",
+			mutate: func(c *Cluster) {
+				c.Spec.Provider = ProviderSpec{Docker: &DockerProviderSpec{NodeImage: "my-node:1"}}
+			},
+			running: "v1.33.13",
+			want: []FieldError{{Field: "spec.provider.docker.nodeImage",
+				Detail: `"my-node:1" runs one Kubernetes version on every machine, and the cluster runs v1.33.13 while spec.kubernetesVersion asks for v1.34.2: ` +
+					"remove nodeImage (machines then run seed-node:<version>, built by hack/build-images.sh VERSION), or set spec.kubernetesVersion back to v1.33.13"}},
 		},
 		{
 			name:    "the running version",
