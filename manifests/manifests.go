@@ -44,7 +44,8 @@ type Params struct {
 	// CredentialsSecret names a Secret whose keys become the agent's
 	// environment (provider credentials).
 	CredentialsSecret string
-	Replicas          int
+	// Replicas of the agent Deployment (default 2: leader and standby).
+	Replicas int
 	MetricsPort       int
 }
 
@@ -60,7 +61,10 @@ func Agent(p Params) ([]*unstructured.Unstructured, error) {
 		p.PullPolicy = "Never"
 	}
 	if p.Replicas == 0 {
-		p.Replicas = 1
+		// A leader and a standby: replacing the control plane hands the
+		// work to the standby, Ready on the new machine, before the leader
+		// leaves.
+		p.Replicas = 2
 	}
 	if p.MetricsPort == 0 {
 		p.MetricsPort = DefaultMetricsPort

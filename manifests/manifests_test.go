@@ -59,9 +59,17 @@ func TestAgentManifests(t *testing.T) {
 			if c["image"] != "seed-agent:abc" || c["imagePullPolicy"] != "Never" {
 				t.Errorf("agent container image %v policy %v", c["image"], c["imagePullPolicy"])
 			}
-			_, hasVolumes, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
-			if hasVolumes != tc.wantSocket {
-				t.Errorf("docker socket mounted: %t, want %t", hasVolumes, tc.wantSocket)
+			volumes, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "volumes")
+			paths := map[string]bool{}
+			for _, v := range volumes {
+				path, _, _ := unstructured.NestedString(v.(map[string]any), "hostPath", "path")
+				paths[path] = true
+			}
+			if paths["/var/run/docker.sock"] != tc.wantSocket {
+				t.Errorf("docker socket mounted: %t, want %t", paths["/var/run/docker.sock"], tc.wantSocket)
+			}
+			if !paths["/etc/kubernetes/pki"] {
+				t.Error("the control plane's certificates are not mounted: replacing the control plane needs them")
 			}
 
 			doc, err := YAML(objs)

@@ -43,6 +43,16 @@ func (r *Reconciler) act(ctx context.Context, ps *pass) {
 				MachineType: ms.MachineType, KubernetesVersion: ms.KubernetesVersion, Reason: a.Reason, RecordedAt: ps.now}
 			r.opts.Logger.Info("Creating machine", "machine", ms.Name, "pool", ms.Pool, "reason", a.Reason)
 			r.event(ps.specCM, corev1.EventTypeNormal, "CreatingMachine", "Creating machine %s in pool %s: %s", ms.Name, ms.Pool, a.Reason)
+		case plan.ReplaceControlPlane:
+			ms := *a.Create
+			ms.Name = r.newMachineName(ps.spec.Metadata.Name, ms.Pool, led, ps.machines)
+			started := ps.now
+			led.Entries[ms.Name] = &ledgerEntry{Op: plan.OpReplaceControlPlane, Step: plan.StepPrepare, Pool: ms.Pool, Role: string(ms.Role),
+				MachineType: ms.MachineType, KubernetesVersion: ms.KubernetesVersion, Replaces: a.Machine, Reason: a.Reason,
+				RecordedAt: ps.now, StepStartedAt: &started}
+			r.opts.Logger.Info("Replacing the control plane", "old", a.Machine, "new", ms.Name, "version", ms.KubernetesVersion, "reason", a.Reason)
+			r.event(ps.specCM, corev1.EventTypeNormal, "ReplacingControlPlane", "Replacing control-plane machine %s by %s (Kubernetes %s): %s",
+				a.Machine, ms.Name, ms.KubernetesVersion, a.Reason)
 		case plan.Delete:
 			if e, ok := led.Entries[a.Machine]; ok && e.Op == plan.OpDelete {
 				continue
@@ -82,6 +92,7 @@ func (r *Reconciler) act(ctx context.Context, ps *pass) {
 
 	r.advanceCreates(ctx, ps)
 	r.advanceDeletes(ctx, ps)
+	r.advanceReplacements(ctx, ps)
 	for _, a := range ps.plan.Actions {
 		if a.Type == plan.DeleteNode {
 			r.opts.Logger.Info("Deleting node", "node", a.Machine, "reason", a.Reason)
@@ -93,6 +104,9 @@ func (r *Reconciler) act(ctx context.Context, ps *pass) {
 		}
 	}
 	r.saveLedger(ctx, ps)
+	if ps.plan.Converged && len(ps.led.Entries) == 0 {
+		r.upgradeAddons(ctx, ps)
+	}
 }
 
 // saveLedger writes the ledger if it changed and tells the test hook what
@@ -132,6 +146,17 @@ func (r *Reconciler) advanceCreates(ctx context.Context, ps *pass) {
 	}
 	if len(specs) == 0 {
 		return
+	}
+	// Images the new machines may lack (the cluster's add-ons at another
+	// version than their node image's): a provider that ships images
+	// gives them those.
+	images, err := r.clusterImages(ctx)
+	if err != nil {
+		ps.errs = append(ps.errs, err)
+		return
+	}
+	for i := range specs {
+		specs[i].Images = images
 	}
 	errs := make([]error, len(specs))
 	parallel(len(specs), func(i int) {

@@ -38,6 +38,13 @@ type ledgerEntry struct {
 	BlockedBy []string `json:"blockedBy,omitempty"`
 	// LastError is the last failure of this operation's current step.
 	LastError string `json:"lastError,omitempty"`
+	// Replaces is the control-plane machine a replace-control-plane
+	// operation replaces; the entry's name is the new machine's.
+	Replaces string `json:"replaces,omitempty"`
+	// StepStartedAt is when the current step became the next one.
+	StepStartedAt *time.Time `json:"stepStartedAt,omitempty"`
+	// Waiting says what the current step waits for, when it waits.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // step returns the next step, for entries written before steps were
@@ -48,6 +55,8 @@ func (e *ledgerEntry) step() plan.Step {
 		return e.Step
 	case e.Op == plan.OpCreate:
 		return plan.StepCreate
+	case e.Op == plan.OpReplaceControlPlane:
+		return plan.StepPrepare
 	default:
 		return plan.StepDrain
 	}
@@ -56,7 +65,7 @@ func (e *ledgerEntry) step() plan.Step {
 // operation is the entry as the planner reads it.
 func (e *ledgerEntry) operation(name string) plan.Operation {
 	op := plan.Operation{Type: e.Op, Machine: name, Step: e.step(), Pool: e.Pool, RecordedAt: e.RecordedAt,
-		Spec: e.machineSpec(name)}
+		Spec: e.machineSpec(name), Replaces: e.Replaces}
 	if e.DrainStartedAt != nil {
 		op.DrainStartedAt = *e.DrainStartedAt
 	}

@@ -9,6 +9,7 @@ type Metrics struct {
 	machines          *prometheus.GaugeVec
 	specErrors        prometheus.Counter
 	reconcileErrors   prometheus.Counter
+	replacementStep   *prometheus.GaugeVec
 }
 
 // NewMetrics creates the reconciler metrics and registers them with reg.
@@ -35,7 +36,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "seed_reconcile_errors_total",
 			Help: "Reconciles that ended in an error and were retried.",
 		}),
+		replacementStep: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seed_upgrade_step",
+			Help: "1 for the step a control-plane replacement (an upgrade, or a new machine type) stands at, 0 for the others; all 0 when none runs.",
+		}, []string{"step"}),
 	}
-	reg.MustRegister(m.reconcileDuration, m.actions, m.machines, m.specErrors, m.reconcileErrors)
+	reg.MustRegister(m.reconcileDuration, m.actions, m.machines, m.specErrors, m.reconcileErrors, m.replacementStep)
 	return m
 }

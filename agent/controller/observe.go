@@ -5,16 +5,21 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/seedhq/seed/pkg/plan"
 )
 
 // observe reads everything the planner decides from: the spec in force, the
 // provider's machines, the Nodes (from cache) and the ledger. With no valid
 // spec yet it stops after the spec, leaving ps.spec nil.
 func (r *Reconciler) observe(ctx context.Context, ps *pass) error {
-	if v, err := r.opts.Client.Discovery().ServerVersion(); err == nil {
-		r.runningVersion = v.GitVersion
-		r.status.KubernetesVersion = v.GitVersion
+	r.runningVersion = r.oldestAPIServer()
+	if r.runningVersion == "" {
+		if v, err := r.opts.Client.Discovery().ServerVersion(); err == nil {
+			r.runningVersion = v.GitVersion
+		}
 	}
+	r.status.KubernetesVersion = r.runningVersion
 	ps.specCM, ps.spec = r.currentSpec(ctx, ps.now)
 	if ps.spec == nil {
 		return nil
@@ -41,4 +46,26 @@ func (r *Reconciler) observe(ctx context.Context, ps *pass) error {
 	}
 	ps.machines, ps.nodes, ps.led = machines, nodes, led
 	return nil
+}
+
+// oldestAPIServer is the oldest kubelet version among control-plane Nodes:
+// each runs its API server at its own version, and during a replacement
+// the Service VIP answers from either, so asking the API server for its
+// version would flip between them. "" when no such Node is known.
+func (r *Reconciler) oldestAPIServer() string {
+	if r.nodes == nil {
+		return ""
+	}
+	sel := labels.SelectorFromSet(labels.Set{controlPlaneLabel: ""})
+	nodes, err := r.nodes.List(sel)
+	if err != nil {
+		return ""
+	}
+	oldest := ""
+	for _, n := range nodes {
+		if v := n.Status.NodeInfo.KubeletVersion; v != "" && (oldest == "" || plan.VersionNewer(oldest, v)) {
+			oldest = v
+		}
+	}
+	return oldest
 }

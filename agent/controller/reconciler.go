@@ -29,6 +29,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/seedhq/seed/agent/drain"
+	"github.com/seedhq/seed/agent/etcd"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/plan"
 	"github.com/seedhq/seed/providers"
@@ -75,6 +76,13 @@ type Options struct {
 	// Rand is the source of machine-name suffixes (default crypto/rand).
 	Rand    io.Reader
 	Metrics *Metrics
+	// Etcd reaches the control plane's etcd members, for control-plane
+	// replacements (default: etcd's gateway with the client certificate in
+	// EtcdPKIDir).
+	Etcd EtcdMembers
+	// EtcdPKIDir holds the etcd CA and a client certificate
+	// (default /etc/kubernetes/pki/etcd, mounted from the node).
+	EtcdPKIDir string
 	// Recorder receives Events; default: the cluster's events API.
 	Recorder record.EventRecorder
 	Logger   logr.Logger
@@ -143,6 +151,18 @@ func New(opts Options) (*Reconciler, error) {
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
+	}
+	if opts.EtcdPKIDir == "" {
+		opts.EtcdPKIDir = "/etc/kubernetes/pki/etcd"
+	}
+	if opts.Etcd == nil {
+		c, err := etcd.NewTLSClient(opts.EtcdPKIDir)
+		if err != nil {
+			opts.Etcd = noEtcd{fmt.Errorf("the agent cannot reach etcd, which replacing the control plane needs: %w "+
+				"(the agent's pod mounts the node's /etc/kubernetes/pki read-only)", err)}
+		} else {
+			opts.Etcd = c
+		}
 	}
 	r := &Reconciler{
 		opts:        opts,

@@ -97,6 +97,9 @@ func (r *Reconciler) fillStatus(ps *pass) {
 		}
 		if e, ok := ps.led.Entries[m.Name]; ok {
 			ms.Operation = string(e.Op) + "/" + string(e.step())
+			if e.LastError != "" {
+				ms.LastError = e.LastError
+			}
 			if e.Op == plan.OpDelete {
 				ms.Managed = false
 			}
@@ -123,6 +126,7 @@ func (r *Reconciler) fillStatus(ps *pass) {
 		}
 	}
 	sort.Slice(st.Machines, func(i, j int) bool { return st.Machines[i].Name < st.Machines[j].Name })
+	r.fillReplacement(ps)
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.machines.Reset()
 		for k, v := range phases {
@@ -212,4 +216,42 @@ func (r *Reconciler) writeStatus(ctx context.Context, now time.Time) error {
 	}
 	r.lastWritten = written
 	return nil
+}
+
+// fillReplacement shows the control-plane replacement under way, if any,
+// as its list of steps, and the metric of the step it stands at.
+func (r *Reconciler) fillReplacement(ps *pass) {
+	st := &r.status
+	st.ControlPlaneReplacement = nil
+	var current plan.Step
+	for _, name := range sortedKeys(ps.led.Entries) {
+		e := ps.led.Entries[name]
+		if e.Op != plan.OpReplaceControlPlane {
+			continue
+		}
+		rs := &v1alpha1.ReplacementStatus{Old: e.Replaces, New: name, KubernetesVersion: e.KubernetesVersion, StartedAt: e.RecordedAt}
+		current = e.step()
+		at := plan.ReplaceStepIndex(current)
+		for i, step := range plan.ReplaceSteps {
+			s := v1alpha1.ReplacementStep{Name: string(step), State: v1alpha1.StepPending}
+			switch {
+			case i < at:
+				s.State = v1alpha1.StepDone
+			case i == at:
+				s.State, s.Since, s.Waiting, s.LastError = v1alpha1.StepCurrent, e.StepStartedAt, e.Waiting, e.LastError
+			}
+			rs.Steps = append(rs.Steps, s)
+		}
+		st.ControlPlaneReplacement = rs
+		break
+	}
+	if r.opts.Metrics != nil {
+		for _, step := range plan.ReplaceSteps {
+			v := 0.0
+			if step == current {
+				v = 1
+			}
+			r.opts.Metrics.replacementStep.WithLabelValues(string(step)).Set(v)
+		}
+	}
 }

@@ -87,7 +87,9 @@ func (i *id) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-func (i id) MarshalJSON() ([]byte, error) { return []byte(`"` + strconv.FormatUint(uint64(i), 10) + `"`), nil }
+func (i id) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatUint(uint64(i), 10) + `"`), nil
+}
 
 type memberJSON struct {
 	ID         id       `json:"ID"`

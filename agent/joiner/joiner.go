@@ -6,6 +6,8 @@ import (
 	"io"
 	"maps"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -34,6 +36,10 @@ type Joiner struct {
 	// with declares; its images decide whether kubeadm pulls. Nil, or a
 	// provider not known yet, means the zero Capabilities: pull.
 	Capabilities func() providers.Capabilities
+	// PKIDir is where the control plane the agent runs on keeps its
+	// certificates (default bootstrap.PKIDir, mounted read-only from the
+	// node); a joining control plane gets the shared ones from there.
+	PKIDir string
 }
 
 // Bootstrap creates a token for the machine and renders its kubeadm join.
@@ -61,16 +67,48 @@ func (j Joiner) Bootstrap(ctx context.Context, c *v1alpha1.Cluster, m providers.
 			machine.Taints = p.Taints
 		}
 	}
-	b, err := bootstrap.Join(bootstrap.Cluster{
+	cluster := bootstrap.Cluster{
 		Name:                 c.Metadata.Name,
 		KubernetesVersion:    c.Spec.KubernetesVersion,
 		ControlPlaneEndpoint: endpoint,
 		PullImages:           !j.capabilities().PreloadedImages,
-	}, machine, token, []string{hash})
+	}
+	var b providers.Bootstrap
+	if m.Role == providers.RoleControlPlane {
+		var certs map[string][]byte
+		if certs, err = j.sharedCertificates(); err != nil {
+			return providers.Bootstrap{}, err
+		}
+		// The machine runs the version the cluster's kubeadm configuration
+		// was raised to, which may differ from the spec's mid-upgrade.
+		cluster.KubernetesVersion = m.KubernetesVersion
+		b, err = bootstrap.JoinControlPlane(cluster, machine, token, []string{hash}, certs)
+	} else {
+		b, err = bootstrap.Join(cluster, machine, token, []string{hash})
+	}
 	if err != nil {
 		return providers.Bootstrap{}, fmt.Errorf("rendering the join of machine %s: %w", m.Name, err)
 	}
 	return b, nil
+}
+
+// sharedCertificates reads the certificate authorities and service-account
+// keys every control plane of the cluster shares.
+func (j Joiner) sharedCertificates() (map[string][]byte, error) {
+	dir := j.PKIDir
+	if dir == "" {
+		dir = bootstrap.PKIDir
+	}
+	certs := make(map[string][]byte, len(bootstrap.SharedCertificates))
+	for _, name := range bootstrap.SharedCertificates {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("reading the control plane's %s for a joining control plane: %w "+
+				"(the agent's pod mounts the node's %s read-only)", name, err, bootstrap.PKIDir)
+		}
+		certs[name] = b
+	}
+	return certs, nil
 }
 
 func (j Joiner) capabilities() providers.Capabilities {

@@ -23,3 +23,21 @@ func EtcdImageTag(version string) string {
 	}
 	return etcdImageTags[minor]
 }
+
+// coreDNSVersions is the CoreDNS kubeadm deploys for each Kubernetes minor
+// (CoreDNSVersion in kubeadm's constants), for the upgrade that moves
+// CoreDNS once every machine runs the new version.
+var coreDNSVersions = map[int]string{
+	33: "v1.12.0",
+	34: "v1.12.1",
+}
+
+// CoreDNSVersion is the CoreDNS image tag kubeadm deploys with version, or
+// "" when Seed does not know it.
+func CoreDNSVersion(version string) string {
+	minor, err := minorOf(version)
+	if err != nil {
+		return ""
+	}
+	return coreDNSVersions[minor]
+}

@@ -182,3 +182,7 @@ func newer(a, b string) bool {
 	vb, err2 := kversion.ParseGeneric(b)
 	return err1 == nil && err2 == nil && vb.LessThan(va)
 }
+
+// VersionNewer reports whether Kubernetes (or etcd) version a is newer than
+// b; unparsable versions are never newer.
+func VersionNewer(a, b string) bool { return newer(a, b) }

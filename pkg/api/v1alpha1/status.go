@@ -31,15 +31,18 @@ type ClusterStatus struct {
 	// one the agent acts on.
 	AppliedSpecVersion string `json:"appliedSpecVersion,omitempty"`
 	// KubernetesVersion is the version the API server reports.
-	KubernetesVersion string            `json:"kubernetesVersion,omitempty"`
-	Conditions        []Condition       `json:"conditions,omitempty"`
-	Pools             []PoolStatus      `json:"pools,omitempty"`
-	Machines          []MachineStatus   `json:"machines,omitempty"`
-	Plan              []PlannedAction   `json:"plan,omitempty"`
-	Drains            []DrainStatus     `json:"drains,omitempty"`
-	SpecError         string            `json:"specError,omitempty"`
-	LastError         string            `json:"lastError,omitempty"`
-	Extra             map[string]string `json:"extra,omitempty"`
+	KubernetesVersion string          `json:"kubernetesVersion,omitempty"`
+	Conditions        []Condition     `json:"conditions,omitempty"`
+	Pools             []PoolStatus    `json:"pools,omitempty"`
+	Machines          []MachineStatus `json:"machines,omitempty"`
+	Plan              []PlannedAction `json:"plan,omitempty"`
+	Drains            []DrainStatus   `json:"drains,omitempty"`
+	// ControlPlaneReplacement is the control-plane replacement under way
+	// (an upgrade, or a new machine type), if any.
+	ControlPlaneReplacement *ReplacementStatus `json:"controlPlaneReplacement,omitempty"`
+	SpecError               string             `json:"specError,omitempty"`
+	LastError               string             `json:"lastError,omitempty"`
+	Extra                   map[string]string  `json:"extra,omitempty"`
 }
 
 // Condition types the agent sets.
@@ -102,6 +105,36 @@ type PlannedAction struct {
 	Pool    string `json:"pool,omitempty"`
 	Machine string `json:"machine,omitempty"`
 	Reason  string `json:"reason"`
+}
+
+// ReplacementStatus is a control-plane replacement, step by step.
+type ReplacementStatus struct {
+	// Old is the machine being replaced, New the one replacing it.
+	Old string `json:"old"`
+	New string `json:"new"`
+	// KubernetesVersion is the version the new machine runs.
+	KubernetesVersion string    `json:"kubernetesVersion"`
+	StartedAt         time.Time `json:"startedAt"`
+	// Steps are every step in order, each done, current or pending.
+	Steps []ReplacementStep `json:"steps"`
+}
+
+// Step states of a ReplacementStep.
+const (
+	StepDone    = "done"
+	StepCurrent = "current"
+	StepPending = "pending"
+)
+
+// ReplacementStep is one step of a replacement.
+type ReplacementStep struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Since is when the current step became current.
+	Since *time.Time `json:"since,omitempty"`
+	// Waiting says what the current step waits for; LastError is its last failure.
+	Waiting   string `json:"waiting,omitempty"`
+	LastError string `json:"lastError,omitempty"`
 }
 
 // DrainStatus is a drain under way.

@@ -1,0 +1,495 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	"github.com/seedhq/seed/agent/etcd"
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/bootstrap"
+	"github.com/seedhq/seed/pkg/plan"
+	"github.com/seedhq/seed/providers"
+)
+
+// EtcdMembers is the etcd membership the control-plane replacement reads
+// and changes (agent/etcd's Client; tests fake it).
+type EtcdMembers interface {
+	Members(ctx context.Context, endpoints []string) ([]etcd.Member, error)
+	RemoveMember(ctx context.Context, endpoints []string, id uint64) error
+	Status(ctx context.Context, endpoint string) (etcd.Status, error)
+	MoveLeader(ctx context.Context, leaderEndpoint string, to uint64) error
+}
+
+// noEtcd is the etcd of an agent that has no client certificate: every
+// call says why.
+type noEtcd struct{ err error }
+
+func (n noEtcd) Members(context.Context, []string) ([]etcd.Member, error) { return nil, n.err }
+func (n noEtcd) RemoveMember(context.Context, []string, uint64) error     { return n.err }
+func (n noEtcd) Status(context.Context, string) (etcd.Status, error)      { return etcd.Status{}, n.err }
+func (n noEtcd) MoveLeader(context.Context, string, uint64) error         { return n.err }
+
+// agentSelector selects the agent's own pods: a drain of the control plane
+// being replaced leaves them for the handover.
+var agentSelector = labels.SelectorFromSet(labels.Set{"app.kubernetes.io/name": "seed-agent"})
+
+// controlPlaneLabel marks control-plane Nodes (kubeadm sets it).
+const controlPlaneLabel = "node-role.kubernetes.io/control-plane"
+
+// minEtcd35 is the oldest etcd 3.5 a 3.6 member may join (etcd-io/etcd
+// #19557, #20793, and the zombie-member fixes of 3.5.26).
+const minEtcd35 = "3.5.26"
+
+// advanceReplacements moves the recorded control-plane replacement one step
+// (see plan.ReplaceSteps). Each step is safe to repeat: an agent killed in
+// the middle of one takes it again.
+func (r *Reconciler) advanceReplacements(ctx context.Context, ps *pass) {
+	for _, name := range sortedKeys(ps.led.Entries) {
+		e := ps.led.Entries[name]
+		if e.Op != plan.OpReplaceControlPlane {
+			continue
+		}
+		before := e.step()
+		waiting, err := r.replaceStep(ctx, ps, name, e)
+		if e.step() != before {
+			now := ps.now
+			e.StepStartedAt, e.Waiting, e.LastError, ps.moved = &now, "", "", true
+			r.opts.Logger.Info("Control-plane replacement moved on", "machine", name, "replaces", e.Replaces, "done", before, "next", e.step())
+			r.event(ps.specCM, corev1.EventTypeNormal, "ControlPlaneReplacement",
+				"Replacing control-plane machine %s by %s: %s done, next %s", e.Replaces, name, before, e.step())
+		} else {
+			e.Waiting = waiting
+		}
+		if err != nil {
+			e.LastError, r.failures[name] = err.Error(), err.Error()
+			ps.errs = append(ps.errs, fmt.Errorf("replacing control-plane machine %s (step %s): %w", e.Replaces, before, err))
+		}
+		if _, ok := ps.led.Entries[name]; !ok {
+			delete(r.failures, name)
+			r.opts.Logger.Info("Control-plane machine replaced", "old", e.Replaces, "new", name, "version", e.KubernetesVersion)
+			r.event(ps.specCM, corev1.EventTypeNormal, "ControlPlaneReplaced", "Control-plane machine %s replaced by %s (Kubernetes %s)",
+				e.Replaces, name, e.KubernetesVersion)
+		}
+	}
+}
+
+// replaceStep takes the step e records. It returns why the step waits, if
+// it does; advancing e.Step is how it says the step is done.
+func (r *Reconciler) replaceStep(ctx context.Context, ps *pass, name string, e *ledgerEntry) (waiting string, err error) {
+	old := e.Replaces
+	onOld := r.opts.Self == old
+	switch e.step() {
+	case plan.StepPrepare:
+		if err := r.checkEtcdVersion(ctx, ps); err != nil {
+			return "", err
+		}
+		if err := r.raiseKubeadmConfig(ctx, e.KubernetesVersion); err != nil {
+			return "", err
+		}
+		e.Step = plan.StepJoin
+
+	case plan.StepJoin:
+		spec := e.machineSpec(name)
+		images, err := r.clusterImages(ctx)
+		if err != nil {
+			return "", err
+		}
+		spec.Images = images
+		b, err := r.opts.Bootstrapper.Bootstrap(ctx, ps.spec, spec)
+		if err != nil {
+			return "", fmt.Errorf("rendering the join of control-plane machine %s: %w", name, err)
+		}
+		spec.Bootstrap = b
+		_, err = r.provider.CreateMachines(ctx, []providers.MachineSpec{spec})
+		r.countAction("Create", err)
+		if err != nil {
+			return "", err
+		}
+		e.Step = plan.StepWaitReady
+
+	case plan.StepWaitReady:
+		why, err := r.controlPlaneHealthy(ctx, ps, name)
+		if err != nil || why != "" {
+			return why, err
+		}
+		e.Step = plan.StepDrainOld
+
+	case plan.StepDrainOld:
+		if e.DrainStartedAt == nil {
+			now := ps.now
+			e.DrainStartedAt = &now
+		}
+		keep := func(p *corev1.Pod) bool {
+			return p.Namespace == r.opts.Namespace && agentSelector.Matches(labels.Set(p.Labels))
+		}
+		progress, err := r.drainer.StepKeeping(ctx, old, keep)
+		if err != nil {
+			return "", err
+		}
+		e.PodsLeft, e.BlockedBy = progress.PodsLeft, progress.BlockedBy
+		timeout := ps.spec.Spec.Rollout.DrainTimeout.Duration
+		switch {
+		case progress.Done:
+		case ps.now.Sub(*e.DrainStartedAt) >= timeout:
+			r.event(ps.specCM, corev1.EventTypeWarning, "DrainTimedOut",
+				"Drain of control-plane machine %s has run past drainTimeout %s (%d pods left, blocked by %v); replacing it anyway", old, timeout, progress.PodsLeft, progress.BlockedBy)
+		default:
+			ps.drains = append(ps.drains, drainStatus(old, *e.DrainStartedAt, progress.PodsLeft, progress.BlockedBy))
+			if len(progress.BlockedBy) > 0 {
+				return fmt.Sprintf("draining %s: %d pods left, evictions refused by PodDisruptionBudget %s", old, progress.PodsLeft,
+					strings.Join(progress.BlockedBy, ", ")), nil
+			}
+			return fmt.Sprintf("draining %s: %d pods left", old, progress.PodsLeft), nil
+		}
+		e.Step = plan.StepHandover
+
+	case plan.StepHandover:
+		if !onOld {
+			// The agent that reads this runs elsewhere: the handover is done.
+			e.Step = plan.StepRemoveMember
+			return "", nil
+		}
+		return r.handOver(ctx, ps, name, old)
+
+	case plan.StepRemoveMember:
+		if onOld {
+			return "waiting for the agent on " + name + " to take over", nil
+		}
+		if err := r.removeMember(ctx, ps, old); err != nil {
+			return "", err
+		}
+		e.Step = plan.StepDeleteOldMachine
+
+	case plan.StepDeleteOldMachine:
+		if onOld {
+			return "waiting for the agent on " + name + " to take over", nil
+		}
+		err := r.provider.DeleteMachine(ctx, old)
+		r.countAction("Delete", err)
+		if err != nil {
+			return "", fmt.Errorf("deleting machine %s: %w", old, err)
+		}
+		e.Step = plan.StepDeleteOldNode
+
+	case plan.StepDeleteOldNode:
+		if onOld {
+			return "waiting for the agent on " + name + " to take over", nil
+		}
+		// Explicitly: nothing else deletes a control-plane Node, and a
+		// stale one would keep its pods Terminating (cluster-api#2915).
+		err := r.opts.Client.CoreV1().Nodes().Delete(ctx, old, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("deleting node %s: %w", old, err)
+		}
+		delete(ps.led.Entries, name)
+
+	default:
+		return "", fmt.Errorf("unknown step %q", e.Step)
+	}
+	return "", nil
+}
+
+func drainStatus(machine string, started time.Time, left int, by []string) v1alpha1.DrainStatus {
+	return v1alpha1.DrainStatus{Machine: machine, StartedAt: started, PodsLeft: left, BlockedBy: by}
+}
+
+// etcdEndpoints are the client URLs of the control-plane Nodes' etcd
+// members (each control plane runs one, stacked), from the Node cache.
+func (r *Reconciler) etcdEndpoints(ps *pass, except string) []string {
+	var eps []string
+	for _, n := range ps.nodes {
+		if _, cp := n.Labels[controlPlaneLabel]; !cp || n.Name == except {
+			continue
+		}
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				eps = append(eps, "https://"+net.JoinHostPort(a.Address, "2379"))
+			}
+		}
+	}
+	slices.Sort(eps)
+	return eps
+}
+
+// checkEtcdVersion refuses to add a member to an etcd 3.5 older than
+// minEtcd35: a 3.6 member joining it can leave the cluster broken.
+func (r *Reconciler) checkEtcdVersion(ctx context.Context, ps *pass) error {
+	for _, ep := range r.etcdEndpoints(ps, "") {
+		st, err := r.opts.Etcd.Status(ctx, ep)
+		if err != nil {
+			return fmt.Errorf("reading etcd's version before the replacement: %w", err)
+		}
+		if strings.HasPrefix(st.Version, "3.5.") && plan.VersionNewer(minEtcd35, st.Version) {
+			return fmt.Errorf("etcd at %s runs %s; a new control plane's etcd 3.6 member may join only etcd %s or later (etcd-io/etcd#19557, #20793): "+
+				"upgrade etcd first", ep, st.Version, minEtcd35)
+		}
+	}
+	return nil
+}
+
+// raiseKubeadmConfig sets the cluster's kubeadm ClusterConfiguration to
+// version, with the etcd Seed runs for it: a joining control plane deploys
+// what the ConfigMap says, not its kubeadm's version (kubeadm join reads
+// the ClusterConfiguration from the cluster). Writing the same values
+// again changes nothing.
+func (r *Reconciler) raiseKubeadmConfig(ctx context.Context, version string) error {
+	cms := r.opts.Client.CoreV1().ConfigMaps(metav1.NamespaceSystem)
+	cm, err := cms.Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading kube-system/kubeadm-config: %w", err)
+	}
+	var cc map[string]any
+	if err := yaml.Unmarshal([]byte(cm.Data["ClusterConfiguration"]), &cc); err != nil || cc == nil {
+		return fmt.Errorf("kube-system/kubeadm-config has no readable ClusterConfiguration: %v", err)
+	}
+	cc["kubernetesVersion"] = version
+	etcdCfg, _ := cc["etcd"].(map[string]any)
+	if etcdCfg == nil {
+		etcdCfg = map[string]any{}
+	}
+	local, _ := etcdCfg["local"].(map[string]any)
+	if local == nil {
+		local = map[string]any{}
+	}
+	if tag := bootstrap.EtcdImageTag(version); tag != "" {
+		local["imageTag"] = tag
+	} else {
+		delete(local, "imageTag")
+	}
+	etcdCfg["local"] = local
+	cc["etcd"] = etcdCfg
+	out, err := yaml.Marshal(cc)
+	if err != nil {
+		return err
+	}
+	if cm.Data["ClusterConfiguration"] == string(out) {
+		return nil
+	}
+	cm.Data["ClusterConfiguration"] = string(out)
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("raising kube-system/kubeadm-config to %s: %w", version, err)
+	}
+	r.opts.Logger.Info("Raised the kubeadm configuration", "kubernetesVersion", version)
+	return nil
+}
+
+// controlPlaneStaticPods are the mirror pods a healthy control plane runs.
+var controlPlaneStaticPods = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"}
+
+// controlPlaneHealthy says what the new control plane still lacks: a Ready
+// Node with the control-plane label, its static pods Ready, its etcd
+// member a voter. "" means healthy.
+func (r *Reconciler) controlPlaneHealthy(ctx context.Context, ps *pass, name string) (string, error) {
+	var node *corev1.Node
+	for _, n := range ps.nodes {
+		if n.Name == name {
+			node = n
+		}
+	}
+	switch {
+	case node == nil:
+		return "waiting for node " + name + " to register", nil
+	case !nodeReady(node):
+		return "waiting for node " + name + " to be Ready", nil
+	}
+	if _, ok := node.Labels[controlPlaneLabel]; !ok {
+		return "waiting for node " + name + " to be labelled " + controlPlaneLabel, nil
+	}
+	for _, c := range controlPlaneStaticPods {
+		pod, err := r.opts.Client.CoreV1().Pods(metav1.NamespaceSystem).Get(ctx, c+"-"+name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return "waiting for " + c + " on " + name + " to start", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if !podReady(pod) {
+			return "waiting for " + c + " on " + name + " to be Ready", nil
+		}
+	}
+	members, err := r.opts.Etcd.Members(ctx, r.etcdEndpoints(ps, ""))
+	if err != nil {
+		return "", fmt.Errorf("listing etcd members: %w", err)
+	}
+	for _, m := range members {
+		if m.Name == name {
+			if m.IsLearner {
+				return "waiting for the etcd member of " + name + " to be promoted from learner", nil
+			}
+			return "", nil
+		}
+	}
+	return "waiting for " + name + " to join etcd", nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// handOver, run by the agent on the old control plane, makes way for an
+// agent on the new one: the etcd leadership leaves the old member; a
+// standby agent must be Ready elsewhere (the standby on the old machine is
+// moved there: the node is cordoned, so it comes back on the new one);
+// then this agent's own pod is evicted, and its Lease, released as it
+// stops, goes to the standby. With a single agent replica there is no
+// standby to wait for: the agent evicts itself, and its replacement, on the
+// new machine, resumes from the ledger.
+func (r *Reconciler) handOver(ctx context.Context, ps *pass, name, old string) (string, error) {
+	if err := r.moveEtcdLeader(ctx, ps, name, old); err != nil {
+		return "", err
+	}
+	pods, err := r.opts.Client.CoreV1().Pods(r.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: agentSelector.String()})
+	if err != nil {
+		return "", fmt.Errorf("listing agent pods: %w", err)
+	}
+	var others []*corev1.Pod
+	standby := false
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Name == r.opts.Identity || p.DeletionTimestamp != nil {
+			continue
+		}
+		if p.Spec.NodeName == old {
+			others = append(others, p)
+			continue
+		}
+		if p.Spec.NodeName != "" && podReady(p) {
+			standby = true
+		}
+	}
+	if !standby && len(others) > 0 {
+		for _, p := range others {
+			if err := r.evictPod(ctx, p.Namespace, p.Name); err != nil {
+				return "", err
+			}
+		}
+		return "waiting for a standby agent to be Ready on " + name, nil
+	}
+	if !standby {
+		// Only this agent, or standbys not Ready yet elsewhere.
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if p.Name != r.opts.Identity && p.DeletionTimestamp == nil && p.Spec.NodeName != old {
+				return "waiting for the standby agent " + p.Name + " to be Ready on " + p.Spec.NodeName, nil
+			}
+		}
+	}
+	r.opts.Logger.Info("Handing over to the agent on the new control plane", "old", old, "new", name, "standby", standby)
+	r.event(ps.specCM, corev1.EventTypeNormal, "ControlPlaneHandover", "The agent on %s leaves for the one on %s", old, name)
+	if err := r.evictPod(ctx, r.opts.Namespace, r.opts.Identity); err != nil {
+		return "", err
+	}
+	return "the agent on " + old + " is leaving", nil
+}
+
+func (r *Reconciler) evictPod(ctx context.Context, ns, name string) error {
+	err := r.opts.Client.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("evicting pod %s/%s: %w", ns, name, err)
+	}
+	return nil
+}
+
+// moveEtcdLeader moves the etcd leadership from the old member to the
+// new one, so that removing the old member costs no election.
+func (r *Reconciler) moveEtcdLeader(ctx context.Context, ps *pass, name, old string) error {
+	members, err := r.opts.Etcd.Members(ctx, r.etcdEndpoints(ps, ""))
+	if err != nil {
+		return fmt.Errorf("listing etcd members: %w", err)
+	}
+	var oldM, newM *etcd.Member
+	for i := range members {
+		switch members[i].Name {
+		case old:
+			oldM = &members[i]
+		case name:
+			newM = &members[i]
+		}
+	}
+	if oldM == nil || newM == nil || len(oldM.ClientURLs) == 0 {
+		return nil
+	}
+	st, err := r.opts.Etcd.Status(ctx, oldM.ClientURLs[0])
+	if err != nil {
+		return fmt.Errorf("reading etcd member %s: %w", old, err)
+	}
+	if st.Leader != oldM.ID {
+		return nil
+	}
+	if err := r.opts.Etcd.MoveLeader(ctx, oldM.ClientURLs[0], newM.ID); err != nil {
+		return fmt.Errorf("moving the etcd leadership from %s to %s: %w", old, name, err)
+	}
+	r.opts.Logger.Info("Moved the etcd leadership", "from", old, "to", name)
+	return nil
+}
+
+// removeMember removes the old control plane's etcd member, asking the
+// others; a member already gone is success. It never removes the last one.
+func (r *Reconciler) removeMember(ctx context.Context, ps *pass, old string) error {
+	eps := r.etcdEndpoints(ps, old)
+	members, err := r.opts.Etcd.Members(ctx, eps)
+	if err != nil {
+		return fmt.Errorf("listing etcd members: %w", err)
+	}
+	for _, m := range members {
+		if m.Name != old {
+			continue
+		}
+		if len(members) == 1 {
+			return errors.New("the old control plane's etcd member is the only one: not removed")
+		}
+		if err := r.opts.Etcd.RemoveMember(ctx, eps, m.ID); err != nil {
+			return fmt.Errorf("removing etcd member %s: %w", old, err)
+		}
+		r.opts.Logger.Info("Removed etcd member", "member", old)
+	}
+	return nil
+}
+
+// clusterImages are the images a new machine may be asked to run at once:
+// every DaemonSet's, and the Deployments' of kube-system (CoreDNS) and of
+// the agent's namespace. A provider that ships images gives the machine
+// those its node image lacks (another version's kube-proxy, the agent's).
+func (r *Reconciler) clusterImages(ctx context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	add := func(spec corev1.PodSpec) {
+		for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+			seen[c.Image] = true
+		}
+	}
+	dss, err := r.opts.Client.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing DaemonSets for the images a new machine needs: %w", err)
+	}
+	for _, ds := range dss.Items {
+		add(ds.Spec.Template.Spec)
+	}
+	for _, ns := range []string{metav1.NamespaceSystem, r.opts.Namespace} {
+		ds, err := r.opts.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("listing Deployments for the images a new machine needs: %w", err)
+		}
+		for _, d := range ds.Items {
+			add(d.Spec.Template.Spec)
+		}
+	}
+	delete(seen, "")
+	return sortedKeys(seen), nil
+}
