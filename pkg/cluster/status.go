@@ -89,6 +89,21 @@ func PrintStatus(w io.Writer, st *v1alpha1.ClusterStatus, format string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%t\t%s\t%s\n", m.Name, m.Pool, m.Phase, m.NodeReady, m.KubernetesVersion,
 			m.Managed, dash(m.Operation), dash(m.LastError))
 	}
+	if rs := st.ControlPlaneReplacement; rs != nil {
+		fmt.Fprintln(tw)
+		fmt.Fprintf(tw, "Control plane:\treplacing %s by %s (Kubernetes %s), since %s\n", rs.Old, rs.New, rs.KubernetesVersion, rs.StartedAt.Format("15:04:05"))
+		fmt.Fprintln(tw, "STEP\tSTATE\tSINCE\tWAITING FOR")
+		for _, s := range rs.Steps {
+			since, why := "-", s.Waiting
+			if s.Since != nil {
+				since = s.Since.Format("15:04:05")
+			}
+			if s.LastError != "" {
+				why = strings.TrimSpace(why + " (last error: " + s.LastError + ")")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.State, since, dash(why))
+		}
+	}
 	if len(st.Drains) > 0 {
 		fmt.Fprintln(tw)
 		fmt.Fprintln(tw, "DRAINING\tSINCE\tPODS LEFT\tBLOCKED BY")
