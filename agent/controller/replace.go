@@ -76,7 +76,11 @@ func (r *Reconciler) advanceReplacements(ctx context.Context, ps *pass) {
 			e.LastError, r.failures[name] = err.Error(), err.Error()
 			ps.errs = append(ps.errs, fmt.Errorf("replacing control-plane machine %s (step %s): %w", e.Replaces, before, err))
 		}
-		if _, ok := ps.led.Entries[name]; !ok {
+		if _, ok := ps.led.Entries[name]; !ok && before == plan.StepRollBack {
+			delete(r.failures, name)
+			r.event(ps.specCM, corev1.EventTypeWarning, "ControlPlaneReplacementRolledBack",
+				"Control-plane machine %s was removed; %s carries on, and the replacement is tried again", name, e.Replaces)
+		} else if !ok {
 			delete(r.failures, name)
 			r.opts.Logger.Info("Control-plane machine replaced", "old", e.Replaces, "new", name, "version", e.KubernetesVersion)
 			r.event(ps.specCM, corev1.EventTypeNormal, "ControlPlaneReplaced", "Control-plane machine %s replaced by %s (Kubernetes %s)",
@@ -121,10 +125,46 @@ func (r *Reconciler) replaceStep(ctx context.Context, ps *pass, name string, e *
 
 	case plan.StepWaitReady:
 		why, err := r.controlPlaneHealthy(ctx, ps, name)
-		if err != nil || why != "" {
-			return why, err
+		if err == nil && why == "" {
+			e.Step = plan.StepDrainOld
+			return "", nil
 		}
-		e.Step = plan.StepDrainOld
+		limit := ps.spec.Spec.Health.NodeStartupTimeout.Duration
+		if e.StepStartedAt != nil && ps.now.Sub(*e.StepStartedAt) > limit {
+			msg := fmt.Sprintf("new control-plane machine %s is not healthy %s after it was asked for (nodeStartupTimeout %s): %s; rolling back",
+				name, ps.now.Sub(*e.StepStartedAt).Truncate(time.Second), limit, why)
+			if err != nil {
+				msg += " (last error: " + err.Error() + ")"
+			}
+			r.opts.Logger.Info("Rolling back the control-plane replacement", "machine", name, "reason", msg)
+			r.event(ps.specCM, corev1.EventTypeWarning, "ControlPlaneJoinFailed", "%s", msg)
+			e.Step = plan.StepRollBack
+			return "", nil
+		}
+		return why, err
+
+	case plan.StepRollBack:
+		// Only an agent that does not run on the new machine gets here
+		// (the handover comes after this step could).
+		members, err := r.opts.Etcd.Members(ctx, r.etcdEndpoints(ps, name))
+		if err != nil {
+			return "", fmt.Errorf("listing etcd members: %w", err)
+		}
+		for _, m := range members {
+			if m.Name == name && len(members) > 1 {
+				if err := r.opts.Etcd.RemoveMember(ctx, r.etcdEndpoints(ps, name), m.ID); err != nil {
+					return "", fmt.Errorf("removing etcd member %s: %w", name, err)
+				}
+			}
+		}
+		if err := r.provider.DeleteMachine(ctx, name); err != nil {
+			return "", fmt.Errorf("deleting machine %s: %w", name, err)
+		}
+		if err := r.opts.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("deleting node %s: %w", name, err)
+		}
+		delete(ps.led.Entries, name)
+		return "", nil
 
 	case plan.StepDrainOld:
 		if e.DrainStartedAt == nil {

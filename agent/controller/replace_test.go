@@ -413,3 +413,55 @@ func TestUpgradeResumesAfterAKillBetweenEveryPairOfSteps(t *testing.T) {
 		})
 	}
 }
+
+// A new control plane that never becomes healthy is rolled back after
+// nodeStartupTimeout: its machine, Node and etcd member go, the old control
+// plane keeps working, and a fresh replacement is tried.
+func TestReplacementRollsBackAJoinThatNeverBecomesHealthy(t *testing.T) {
+	w := newUpgradeWorld(t)
+	var mu sync.Mutex
+	var asked []string
+	w.provider.OnCreate = func(m providers.Machine) {
+		if m.Role == providers.RoleControlPlane {
+			mu.Lock()
+			asked = append(asked, m.Name)
+			mu.Unlock()
+			w.registerNode(m.Name, v1alpha1.ControlPlanePool, false) // kubeadm join never finishes
+			w.etcd.join(m.Name)
+			w.etcd.mu.Lock()
+			w.etcd.members[len(w.etcd.members)-1].IsLearner = true
+			w.etcd.mu.Unlock()
+			return
+		}
+		w.registerNode(m.Name, m.Pool, true)
+	}
+	w.setSpec(strings.ReplaceAll(specYAML(1), "docker: {}", "docker: {}\n  health:\n    nodeStartupTimeout: 3s"))
+	pod, node := "", ""
+	eventually(t, 10*time.Second, "an agent pod", func() bool { pod, node = w.agentPod(); return pod != "" })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := w.reconciler(pod, node)
+	go func() { _ = r.Run(ctx) }()
+
+	eventually(t, 30*time.Second, "a rollback", func() bool { return len(w.events("ControlPlaneReplacementRolledBack")) > 0 })
+	mu.Lock()
+	first := asked[0]
+	mu.Unlock()
+	if slices.ContainsFunc(w.provider.Machines(), func(m providers.Machine) bool { return m.Name == first }) {
+		t.Errorf("machine %s is still there after the rollback", first)
+	}
+	if slices.Contains(w.etcd.names(), first) {
+		t.Errorf("etcd member %s is still there after the rollback", first)
+	}
+	if _, err := w.admin.CoreV1().Nodes().Get(context.Background(), first, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("node %s is still there after the rollback (err %v)", first, err)
+	}
+	if ev := w.events("ControlPlaneJoinFailed"); len(ev) == 0 || !strings.Contains(ev[0].Message, "nodeStartupTimeout 3s") {
+		t.Errorf("events %v, want one saying the join timed out", ev)
+	}
+	n, err := w.admin.CoreV1().Nodes().Get(context.Background(), w.self(), metav1.GetOptions{})
+	if err != nil || n.Spec.Unschedulable {
+		t.Errorf("the old control plane's Node after the rollback: %v, unschedulable %t; want it in service", err, n != nil && n.Spec.Unschedulable)
+	}
+	eventually(t, 15*time.Second, "a second attempt", func() bool { mu.Lock(); defer mu.Unlock(); return len(asked) >= 2 })
+}

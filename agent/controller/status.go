@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -231,8 +232,12 @@ func (r *Reconciler) fillReplacement(ps *pass) {
 		}
 		rs := &v1alpha1.ReplacementStatus{Old: e.Replaces, New: name, KubernetesVersion: e.KubernetesVersion, StartedAt: e.RecordedAt}
 		current = e.step()
-		at := plan.ReplaceStepIndex(current)
-		for i, step := range plan.ReplaceSteps {
+		steps := plan.ReplaceSteps
+		if plan.ReplaceStepIndex(current) < 0 {
+			steps = []plan.Step{plan.StepPrepare, plan.StepJoin, plan.StepWaitReady, current}
+		}
+		at := slices.Index(steps, current)
+		for i, step := range steps {
 			s := v1alpha1.ReplacementStep{Name: string(step), State: v1alpha1.StepPending}
 			switch {
 			case i < at:
@@ -246,7 +251,7 @@ func (r *Reconciler) fillReplacement(ps *pass) {
 		break
 	}
 	if r.opts.Metrics != nil {
-		for _, step := range plan.ReplaceSteps {
+		for _, step := range append(slices.Clone(plan.ReplaceSteps), plan.StepRollBack) {
 			v := 0.0
 			if step == current {
 				v = 1

@@ -64,6 +64,10 @@ const (
 	// StepDeleteOldNode: delete the old machine's Node; then the operation
 	// is done.
 	StepDeleteOldNode Step = "delete-old-node"
+	// StepRollBack: the new control plane was not healthy within
+	// nodeStartupTimeout: remove its etcd member, machine and Node; the old
+	// one carries on, and a later pass tries again.
+	StepRollBack Step = "roll-back"
 )
 
 // ReplaceSteps are OpReplaceControlPlane's steps in the order taken.
