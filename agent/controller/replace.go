@@ -504,8 +504,8 @@ func (r *Reconciler) removeMember(ctx context.Context, ps *pass, old string) err
 }
 
 // clusterImages are the images a new machine may be asked to run at once:
-// every DaemonSet's, and the Deployments' of kube-system (CoreDNS) and of
-// the agent's namespace. A provider that ships images gives the machine
+// every DaemonSet's, the Deployments' of kube-system (CoreDNS) and of the
+// agent's namespace, and those loaded by hand (ImagesConfigMap). A provider that ships images gives the machine
 // those its node image lacks (another version's kube-proxy, the agent's).
 func (r *Reconciler) clusterImages(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
@@ -529,6 +529,15 @@ func (r *Reconciler) clusterImages(ctx context.Context) ([]string, error) {
 		for _, d := range ds.Items {
 			add(d.Spec.Template.Spec)
 		}
+	}
+	cm, err := r.opts.Client.CoreV1().ConfigMaps(r.opts.Namespace).Get(ctx, v1alpha1.ImagesConfigMap, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		for _, line := range strings.Split(cm.Data[v1alpha1.ImagesKey], "\n") {
+			seen[strings.TrimSpace(line)] = true
+		}
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("reading the loaded images %s/%s: %w", r.opts.Namespace, v1alpha1.ImagesConfigMap, err)
 	}
 	delete(seen, "")
 	return sortedKeys(seen), nil

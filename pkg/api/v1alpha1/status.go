@@ -15,6 +15,12 @@ const (
 	// LedgerConfigMap records machines the agent is creating or deleting,
 	// before it asks the provider, so a crash never loses track of one.
 	LedgerConfigMap = "seed-machines"
+	// ImagesConfigMap lists, under ImagesKey, one per line, the images
+	// loaded into the cluster's machines by hand (`seed load image`): the
+	// agent gives them to every machine it creates, on providers that ship
+	// images.
+	ImagesConfigMap = "seed-images"
+	ImagesKey       = "images"
 	// LeaseName is the leader-election Lease.
 	LeaseName = "seed-agent"
 )
