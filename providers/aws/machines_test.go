@@ -90,8 +90,17 @@ func TestCreateMachineTagsIMDSAndUserData(t *testing.T) {
 			t.Errorf("%s metadata options = %+v, want IMDSv2 required with hop limit %d", aws.ToString(c.in.InstanceId), m, c.hops)
 		}
 	}
-	if got := aws.ToString(ci.PrivateIpAddress); got+":6443" != e.ensure(t).ControlPlaneEndpoint {
-		t.Errorf("control plane at %s, not on the endpoint interface", got)
+	// The first control plane has an interface of its own, with both
+	// groups, and the endpoint address mapped to it.
+	vip := strings.TrimSuffix(e.ensure(t).ControlPlaneEndpoint, ":6443")
+	if got := aws.ToString(ci.PrivateIpAddress); got == vip {
+		t.Errorf("control plane's primary address is the endpoint %s; want a movable secondary address", vip)
+	}
+	if len(ci.SecurityGroups) != 2 {
+		t.Errorf("control plane is in %d security groups, want nodes and api-server", len(ci.SecurityGroups))
+	}
+	if got := vipInterface(t, e); got != aws.ToString(ci.NetworkInterfaces[0].NetworkInterfaceId) {
+		t.Errorf("endpoint address is on %q, want the first control plane's interface", got)
 	}
 	if !strings.HasSuffix(aws.ToString(ci.IamInstanceProfile.Arn), "/seed-demo-control-plane") ||
 		!strings.HasSuffix(aws.ToString(wi.IamInstanceProfile.Arn), "/seed-demo-worker") {
@@ -110,6 +119,12 @@ func TestCreateMachineTagsIMDSAndUserData(t *testing.T) {
 		}
 	}
 	cud := decodeUserData(t, e.ec2.UserData(aws.ToString(ci.InstanceId)))
+	if !strings.Contains(cud, "ExecStart=/usr/local/sbin/seed-endpoint "+vip+"\n") || !strings.Contains(cud, "systemctl enable --now seed-endpoint.service") {
+		t.Errorf("control-plane user data does not run the endpoint claim for %s", vip)
+	}
+	if strings.Contains(wud, "seed-endpoint") {
+		t.Errorf("worker user data claims the endpoint")
+	}
 	if !strings.Contains(cud, "images/control-plane/agent.tar") || !strings.Contains(cud, "ctr -n k8s.io images import") {
 		t.Errorf("control-plane user data does not import the staged agent image")
 	}

@@ -338,14 +338,6 @@ func (p *provider) ReadFile(_ context.Context, machine, path string) ([]byte, er
 		errors.New("the AWS provider cannot read files off instances"))
 }
 
-// MoveEndpoint implements providers.Provider. The endpoint is the primary
-// address of an interface attached as a control plane's device 0, which
-// EC2 cannot detach, so it cannot move to another instance.
-func (p *provider) MoveEndpoint(_ context.Context, machine string) error {
-	return providers.NewError(providers.KindInvalid, "moving the control-plane endpoint to machine "+machine,
-		errors.New("the endpoint is the primary address of the control plane's interface, which EC2 cannot move"))
-}
-
 type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
