@@ -614,7 +614,7 @@ func TestUserDataIsValidBash(t *testing.T) {
 	for name, in := range map[string]userDataInput{
 		"batch": userDataFor(specs, nil),
 		"payload": {Version: "v1.34.2", Names: []string{"cp"}, Boot: []int{0}, PayloadURL: "https://b.s3.amazonaws.com/k?X-Amz-Signature=a&b=c",
-			Images: []stagedURL{{name: "agent", url: "https://b/i?x=1&y='2'"}, {name: "network", url: "https://b/n?$(x)"}}},
+			Images: []stagedURL{{name: "agent", url: "https://b/i?x=1&y='2'"}, {name: "network", url: "https://b/n?$(x)"}}, EndpointIP: "10.0.0.5"},
 	} {
 		ud, err := renderUserData(in)
 		if err != nil {
@@ -626,6 +626,21 @@ func TestUserDataIsValidBash(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s: bash -n: %v\n%s", name, err, out)
 		}
+	}
+	// The endpoint claim loop is a file the user data writes: bash -n
+	// of the user data does not parse it, so parse it on its own.
+	cmd := exec.Command(bash, "-n")
+	cmd.Stdin = strings.NewReader(endpointClaimScript)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("endpoint claim script: bash -n: %v\n%s", err, out)
+	}
+	for _, want := range []string{"network/interfaces/macs/$mac/local-ipv4s", `ip addr add "$vip/32" dev "$dev"`, `ip addr del "$vip/32" dev "$dev"`, "X-aws-ec2-metadata-token"} {
+		if !strings.Contains(endpointClaimScript, want) {
+			t.Errorf("endpoint claim script lacks %q", want)
+		}
+	}
+	if _, err := renderUserData(userDataInput{Version: "v1.34.2", Names: []string{"cp"}, Boot: []int{0}, Bootstraps: []string{""}, EndpointIP: "10.0.0.5; rm -rf /"}); err == nil {
+		t.Error("an endpoint that is not an address reached the user data")
 	}
 	// The three machines share one bootstrap in user data when theirs are equal.
 	same := userDataFor(workers("s", 3), nil)
