@@ -162,6 +162,15 @@ type Provider interface {
 	// DeleteMachine removes the machine and what it alone owns (volumes).
 	// A machine that does not exist is success.
 	DeleteMachine(ctx context.Context, name string) error
+	// MoveEndpoint makes the named control-plane machine the one that
+	// Infrastructure.ControlPlaneEndpoint reaches. Call it once the
+	// machine's API server is healthy, and before the machine that serves
+	// the endpoint now is deleted: that is how a replacement control plane
+	// takes over without a change of address. Calling it for the machine
+	// that already serves the endpoint is success. A provider whose
+	// endpoint follows health checks, or cannot move, says so in its doc
+	// and returns nil; NotFound when no such control-plane machine exists.
+	MoveEndpoint(ctx context.Context, machine string) error
 	// ListMachines returns every machine owned by the cluster, found by
 	// ownership labels or tags, even when the cluster itself is broken.
 	ListMachines(ctx context.Context) ([]Machine, error)

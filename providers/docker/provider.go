@@ -160,6 +160,13 @@ func (p *provider) StageImage(_ context.Context, img providers.StagedImage) erro
 		errors.New("the Docker provider does not stage images: its node image carries them"))
 }
 
+// MoveEndpoint implements providers.Provider, and does nothing: the Docker
+// provider's endpoint is a network alias and a host port, not an address
+// one machine holds that a provider call could hand to another. A load
+// balancer in front of the control planes, routing by their health checks,
+// is how it changes hands, with no call from the agent.
+func (p *provider) MoveEndpoint(context.Context, string) error { return nil }
+
 // providerID is what the machine's Node carries in spec.providerID.
 func (p *provider) providerID(machine string) string {
 	return "seed://docker/" + p.cluster + "/" + machine

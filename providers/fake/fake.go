@@ -25,6 +25,7 @@ const (
 	MethodPreflight             = "Preflight"
 	MethodStageImage            = "StageImage"
 	MethodReadFile              = "ReadFile"
+	MethodMoveEndpoint          = "MoveEndpoint"
 )
 
 // Provider is an in-memory providers.Provider. Its exported methods beyond
@@ -43,6 +44,8 @@ type Provider struct {
 	failures map[string][]error
 	delays   map[string]time.Duration
 	infra    providers.Infrastructure
+	// endpoint is the machine MoveEndpoint last named.
+	endpoint string
 	// interrupt is how many coming creates stop halfway; halfMade are the
 	// machines they left.
 	interrupt int
@@ -452,4 +455,28 @@ func (p *Provider) ReadFile(ctx context.Context, machine, path string) ([]byte, 
 		return nil, providers.NewError(providers.KindNotFound, op, errors.New("no such file"))
 	}
 	return bytes.Clone(b), nil
+}
+
+// MoveEndpoint implements providers.Provider. The fake's endpoint is a
+// name, not an address, so there is nothing to move: it records the
+// machine for Endpoint and checks that it exists.
+func (p *Provider) MoveEndpoint(ctx context.Context, machine string) error {
+	if err := p.begin(ctx, MethodMoveEndpoint); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.machines[machine]
+	if !ok || m.Role != providers.RoleControlPlane {
+		return providers.NewError(providers.KindNotFound, "moving the control-plane endpoint to machine "+machine, errors.New("no such control-plane machine"))
+	}
+	p.endpoint = machine
+	return nil
+}
+
+// Endpoint is the machine MoveEndpoint last moved the endpoint to, or "".
+func (p *Provider) Endpoint() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.endpoint
 }
