@@ -212,6 +212,7 @@ func TestAgentLeaderKilledWithSIGKILLResumesAndDisturbsNothing(t *testing.T) {
 	f := d.figures(ctx)
 	d.log(f, t0)
 	d.check(f)
+	d.checkImages(ctx)
 	if f.API.Failed > 0 || f.InCluster.Failed > 0 {
 		t.Errorf("the API failed %d times through the external endpoint and %d times in-cluster: an agent's death must not touch it", f.API.Failed, f.InCluster.Failed)
 	}

@@ -7,7 +7,11 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/seedhq/seed/e2e/framework"
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
 )
 
@@ -35,6 +39,7 @@ type disruption struct {
 	api      gapMeter // the external endpoint
 
 	nodePort int32
+	images   []string // loaded by hand; every new machine must get them
 }
 
 // startDisruption brings the cluster up from spec (a pool named workers
@@ -66,6 +71,17 @@ func startDisruption(t testing.TB, name, spec string, workers int, onStep func(s
 		names, ready, err := d.c.PoolNodes(ctx, "workers")
 		return err == nil && ready == workers, fmt.Sprintf("%v (%d Ready) %v", names, ready, err)
 	})
+	// The probe image, as `seed load image` would: into the machines
+	// there are, and listed for the agent, which gives the images listed
+	// to every machine it creates.
+	if _, err := d.c.Client.CoreV1().ConfigMaps(v1alpha1.DefaultNamespace).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ImagesConfigMap},
+		Data:       map[string]string{v1alpha1.ImagesKey: probe + "\n"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d.machines.stopLoading()
+	d.images = []string{probe}
 	for _, m := range machines(t, name) {
 		d.machines.waitLoaded(t, m.Name, 3*time.Minute)
 	}
@@ -193,4 +209,20 @@ func (d *disruption) controlPlane() machine {
 		d.t.Fatalf("%d control-plane machines, want 1: %v", len(cps), cps)
 	}
 	return cps[0]
+}
+
+// checkImages asserts every machine has the images loaded by hand: those
+// the agent made must have got them from it.
+func (d *disruption) checkImages(ctx context.Context) {
+	d.t.Helper()
+	for _, m := range machines(d.t, d.name) {
+		missing, err := missingImages(ctx, m.Name, d.images)
+		switch {
+		case err != nil:
+			d.t.Errorf("%v", err)
+		case len(missing) > 0:
+			d.t.Errorf("machine %s lacks %v, listed in %s/%s: the agent must give those to every machine it creates",
+				m.Name, missing, v1alpha1.DefaultNamespace, v1alpha1.ImagesConfigMap)
+		}
+	}
 }

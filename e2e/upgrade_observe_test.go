@@ -266,17 +266,20 @@ type machineEvent struct {
 
 // machineEvents follows the Docker engine's event log for the cluster's
 // containers: it records when each machine was created and removed (the
-// engine's own timestamps), and loads the given images into every machine
-// as soon as its containerd answers, so pods scheduled on machines created
-// during a test can start (imagePullPolicy Never, no registry).
+// engine's own timestamps), and, until stopLoading, loads the given images
+// into every machine that starts, as soon as its containerd answers (what
+// `seed load image` does for the machines there are). Machines created
+// later must get them from the agent, which gives every new machine the
+// images listed in seed-system/seed-images.
 type machineEvents struct {
 	tl     *timeline
 	images []string
 
-	mu     sync.Mutex
-	events []machineEvent
-	loaded map[string]time.Time
-	errs   []string
+	mu      sync.Mutex
+	noLoads bool
+	events  []machineEvent
+	loaded  map[string]time.Time
+	errs    []string
 }
 
 func (me *machineEvents) run(ctx context.Context, cluster string, since time.Time) error {
@@ -315,7 +318,10 @@ func (me *machineEvents) run(ctx context.Context, cluster string, since time.Tim
 				me.tl.add(m.At, "docker: %s %s (role %q, version %q)", m.Action, m.Name, m.Role, m.Version)
 			case "start":
 				// Only machines run containerd; a load balancer has no role.
-				if m.Role != "" && len(me.images) > 0 {
+				me.mu.Lock()
+				load := !me.noLoads
+				me.mu.Unlock()
+				if m.Role != "" && len(me.images) > 0 && load {
 					go me.load(ctx, m.Name)
 				}
 			}
@@ -351,6 +357,13 @@ func (me *machineEvents) load(ctx context.Context, machine string) {
 	me.loaded[machine] = now
 	me.mu.Unlock()
 	me.tl.add(now, "test: images %v loaded into %s", me.images, machine)
+}
+
+// stopLoading leaves the machines that start from now on to the agent.
+func (me *machineEvents) stopLoading() {
+	me.mu.Lock()
+	defer me.mu.Unlock()
+	me.noLoads = true
 }
 
 // waitLoaded waits until the images are in the machine.
@@ -419,4 +432,21 @@ func machinesWithRole(ms []machine, role providers.Role) []machine {
 		}
 	}
 	return out
+}
+
+// missingImages returns the images that are not in the machine's
+// containerd.
+func missingImages(ctx context.Context, machine string, refs []string) ([]string, error) {
+	out, err := exec.CommandContext(ctx, "docker", "exec", machine, "ctr", "-n", "k8s.io", "images", "ls", "-q").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("listing images on %s: %w: %s", machine, err, out)
+	}
+	have := strings.Fields(string(out))
+	var missing []string
+	for _, ref := range refs {
+		if !slices.ContainsFunc(have, func(h string) bool { return h == ref || h == "docker.io/library/"+ref }) {
+			missing = append(missing, ref)
+		}
+	}
+	return missing, nil
 }

@@ -233,6 +233,7 @@ func runUpgrade(tb testing.TB, kills bool) *upgradeRun {
 	u.measure(tb)
 	u.figures = d.figures(ctx)
 	d.check(u.figures)
+	d.checkImages(ctx)
 	if kills {
 		for _, p := range u.kills {
 			switch {
@@ -336,8 +337,13 @@ func (u *upgradeRun) checkOrder(tb testing.TB) {
 		if k != u.newCP.Name || e.Replaces != u.oldCP.Name {
 			tb.Errorf("ledger %s: %s, want the entry of %s replacing %s", k, e, u.newCP.Name, u.oldCP.Name)
 		}
-		// Steps are seen in order, some perhaps too short to be seen.
+		// Steps are seen in order, some perhaps too short to be seen; a
+		// roll-back means the new control plane never became healthy.
 		seen := steps[k]
+		if slices.Contains(seen, "roll-back") {
+			tb.Errorf("ledger %s: the replacement rolled back (steps %v)", k, seen)
+			continue
+		}
 		i := 0
 		for _, s := range seen {
 			j := slices.Index(replaceControlPlaneSteps[i:], s)
