@@ -88,23 +88,28 @@ func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
 // lbNodes is the set of nodes a cloud load balancer in front of a NodePort
 // Service would send to: Ready, schedulable (a node being drained is
 // cordoned first, and taken out of rotation, as the service controller
-// does), and answering kube-proxy's health check (GET :10256/healthz,
-// what cloud load balancers check for externalTrafficPolicy Cluster). The
-// Node list is read every second; the health checks go on from the last
-// list while the API does not answer, so a machine removed then leaves
-// rotation anyway.
+// does), and passing kube-proxy's health check (GET :10256/healthz, what
+// cloud load balancers check for externalTrafficPolicy Cluster) three
+// times in a row, a second apart, as a load balancer's healthy threshold
+// asks (cloud defaults are slower still). One pass is not enough: a new
+// node's kube-proxy answers 200 before its first sync has written the
+// NodePort rules, and a request sent then is refused. A failed check
+// takes a node out at once. The Node list is read every second; the
+// health checks go on from the last list while the API does not answer,
+// so a machine removed then leaves rotation anyway.
 type lbNodes struct {
 	tl *timeline
 
 	mu      sync.Mutex
 	nodes   []corev1.Node
-	healthy []string // node IPs in rotation
+	healthy []string       // node IPs in rotation
+	passes  map[string]int // consecutive health checks passed, per node IP
 	ready   map[string]time.Time
 	seen    map[string]bool
 }
 
 func (l *lbNodes) run(ctx context.Context, c *framework.Cluster) {
-	l.ready, l.seen = map[string]time.Time{}, map[string]bool{}
+	l.ready, l.seen, l.passes = map[string]time.Time{}, map[string]bool{}, map[string]int{}
 	hc := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
 	refresh := func(now time.Time) {
 		lctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -136,6 +141,7 @@ func (l *lbNodes) run(ctx context.Context, c *framework.Cluster) {
 		nodes := slices.Clone(l.nodes)
 		l.mu.Unlock()
 		var healthy []string
+		passes := map[string]int{}
 		for i := range nodes {
 			n := &nodes[i]
 			ip := nodeIP(n)
@@ -148,11 +154,17 @@ func (l *lbNodes) run(ctx context.Context, c *framework.Cluster) {
 			}
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				healthy = append(healthy, ip)
+				l.mu.Lock()
+				passes[ip] = l.passes[ip] + 1
+				l.mu.Unlock()
+				if passes[ip] >= 3 {
+					healthy = append(healthy, ip)
+				}
 			}
 		}
 		sort.Strings(healthy)
 		l.mu.Lock()
+		l.passes = passes
 		if !slices.Equal(healthy, l.healthy) {
 			l.tl.add(now, "load balancer rotation: %v", healthy)
 		}
