@@ -93,15 +93,16 @@ func startDisruption(t testing.TB, name, spec string, workers int, onStep func(s
 	go d.pdb.run(ctx, d.c, workloadNamespace, webSelector)
 	d.ledger = newLedgerWatch(d.tl, onStep)
 	go d.ledger.run(ctx, d.c)
-	go probeWorkload(ctx, d.lb, d.nodePort, &d.workload)
-	if err := probeAPI(ctx, d.c.Config, &d.api); err != nil {
-		t.Fatal(err)
-	}
 	all := workers + 1
 	framework.Eventually(t, time.Minute, "every node in the load balancer's rotation", func() (bool, string) {
 		r := d.lb.rotation()
 		return len(r) == all, fmt.Sprintf("rotation %v, want %d nodes", r, all)
 	})
+	// Only now: an empty rotation counts as a failure.
+	go probeWorkload(ctx, d.lb, d.nodePort, &d.workload)
+	if err := probeAPI(ctx, d.c.Config, &d.api); err != nil {
+		t.Fatal(err)
+	}
 	framework.Eventually(t, time.Minute, "the probes and watches under way", func() (bool, string) {
 		_, synced := d.ledger.snapshot()
 		_, changes, _ := d.pdb.figures()

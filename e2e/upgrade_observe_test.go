@@ -124,6 +124,7 @@ type ledgerEntry struct {
 	Role              string   `json:"role"`
 	KubernetesVersion string   `json:"kubernetesVersion"`
 	Replaces          string   `json:"replaces"`
+	Reason            string   `json:"reason"`
 	BlockedBy         []string `json:"blockedBy"`
 	PodsLeft          int      `json:"podsLeft"`
 	LastError         string   `json:"lastError"`
@@ -218,7 +219,11 @@ func (lw *ledgerWatch) update(now time.Time, data map[string]string) {
 		if !had || old.Step != e.Step {
 			lw.steps[k] = append(lw.steps[k], e.Step)
 		}
-		lw.tl.add(now, "ledger %s: %s", k, e)
+		if !had && e.Reason != "" {
+			lw.tl.add(now, "ledger %s: %s (reason: %s)", k, e, e.Reason)
+		} else {
+			lw.tl.add(now, "ledger %s: %s", k, e)
+		}
 		if lw.onStep != nil {
 			lw.onStep(k, e)
 		}
