@@ -83,6 +83,7 @@ type volume struct {
 type containerCreateRequest struct {
 	Hostname         string              `json:"Hostname,omitempty"`
 	Image            string              `json:"Image"`
+	Cmd              []string            `json:"Cmd,omitempty"`
 	Env              []string            `json:"Env,omitempty"`
 	Labels           map[string]string   `json:"Labels,omitempty"`
 	StopSignal       string              `json:"StopSignal,omitempty"`

@@ -105,15 +105,25 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 		Privileged: p.privileged,
 	}
 	if spec.Role == providers.RoleControlPlane {
-		port, err := p.recordedPort(nw)
-		if err != nil {
-			return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
-		}
 		socket := nw.Labels[LabelHostSocket]
 		if socket == "" {
 			socket = p.hostSocket
 		}
-		params.ControlPlane = &controlPlaneParams{Alias: p.alias, APIServerPort: port, HostSocket: socket}
+		params.ControlPlane = &controlPlaneParams{BackendAlias: p.backendAlias, HostSocket: socket}
+		// In a cluster whose first control plane publishes the endpoint
+		// itself, a new one answers under the endpoint alias too, so that
+		// Docker's DNS keeps giving in-network clients a live API server
+		// once the old one goes and before the load balancer starts.
+		holder, err := p.portHolder(ctx)
+		if err != nil {
+			return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+		}
+		if holder != "" {
+			p.log.Info("Giving the new control plane the endpoint alias too: an older control plane still publishes the endpoint",
+				"machine", spec.Name, "alias", p.alias, "publishedBy", holder)
+			params.ControlPlane.EndpointAlias = p.alias
+		}
+		params.Labels[LabelEndpoint] = endpointLoadBalancer
 	}
 
 	p.log.Info("Creating machine", "machine", spec.Name, "role", spec.Role, "pool", spec.Pool, "image", image)
@@ -192,6 +202,8 @@ func (p *provider) owned(c container) error {
 		return fmt.Errorf("container %s (%s) exists and is not a Seed machine: remove or rename it", c.Name, shortID(c.ID))
 	case owner != p.cluster:
 		return fmt.Errorf("container %s (%s) is a machine of cluster %q, not %q", c.Name, shortID(c.ID), owner, p.cluster)
+	case c.Labels[LabelComponent] != "":
+		return fmt.Errorf("container %s (%s) is the %s of cluster %q, not a machine", c.Name, shortID(c.ID), c.Labels[LabelComponent], p.cluster)
 	}
 	return nil
 }
@@ -276,9 +288,14 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 	err = p.engine.ContainerRemove(ctx, c.ID)
 	switch {
 	case err == nil, providers.IsNotFound(err):
+		if publishesPort(c) {
+			// The port is free now: the load balancer takes the endpoint.
+			return p.startLoadBalancerAfter(ctx, name)
+		}
 		return nil
 	case isConflict(err) && p.removingElsewhere(ctx, c.ID):
-		// Another caller's removal is under way; it will finish it.
+		// Another caller's removal is under way; it will finish it, and
+		// start the load balancer.
 		return nil
 	}
 	return fmt.Errorf("%s: %w", op, err)
@@ -293,6 +310,9 @@ func (p *provider) ListMachines(ctx context.Context) ([]providers.Machine, error
 	}
 	machines := make([]providers.Machine, 0, len(cs))
 	for _, c := range cs {
+		if c.Labels[LabelComponent] != "" {
+			continue // the load balancer
+		}
 		machines = append(machines, p.machine(c))
 	}
 	sort.Slice(machines, func(i, j int) bool { return machines[i].Name < machines[j].Name })
