@@ -264,6 +264,7 @@ func TestABackendWhoseReadyzFailsIsDroppedWithinTwoSeconds(t *testing.T) {
 			t.Fatal(err)
 		}
 		name, _ := io.ReadAll(io.LimitReader(resp.Body, int64(len("cp1"))))
+		_ = resp.Body.Close() // the connection stays open: the body was read whole
 		if string(name) == "cp1" {
 			long = c
 			defer c.Close()

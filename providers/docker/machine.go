@@ -86,11 +86,20 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	defer unlock()
 
 	existing, err := p.findContainer(ctx, spec.Name)
-	switch {
-	case err == nil:
-		return p.adopt(ctx, op, existing, archive)
-	case !providers.IsNotFound(err):
+	if err != nil && !providers.IsNotFound(err) {
 		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+	}
+	found := err == nil
+	pl := payload{archive: archive}
+	if !found || existing.State == stateCreated {
+		// Checked before anything is made: a machine that could not run
+		// its pods is not worth creating.
+		if pl.images, err = p.imagesToShip(ctx, op, image, spec.Images); err != nil {
+			return providers.Machine{}, err
+		}
+	}
+	if found {
+		return p.adopt(ctx, op, existing, pl)
 	}
 
 	nw, err := p.clusterNetwork(ctx)
@@ -135,7 +144,7 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 		if err != nil {
 			return providers.Machine{}, fmt.Errorf("%s: finding the container that took the name: %w", op, err)
 		}
-		return p.adopt(ctx, op, existing, archive)
+		return p.adopt(ctx, op, existing, pl)
 	case providers.IsNotFound(err):
 		// The image (or the network, removed since we looked) is missing:
 		// retrying will not help until someone acts. The engine's message
@@ -144,10 +153,16 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	case err != nil:
 		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
 	}
-	if err := p.bootstrapAndStart(ctx, id, archive); err != nil {
+	if err := p.bootstrapAndStart(ctx, id, pl); err != nil {
 		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return p.inspectMachine(ctx, op, id)
+}
+
+// payload is what a created container gets before it first starts.
+type payload struct {
+	archive []byte   // the bootstrap (bootstrapArchive)
+	images  []string // images to ship (imagesToShip)
 }
 
 func (p *provider) validate(spec providers.MachineSpec) (image string, err error) {
@@ -181,13 +196,13 @@ func (p *provider) labels(spec providers.MachineSpec) map[string]string {
 // adopt returns a container found under the machine's name, if it is ours.
 // One that was created but never started (its creator crashed, or is
 // racing us) gets the bootstrap and is started.
-func (p *provider) adopt(ctx context.Context, op string, c container, archive []byte) (providers.Machine, error) {
+func (p *provider) adopt(ctx context.Context, op string, c container, pl payload) (providers.Machine, error) {
 	if err := p.owned(c); err != nil {
 		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
 	}
 	if c.State == stateCreated {
 		p.log.Info("Starting machine: it was created but never started", "machine", c.Name)
-		if err := p.bootstrapAndStart(ctx, c.ID, archive); err != nil {
+		if err := p.bootstrapAndStart(ctx, c.ID, pl); err != nil {
 			return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
 		}
 		return p.inspectMachine(ctx, op, c.ID)
@@ -208,12 +223,15 @@ func (p *provider) owned(c container) error {
 	return nil
 }
 
-// bootstrapAndStart copies the bootstrap into a created container and starts
-// it. Both steps are safe to repeat: the copy replaces the same files and
-// starting a running container is success.
-func (p *provider) bootstrapAndStart(ctx context.Context, id string, archive []byte) error {
-	if err := p.engine.CopyToContainer(ctx, id, "/", bytes.NewReader(archive)); err != nil {
+// bootstrapAndStart copies the bootstrap and the images to ship into a
+// created container and starts it. Every step is safe to repeat: the copies
+// replace the same files and starting a running container is success.
+func (p *provider) bootstrapAndStart(ctx context.Context, id string, pl payload) error {
+	if err := p.engine.CopyToContainer(ctx, id, "/", bytes.NewReader(pl.archive)); err != nil {
 		return fmt.Errorf("copying the bootstrap: %w", err)
+	}
+	if err := p.shipImages(ctx, id, pl.images); err != nil {
+		return err
 	}
 	if err := p.engine.ContainerStart(ctx, id); err != nil {
 		return fmt.Errorf("starting: %w", err)

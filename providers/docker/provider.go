@@ -151,11 +151,14 @@ func validateClusterName(name string) error {
 func (p *provider) Name() string { return "docker" }
 
 // Capabilities implements providers.Provider. The node image holds every
-// image the cluster runs, pod network included; the agent drives the engine
-// through the host's socket; files are copied out of containers.
+// image the cluster runs, pod network included, and the images a machine
+// asks for beyond those are exported from the host's engine; the agent
+// drives the engine through the host's socket; files are copied out of
+// containers.
 func (p *provider) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
 		PreloadedImages: true,
+		ShipsImages:     true,
 		ReadsFiles:      true,
 		Agent:           providers.AgentRequirements{HostDockerSocket: true},
 	}

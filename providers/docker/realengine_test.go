@@ -216,6 +216,8 @@ func TestRealEngine(t *testing.T) {
 	// Two processes ask for the same worker at once: one container.
 	w1 := workerSpec(cluster + "-w1")
 	w1.Bootstrap.Files = []providers.File{{Path: "/etc/seed/hello", Mode: 0o644, Content: []byte("hello w1")}}
+	// An image the (unlabelled) node image lacks is shipped from the engine.
+	w1.Images = []string{balancer}
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -266,6 +268,16 @@ func TestRealEngine(t *testing.T) {
 	got = askMachine(t, net.JoinHostPort(worker.InternalIP, "6443"))
 	if got["hostname"] != w1.Name || got["file"] != "hello w1" || got["marker"] != "from-image" || got["dockerSocket"] != "" {
 		t.Errorf("worker report = %v", got)
+	}
+
+	rc, err := c.CopyFromContainer(ctx(t), worker.Name, imageTarPath(normalizeImageRef(balancer)))
+	if err != nil {
+		t.Fatalf("the shipped image is not on the worker: %v", err)
+	}
+	h, err := tar.NewReader(rc).Next()
+	rc.Close()
+	if err != nil || h.Size < 1<<20 {
+		t.Fatalf("shipped image: %+v, %v", h, err)
 	}
 
 	vols, err := c.VolumeList(ctx(t), owned)
