@@ -364,7 +364,11 @@ func (l *LB) proxy(ctx context.Context, c net.Conn) {
 		d := net.Dialer{Timeout: l.o.DialTimeout}
 		conn, err := d.DialContext(ctx, "tcp", cand.addr)
 		if err != nil {
-			l.o.Logger.Info("Trying the next backend: connecting failed", "backend", cand.addr, "error", err.Error())
+			// Only news while its checks pass: a backend that is down
+			// (tried only for want of a ready one) would log every client.
+			if l.isReady(cand) {
+				l.o.Logger.Info("Trying the next backend: connecting to a ready one failed", "backend", cand.addr, "error", err.Error())
+			}
 			continue
 		}
 		if l.track(cand, conn, c) {
@@ -393,6 +397,12 @@ func (l *LB) proxy(ctx context.Context, c net.Conn) {
 	go copyHalf(c, up)
 	<-done
 	<-done
+}
+
+func (l *LB) isReady(b *backend) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return b.ready
 }
 
 func (l *LB) track(b *backend, up, client net.Conn) bool {
