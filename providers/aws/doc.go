@@ -244,6 +244,10 @@
 // a batch of twenty workers, each with its own join configuration, and two
 // staged images takes about 6.5 KB gzipped.
 //
+// MachineSpec.Images is ignored (Capabilities.ShipsImages is false): the
+// nodes pull Kubernetes' images from its registry, and Seed's own images
+// (agent, pod network) are the staged ones above.
+//
 // # Pod network
 //
 // The seed gives the control plane seednet's manifest with the vxlan
