@@ -65,7 +65,7 @@ func (tl *timeline) String(t0 time.Time) string {
 // connection died without a word. It returns when ctx ends.
 func follow[T runtime.Object](ctx context.Context, list func(context.Context) ([]T, string, error),
 	watchFrom func(context.Context, string) (watch.Interface, error), key func(T) string, onChange func(map[string]T)) {
-	view := map[string]T{}
+	var view map[string]T
 	for ctx.Err() == nil {
 		// Bounded calls: a request to an apiserver that went away must not
 		// hang the watch for longer than that.

@@ -83,6 +83,11 @@ type Options struct {
 	// EtcdPKIDir holds the etcd CA and a client certificate
 	// (default /etc/kubernetes/pki/etcd, mounted from the node).
 	EtcdPKIDir string
+	// ManifestsDir is the kubelet's static pod directory of the machine the
+	// agent runs on (default /etc/kubernetes/manifests, mounted from the
+	// node): the agent on a control plane being replaced stops its API
+	// server there.
+	ManifestsDir string
 	// Recorder receives Events; default: the cluster's events API.
 	Recorder record.EventRecorder
 	Logger   logr.Logger
@@ -151,6 +156,9 @@ func New(opts Options) (*Reconciler, error) {
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
+	}
+	if opts.ManifestsDir == "" {
+		opts.ManifestsDir = "/etc/kubernetes/manifests"
 	}
 	if opts.EtcdPKIDir == "" {
 		opts.EtcdPKIDir = "/etc/kubernetes/pki/etcd"

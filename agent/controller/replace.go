@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -296,8 +299,11 @@ func (r *Reconciler) raiseKubeadmConfig(ctx context.Context, version string) err
 		return fmt.Errorf("reading kube-system/kubeadm-config: %w", err)
 	}
 	var cc map[string]any
-	if err := yaml.Unmarshal([]byte(cm.Data["ClusterConfiguration"]), &cc); err != nil || cc == nil {
-		return fmt.Errorf("kube-system/kubeadm-config has no readable ClusterConfiguration: %v", err)
+	if err := yaml.Unmarshal([]byte(cm.Data["ClusterConfiguration"]), &cc); err != nil {
+		return fmt.Errorf("reading the ClusterConfiguration of kube-system/kubeadm-config: %w", err)
+	}
+	if cc == nil {
+		return errors.New("kube-system/kubeadm-config has no ClusterConfiguration")
 	}
 	cc["kubernetesVersion"] = version
 	etcdCfg, _ := cc["etcd"].(map[string]any)
@@ -441,12 +447,58 @@ func (r *Reconciler) handOver(ctx context.Context, ps *pass, name, old string) (
 			}
 		}
 	}
+	if why, err := r.stopAPIServer(ctx, old); why != "" || err != nil {
+		return why, err
+	}
 	r.opts.Logger.Info("Handing over to the agent on the new control plane", "old", old, "new", name, "standby", standby)
 	r.event(ps.specCM, corev1.EventTypeNormal, "ControlPlaneHandover", "The agent on %s leaves for the one on %s", old, name)
 	if err := r.evictPod(ctx, r.opts.Namespace, r.opts.Identity); err != nil {
 		return "", err
 	}
 	return "the agent on " + old + " is leaving", nil
+}
+
+// stoppedSuffix marks a static pod manifest the agent took out of the
+// kubelet's sight (it ignores dot files).
+const stoppedSuffix = ".stopped-by-seed"
+
+// stopAPIServer stops the old control plane's API server before its etcd
+// member goes, by taking its static pod manifest out of the kubelet's
+// directory (mounted into the agent's pod). Stopping gracefully, the API
+// server takes its address out of the kubernetes Service, so in-cluster
+// clients stop reaching it, instead of reaching, until its endpoint lease
+// runs out, an API server whose etcd is gone (cluster-api#2652). It returns
+// what it waits for until the kubelet has stopped it.
+func (r *Reconciler) stopAPIServer(ctx context.Context, old string) (string, error) {
+	manifest := filepath.Join(r.opts.ManifestsDir, "kube-apiserver.yaml")
+	stopped := filepath.Join(r.opts.ManifestsDir, ".kube-apiserver.yaml"+stoppedSuffix)
+	switch _, err := os.Stat(manifest); {
+	case err == nil:
+		if err := os.Rename(manifest, stopped); err != nil {
+			return "", fmt.Errorf("stopping the API server of %s: %w", old, err)
+		}
+		r.opts.Logger.Info("Stopping the old control plane's API server", "machine", old, "manifest", manifest)
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := os.Stat(stopped); err != nil {
+			// Neither: the node's manifests are not mounted (an agent
+			// installed by an older seed). The load balancer's health
+			// checks still take the old API server out of rotation.
+			r.opts.Logger.Info("Cannot stop the old API server gracefully: its manifest is not in the agent's view", "dir", r.opts.ManifestsDir)
+			return "", nil
+		}
+	default:
+		return "", fmt.Errorf("stopping the API server of %s: %w", old, err)
+	}
+	pod, err := r.opts.Client.CoreV1().Pods(metav1.NamespaceSystem).Get(ctx, "kube-apiserver-"+old, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", err
+	case podReady(pod):
+		return "waiting for the kubelet on " + old + " to stop its API server", nil
+	}
+	return "", nil
 }
 
 func (r *Reconciler) evictPod(ctx context.Context, ns, name string) error {

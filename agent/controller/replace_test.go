@@ -2,7 +2,11 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -151,6 +155,7 @@ func newUpgradeWorld(t *testing.T) *upgradeWorld {
 		_ = cms.Delete(context.Background(), "kubeadm-config", metav1.DeleteOptions{})
 	})
 	go w.agentDeployment(t.Context())
+	go w.staticPodKubelet(t.Context())
 	return w
 }
 
@@ -193,6 +198,31 @@ func (w *upgradeWorld) registerControlPlane(name, version string) {
 		})
 	}
 	w.etcd.join(name)
+	dir := w.manifests(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		w.t.Error(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kube-apiserver.yaml"), []byte("kind: Pod\n"), 0o600); err != nil {
+		w.t.Error(err)
+	}
+}
+
+// manifests is the kubelet's static pod directory of a control plane.
+func (w *upgradeWorld) manifests(node string) string { return filepath.Join(w.pki, node, "manifests") }
+
+// staticPodKubelet stops an API server whose manifest left the directory,
+// as the kubelet does: its mirror pod goes.
+func (w *upgradeWorld) staticPodKubelet(ctx context.Context) {
+	for ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+		entries, _ := os.ReadDir(w.pki)
+		for _, e := range entries {
+			if _, err := os.Stat(filepath.Join(w.manifests(e.Name()), "kube-apiserver.yaml")); errors.Is(err, fs.ErrNotExist) {
+				zero := int64(0)
+				_ = w.admin.CoreV1().Pods(metav1.NamespaceSystem).Delete(ctx, "kube-apiserver-"+e.Name(), metav1.DeleteOptions{GracePeriodSeconds: &zero})
+			}
+		}
+	}
 }
 
 // agentDeployment keeps two agent pods, as the Deployment controller and
@@ -245,7 +275,7 @@ func (w *upgradeWorld) agentPod(skip ...string) (name, node string) {
 
 func (w *upgradeWorld) reconciler(pod, node string) *Reconciler {
 	return w.newReconciler(pod, func(o *Options) {
-		o.Self, o.Etcd = node, w.etcd
+		o.Self, o.Etcd, o.ManifestsDir = node, w.etcd, w.manifests(node)
 		o.Bootstrapper = BootstrapperFunc(func(_ context.Context, _ *v1alpha1.Cluster, m providers.MachineSpec) (providers.Bootstrap, error) {
 			if m.Role == providers.RoleControlPlane {
 				w.mu.Lock()
@@ -347,6 +377,9 @@ func (w *upgradeWorld) check(t *testing.T) {
 	}
 	if _, err := w.admin.CoreV1().Nodes().Get(context.Background(), w.self(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the old control plane's Node is still there (err %v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(w.manifests(w.self()), ".kube-apiserver.yaml"+stoppedSuffix)); err != nil {
+		t.Errorf("the old control plane's API server was not stopped before its etcd member went: %v", err)
 	}
 	if got := w.provider.Endpoint(); got != cps[0] {
 		t.Errorf("the endpoint is on %q, want the new control plane %s", got, cps[0])

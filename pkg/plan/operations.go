@@ -143,6 +143,12 @@ func (p *planner) planOperations(machines []providers.Machine) []providers.Machi
 			p.replacing = &replacing
 			// The old machine's Node is the operation's to delete, never stale.
 			p.deleting[op.Replaces] = true
+			if j, ok := listed[op.Replaces]; ok && ReplaceStepIndex(op.Step) > ReplaceStepIndex(StepRemoveMember) {
+				// Its etcd member is gone, so is its API server: the machine
+				// no longer counts, for the workers' version gate above all,
+				// whatever state the provider shows while removing it.
+				out[j].Phase = providers.PhaseDeleting
+			}
 			if !isListed && ReplaceStepIndex(op.Step) > ReplaceStepIndex(StepJoin) {
 				out = append(out, providers.Machine{Name: op.Machine, Pool: op.Spec.Pool, Role: op.Spec.Role,
 					MachineType: op.Spec.MachineType, KubernetesVersion: op.Spec.KubernetesVersion,

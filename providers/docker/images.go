@@ -45,7 +45,8 @@ func imageTarPath(normalized string) string {
 }
 
 // imagesToShip returns, normalized and sorted, the images of want that the
-// node image does not preload, after checking the host engine has each.
+// node image does not preload and the host engine has; those it lacks are
+// logged and left for the machine to pull.
 func (p *provider) imagesToShip(ctx context.Context, op, nodeImage string, want []string) ([]string, error) {
 	if len(want) == 0 {
 		return nil, nil
@@ -71,9 +72,11 @@ func (p *provider) imagesToShip(ctx context.Context, op, nodeImage string, want 
 		seen[n] = true
 		if _, err := p.engine.ImageInspect(ctx, ref); err != nil {
 			if providers.IsNotFound(err) {
-				return nil, providers.NewError(providers.KindInvalid, op, fmt.Errorf(
-					"image %s, which the machine needs and node image %s lacks, is not in the Docker engine: "+
-						"build it (hack/build-images.sh VERSION for Kubernetes' images, hack/build-agent-image.sh for the agent's) or pull it", ref, nodeImage))
+				// Not fatal: a node with a network can pull a registry image
+				// (a user's DaemonSet, say). One Seed builds must be built.
+				p.log.Info("Not shipping an image the machine may need: it is not in the Docker engine; the machine pulls it if it can. "+
+					"Seed's own: hack/build-images.sh VERSION, hack/build-agent-image.sh", "image", ref, "nodeImage", nodeImage)
+				continue
 			}
 			return nil, fmt.Errorf("%s: inspecting image %s: %w", op, ref, err)
 		}
