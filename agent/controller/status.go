@@ -97,7 +97,7 @@ func (r *Reconciler) fillStatus(ps *pass) {
 			LastError: r.failures[m.Name],
 		}
 		if e, ok := ps.led.Entries[m.Name]; ok {
-			ms.Operation = string(e.Op) + "/" + string(e.step())
+			ms.Operation = string(e.Op) + "/" + string(e.NextStep())
 			if e.LastError != "" {
 				ms.LastError = e.LastError
 			}
@@ -231,7 +231,7 @@ func (r *Reconciler) fillReplacement(ps *pass) {
 			continue
 		}
 		rs := &v1alpha1.ReplacementStatus{Old: e.Replaces, New: name, KubernetesVersion: e.KubernetesVersion, StartedAt: e.RecordedAt}
-		current = e.step()
+		current = e.NextStep()
 		steps := plan.ReplaceSteps
 		if plan.ReplaceStepIndex(current) < 0 {
 			steps = []plan.Step{plan.StepPrepare, plan.StepJoin, plan.StepWaitReady, current}
