@@ -219,3 +219,11 @@ func (c *Core) ListNodes(ctx context.Context) (*NodeList, error) {
 	nodes := &NodeList{}
 	return nodes, getJSON(ctx, c.client.Get().Resource("nodes"), nodes)
 }
+
+// ServerVersion is the API server's gitVersion (/version).
+func (c *Core) ServerVersion(ctx context.Context) (string, error) {
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	return v.GitVersion, getJSON(ctx, c.client.Get().AbsPath("/version"), &v)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/seedhq/seed/seed/down"
 	"github.com/seedhq/seed/seed/kubeconfig"
 	"github.com/seedhq/seed/seed/load"
+	"github.com/seedhq/seed/seed/plan"
 	"github.com/seedhq/seed/seed/status"
 	"github.com/seedhq/seed/seed/up"
 	"github.com/seedhq/seed/seed/validate"
@@ -50,6 +51,7 @@ the cluster's machines from the spec in its ConfigMap.`,
 		kubeconfig.NewCommand(streams),
 		validate.NewCommand(streams),
 		load.NewCommand(streams),
+		plan.NewCommand(streams),
 	)
 	return root.ExecuteContext(ctx)
 }
