@@ -43,4 +43,3 @@ func readLimited(r io.Reader, source string) ([]byte, error) {
 	}
 	return data, nil
 }
-
