@@ -161,6 +161,18 @@ func (r *Reconciler) fillStatus(ps *pass) {
 			halted = c.Message
 		}
 	}
+	if m := r.opts.Metrics; m != nil {
+		m.remediation.Set(0)
+		if halted != "" {
+			m.remediation.Set(1)
+		}
+		m.drainBlocked.Reset()
+		for _, d := range st.Drains {
+			if len(d.BlockedBy) > 0 {
+				m.drainBlocked.WithLabelValues(d.Machine).Set(now.Sub(d.StartedAt).Seconds())
+			}
+		}
+	}
 	if halted != "" {
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionRemediationAllowed, Status: "False", Reason: "TooManyUnhealthy", Message: halted}, now)
 	} else {
