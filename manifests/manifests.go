@@ -45,8 +45,8 @@ type Params struct {
 	// environment (provider credentials).
 	CredentialsSecret string
 	// Replicas of the agent Deployment (default 2: leader and standby).
-	Replicas int
-	MetricsPort       int
+	Replicas    int
+	MetricsPort int
 }
 
 // Agent renders the agent's objects in the order they must be created.
