@@ -56,7 +56,9 @@ func TestWatchStatusShowsEachChangeOnce(t *testing.T) {
 			}
 		}
 	}
-	t.Cleanup(func() { _ = client.ConfigMaps(ns).Delete(context.Background(), v1alpha1.StatusConfigMap, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = client.ConfigMaps(ns).Delete(context.Background(), v1alpha1.StatusConfigMap, metav1.DeleteOptions{})
+	})
 	write(v1alpha1.ClusterStatus{Agent: "a", UpdatedAt: time.Now()})
 
 	var mu sync.Mutex
