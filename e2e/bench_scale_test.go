@@ -75,7 +75,8 @@ func BenchmarkSelfManagement(b *testing.B) {
 		c.EditSpec(ctx, b, spec(0))
 		// The next edit should find the agent and the engine at rest, as
 		// the goal has it, not still removing this round's machines.
-		wait(b, 2*time.Minute, func() bool { all, _, _ := framework.Owned(b, name); return len(all) == 1 })
+		// The control plane and the load balancer.
+		wait(b, 2*time.Minute, func() bool { all, _, _ := framework.Owned(b, name); return len(all) == 2 })
 		time.Sleep(5 * time.Second)
 	}
 	report3 := func(unit string, d []time.Duration) {
@@ -95,7 +96,7 @@ func BenchmarkSelfManagement(b *testing.B) {
 // as the agent, no agent involved), waits until all are Ready Nodes, then
 // removes them.
 func rawJoins(ctx context.Context, b *testing.B, c *framework.Cluster, name string, n int) time.Duration {
-	spec, _, p, err := cluster.Open(ctx, c.SpecFile, "")
+	spec, _, p, err := cluster.Open(ctx, c.SpecFile, "", "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -53,8 +53,9 @@ func BenchmarkRawKubeadmInit(b *testing.B) {
 	for i := range b.N {
 		name := fmt.Sprintf("bench-raw-%d", i)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		// The default spec of `seed up`: a Docker cluster, through the registry.
-		_, _, p, err := cluster.Open(ctx, "", name)
+		// The default spec of `seed up`: a Docker cluster, through the
+		// registry, with the load balancer the agent image serves.
+		_, _, p, err := cluster.Open(ctx, "", name, framework.AgentImage(b))
 		if err != nil {
 			b.Fatal(err)
 		}

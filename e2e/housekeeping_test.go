@@ -40,7 +40,7 @@ func TestOrphansNeverJoinedAndPaused(t *testing.T) {
 		_, ready, _ := c.PoolNodes(ctx, "workers")
 		return ready == 2, fmt.Sprintf("%d Ready", ready)
 	})
-	_, _, p, err := cluster.Open(ctx, c.SpecFile, "")
+	_, _, p, err := cluster.Open(ctx, c.SpecFile, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,8 @@ func TestOrphansNeverJoinedAndPaused(t *testing.T) {
 		framework.Eventually(t, 3*time.Minute, "the stray machine to go", func() (bool, string) {
 			all, _, _ := framework.Owned(t, name)
 			out := framework.Docker(t, "ps", "-a", "--format", "{{.Names}}", "--filter", "name="+stray)
-			return out == "" && len(all) == 3, fmt.Sprintf("owned containers %v", all)
+			// The control plane, two workers and the load balancer.
+			return out == "" && len(all) == 4, fmt.Sprintf("owned containers %v", all)
 		})
 		if took := time.Since(start); took < 15*time.Second {
 			t.Errorf("stray removed after %s, before its grace period", took)

@@ -40,6 +40,29 @@ func TestLifecycle(t *testing.T) {
 		})
 	})
 
+	t.Run("the load balancer owns the API server endpoint", func(t *testing.T) {
+		lb := name + "-lb"
+		if state := framework.Docker(t, "inspect", "-f", "{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}", lb); state != "running unless-stopped" {
+			t.Errorf("%s: %s, want running unless-stopped", lb, state)
+		}
+		published := framework.Docker(t, "inspect", "-f", `{{range $p, $b := .HostConfig.PortBindings}}{{$p}}={{range $b}}{{.HostIp}}:{{.HostPort}}{{end}}{{end}}`, lb)
+		host := strings.TrimPrefix(c.Config.Host, "https://")
+		if published != "6443/tcp="+host {
+			t.Errorf("%s publishes %q; the kubeconfig's server is %s", lb, published, c.Config.Host)
+		}
+		if got := framework.Docker(t, "inspect", "-f", "{{len .HostConfig.PortBindings}}", cp); got != "0" {
+			t.Errorf("the control plane %s publishes %s ports, want none", cp, got)
+		}
+		// Every request of this test goes through it; ask once more, and
+		// see it found the control plane ready.
+		if _, err := c.Client.Discovery().ServerVersion(); err != nil {
+			t.Fatalf("the API server through %s: %v", host, err)
+		}
+		if logs := framework.Docker(t, "logs", lb); !strings.Contains(logs, "Backend up") {
+			t.Errorf("the load balancer never saw a ready backend:\n%s", logs)
+		}
+	})
+
 	t.Run("CoreDNS is Ready", func(t *testing.T) {
 		framework.Eventually(t, 3*time.Minute, "CoreDNS Ready", func() (bool, string) {
 			return framework.PodsReady(ctx, c.Client, "kube-system", "k8s-app=kube-dns")

@@ -46,8 +46,8 @@ func TestAgentCrashesLeaveNoDuplicatesOrOrphans(t *testing.T) {
 			t.Fatalf("after settling: containers %v, want %d", got, target)
 		}
 		all, _, _ := framework.Owned(t, name)
-		if len(all) != target+1 {
-			t.Errorf("the cluster owns %d containers, want %d workers + the control plane", len(all), target)
+		if len(all) != target+2 {
+			t.Errorf("the cluster owns %d containers, want %d workers + the control plane + the load balancer", len(all), target)
 		}
 	}
 }

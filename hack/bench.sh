@@ -4,6 +4,7 @@
 #   hack/bench.sh            everything
 #   hack/bench.sh unit       planner, spec-edit latency (real kube-apiserver), provider call counts
 #   hack/bench.sh cluster    seed up hand-off vs raw kubeadm init (real clusters in Docker)
+#   hack/bench.sh upgrade    a v1.33 → v1.34 upgrade of 1 control plane + 2 workers under load
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(seed::root)"
@@ -36,9 +37,35 @@ cluster() {
   seed::log "Binary sizes: seed $(du -h bin/seed | cut -f1), agent $(du -h bin/agent | cut -f1)"
 }
 
+# upgrade_version NAME prints the version e2e/upgrade_test.go upgrades from
+# (upgradeFrom) or to (upgradeTo): the one place they are set.
+upgrade_version() {
+  local value
+  value=$(sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\(v[0-9.]*\)\"/\1/p" e2e/upgrade_test.go)
+  [[ $value =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || seed::die "cannot read $1 from e2e/upgrade_test.go (got '$value')"
+  echo "$value"
+}
+
+upgrade() {
+  hack/ensure-docker.sh
+  local from to
+  from=$(upgrade_version upgradeFrom)
+  to=$(upgrade_version upgradeTo)
+  # Each version's own node image, under its default name: the upgrade
+  # needs both, and the spec pins neither.
+  hack/build-images.sh "$from" >/dev/null
+  hack/build-images.sh "$to" >/dev/null
+  SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
+  export SEED_AGENT_IMAGE SEED_E2E=1
+  unset SEED_NODE_IMAGE
+  seed::log "Upgrade $from → $to (1 control plane, 2 workers, a workload under a budget), ${SEED_BENCH_UPGRADE_RUNS:-1} run(s)"
+  go test ./e2e/ -run '^$' -bench 'BenchmarkUpgrade' -benchtime="${SEED_BENCH_UPGRADE_RUNS:-1}x" -timeout 90m
+}
+
 case "$mode" in
   unit) unit ;;
   cluster) cluster ;;
-  all) unit; cluster ;;
-  *) seed::die "unknown mode $mode: use all, unit or cluster" ;;
+  upgrade) upgrade ;;
+  all) unit; cluster; upgrade ;;
+  *) seed::die "unknown mode $mode: use all, unit, cluster or upgrade" ;;
 esac

@@ -16,6 +16,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly DEFAULT_VERSION=v1.34.2
 readonly HASH_LABEL=dev.seed.node.hash
+# The images preloaded into the node's containerd, normalized, space-separated
+# (providers/docker reads it: LabelPreloadedImages).
+readonly PRELOADED_LABEL=dev.seed.preloaded
 # The flags the preload container needs: mounts (overlayfs snapshots).
 readonly PRELOAD_FLAGS=(--cap-add=ALL --cap-drop=SYS_RESOURCE
   --security-opt seccomp=unconfined --security-opt apparmor=unconfined)
@@ -135,8 +138,13 @@ main() {
   cid=$(docker create "seed-node-build:$version")
   tar -C "$work/containerd" --numeric-owner -cf - . | docker cp - "$cid:/var/lib/containerd" ||
     seed::die "copying the preloaded images into the image failed"
+  # What the node's containerd holds, as containerd names it: the Docker
+  # provider ships a machine only the images its node image lacks.
+  local preloaded
+  preloaded=$(for img in "${images[@]}"; do normalize "$img"; done | paste -sd' ')
   docker commit \
     --change "LABEL $HASH_LABEL=$key" \
+    --change "LABEL $PRELOADED_LABEL=\"$preloaded\"" \
     --change "LABEL dev.seed.kubernetes-version=$version" \
     "$cid" "$ref" >/dev/null || seed::die "docker commit failed"
   docker rm "$cid" >/dev/null
@@ -148,13 +156,22 @@ main() {
   echo "$ref"
 }
 
-# normalize prints an image reference as containerd names it.
+# normalize prints an image reference as containerd names it (keep in step
+# with normalizeImageRef in providers/docker).
 normalize() {
   local ref=$1
-  case "${ref%%/*}" in
-    *.*|*:*|localhost) ;;
-    *) ref="docker.io/$ref" ;;
-  esac
+  if [[ $ref != */* ]]; then
+    ref="docker.io/library/$ref"
+  else
+    case "${ref%%/*}" in
+      *.*|*:*|localhost) ;;
+      *) ref="docker.io/$ref" ;;
+    esac
+  fi
+  local name=${ref##*/}
+  if [[ $name != *:* && $name != *@* ]]; then
+    ref="$ref:latest"
+  fi
   echo "$ref"
 }
 

@@ -13,6 +13,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(seed::root)"
 
 mode=${1:-all}
+# The version TestUpgrade upgrades from: the newest v1.33 patch the Go module
+# proxy serves (the default, v1.34.2, is where it goes).
+readonly UPGRADE_FROM=v1.33.13
 start=$(date +%s)
 packages=$(go list ./... | grep -v '/e2e')
 
@@ -90,8 +93,10 @@ run_e2e() {
   guard_cluster_ranges
   seed::log "Building images for end-to-end tests (cached)"
   SEED_NODE_IMAGE=$(hack/build-images.sh | tail -n1)
+  # The upgrade test starts at the previous minor (seed-node:<version>).
+  SEED_UPGRADE_FROM_IMAGE=$(hack/build-images.sh "$UPGRADE_FROM" | tail -n1)
   SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
-  export SEED_NODE_IMAGE SEED_AGENT_IMAGE SEED_E2E=1
+  export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_E2E=1
   seed::log "End-to-end tests (node image $SEED_NODE_IMAGE, agent image $SEED_AGENT_IMAGE)"
   local log rc
   log="$(seed::cache_dir)/e2e-last.log"

@@ -56,10 +56,11 @@ type MachineSpec struct {
 	MachineType       string
 	KubernetesVersion string
 	Bootstrap         Bootstrap
-	// Images are image references the machine needs that its node image
-	// may lack (the cluster's add-ons at another version, the agent's):
-	// a provider that ships images makes them available before the machine
-	// joins; one whose nodes pull from registries ignores them.
+	// Images are image references the machine needs and its boot image may
+	// lack: during an upgrade, the cluster's current kube-proxy and CoreDNS,
+	// the agent, the pod network. A provider whose Capabilities say
+	// ShipsImages makes each available on the machine before it joins;
+	// others ignore it, and their machines pull what they run.
 	Images []string
 }
 
@@ -106,6 +107,12 @@ type Capabilities struct {
 	// StageImage fails and the seed carries the agent image in the control
 	// plane's bootstrap files instead.
 	StagesImages bool
+	// ShipsImages: CreateMachine puts every MachineSpec.Images its boot
+	// image lacks on the machine before the bootstrap script runs, taken
+	// from where the provider keeps images (Docker: the host's engine), so
+	// machines need no registry. Without it, Images is ignored and the
+	// machines pull them.
+	ShipsImages bool
 	// ReadsFiles: ReadFile reads a file off a machine, which lets the seed
 	// fetch the admin kubeconfig of a cluster it holds no context for.
 	// Without it, ReadFile fails.
@@ -162,6 +169,15 @@ type Provider interface {
 	// DeleteMachine removes the machine and what it alone owns (volumes).
 	// A machine that does not exist is success.
 	DeleteMachine(ctx context.Context, name string) error
+	// MoveEndpoint makes the named control-plane machine the one that
+	// Infrastructure.ControlPlaneEndpoint reaches. Call it once the
+	// machine's API server is healthy, and before the machine that serves
+	// the endpoint now is deleted: that is how a replacement control plane
+	// takes over without a change of address. Calling it for the machine
+	// that already serves the endpoint is success. A provider whose
+	// endpoint follows health checks, or cannot move, says so in its doc
+	// and returns nil; NotFound when no such control-plane machine exists.
+	MoveEndpoint(ctx context.Context, machine string) error
 	// ListMachines returns every machine owned by the cluster, found by
 	// ownership labels or tags, even when the cluster itself is broken.
 	ListMachines(ctx context.Context) ([]Machine, error)

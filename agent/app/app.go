@@ -25,6 +25,7 @@ import (
 
 	"github.com/seedhq/seed/agent/controller"
 	"github.com/seedhq/seed/agent/joiner"
+	"github.com/seedhq/seed/agent/lb"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
 	providermetrics "github.com/seedhq/seed/providers/metrics"
@@ -50,8 +51,13 @@ type flags struct {
 	logFormatTxt bool
 }
 
-// Run runs the agent until ctx ends or it loses leadership.
+// Run runs the agent until ctx ends or it loses leadership. `agent lb ...`
+// runs the API server load balancer instead (package lb), which the Docker
+// provider's load-balancer container runs from the agent's image.
 func Run(ctx context.Context, args []string, logOut io.Writer) error {
+	if len(args) > 0 && args[0] == "lb" {
+		return lb.Run(ctx, args[1:], logOut)
+	}
 	f := flags{}
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(logOut)

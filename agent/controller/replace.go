@@ -207,6 +207,11 @@ func (r *Reconciler) replaceStep(ctx context.Context, ps *pass, name string, e *
 		if onOld {
 			return "waiting for the agent on " + name + " to take over", nil
 		}
+		// Again, in case the old agent went before it could: taking the
+		// endpoint is idempotent.
+		if err := r.provider.MoveEndpoint(ctx, name); err != nil {
+			return "", fmt.Errorf("moving the control-plane endpoint to %s: %w", name, err)
+		}
 		if err := r.removeMember(ctx, ps, old); err != nil {
 			return "", err
 		}
@@ -394,6 +399,11 @@ func podReady(p *corev1.Pod) bool {
 func (r *Reconciler) handOver(ctx context.Context, ps *pass, name, old string) (string, error) {
 	if err := r.moveEtcdLeader(ctx, ps, name, old); err != nil {
 		return "", err
+	}
+	// The endpoint follows the new API server before the old one leaves
+	// (AWS moves its address; Docker's load balancer follows health checks).
+	if err := r.provider.MoveEndpoint(ctx, name); err != nil {
+		return "", fmt.Errorf("moving the control-plane endpoint to %s: %w", name, err)
 	}
 	pods, err := r.opts.Client.CoreV1().Pods(r.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: agentSelector.String()})
 	if err != nil {

@@ -348,6 +348,9 @@ func (w *upgradeWorld) check(t *testing.T) {
 	if _, err := w.admin.CoreV1().Nodes().Get(context.Background(), w.self(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the old control plane's Node is still there (err %v)", err)
 	}
+	if got := w.provider.Endpoint(); got != cps[0] {
+		t.Errorf("the endpoint is on %q, want the new control plane %s", got, cps[0])
+	}
 	nodes, _ := w.admin.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{LabelSelector: "seed.dev/test-namespace=" + w.ns})
 	if len(nodes.Items) != len(w.provider.Machines()) {
 		t.Errorf("%d Nodes for %d machines", len(nodes.Items), len(w.provider.Machines()))

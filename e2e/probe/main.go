@@ -1,7 +1,9 @@
 // Command probe is the e2e tests' workload: it resolves names, fetches URLs
 // and dials addresses given as arguments, prints what it found, and then
 // sleeps, so a test can read its log and check DNS and the pod network from
-// inside a pod.
+// inside a pod. `serve` answers HTTP on :8080; `apiprobe=CONFIGMAP` probes
+// the API server through its Service every 100 ms and reports to that
+// ConfigMap (apiprobe.go).
 package main
 
 import (
@@ -48,6 +50,13 @@ func main() {
 				conn.Close()
 			}
 			fmt.Printf("dial %s %s after %dms: %v\n", addr, outcome(err), time.Since(start).Milliseconds(), err)
+		case strings.HasPrefix(arg, "apiprobe="):
+			// Runs until the pod is stopped; see apiProbe.
+			if err := apiProbe(ctx, strings.TrimPrefix(arg, "apiprobe="), 100*time.Millisecond); err != nil {
+				fmt.Println("apiprobe FAIL", err)
+				os.Exit(1)
+			}
+			return
 		case arg == "serve":
 			go func() {
 				_ = http.ListenAndServe(":8080", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -7,8 +7,9 @@ import _ "embed"
 
 // AgentPolicy is the inline policy of the control-plane role, which the agent
 // uses through the instance profile. It is a template: ${Partition},
-// ${Region}, ${AccountID}, ${ClusterName}, ${VPCID}, ${WorkerRoleName} and
-// ${BucketName} are replaced before it is sent to IAM.
+// ${Region}, ${AccountID}, ${ClusterName}, ${VPCID}, ${WorkerRoleName},
+// ${ControlPlaneRoleName} and ${BucketName} are replaced before it is sent
+// to IAM.
 //
 //go:embed agent-policy.json
 var AgentPolicy string

@@ -51,13 +51,15 @@ func LoadSpec(path, name string) (*v1alpha1.Cluster, []byte, error) {
 }
 
 // Open loads the spec (see LoadSpec) and builds the provider it selects: what
-// every seed verb that touches infrastructure starts with.
-func Open(ctx context.Context, path, name string) (*v1alpha1.Cluster, []byte, providers.Provider, error) {
+// every seed verb that touches infrastructure starts with. agentImage is the
+// agent image `seed up` installs, which providers may run containers of
+// their own from (the Docker provider's load balancer); other verbs pass "".
+func Open(ctx context.Context, path, name, agentImage string) (*v1alpha1.Cluster, []byte, providers.Provider, error) {
 	c, raw, err := LoadSpec(path, name)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p, err := registry.New(ctx, c, registry.Env{})
+	p, err := registry.New(ctx, c, registry.Env{AgentImage: agentImage})
 	if err != nil {
 		return nil, nil, nil, err
 	}

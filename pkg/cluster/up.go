@@ -65,8 +65,12 @@ type UpResult struct {
 	Context string
 }
 
-// ControlPlaneMachineName is the name of a cluster's first control-plane machine.
-func ControlPlaneMachineName(cluster string) string { return cluster + "-control-plane" }
+// ControlPlaneMachineName is the name of a cluster's first control-plane
+// machine. It is not "<cluster>-control-plane", the name of the API server
+// endpoint, so that a machine's name never resolves where the endpoint does
+// (on Docker, container names and aliases share one DNS). Clusters made
+// before kept that name for their first control plane.
+func ControlPlaneMachineName(cluster string) string { return cluster + "-control-plane-1" }
 
 // agentImagePath is where the agent image tarball lands on the control plane;
 // the bootstrap script imports every tarball in that folder into containerd

@@ -31,31 +31,99 @@
 // the cluster's ownership tags (aws:RequestTag) into the cluster's VPC and
 // security groups; tag only at launch; stop and terminate only instances
 // tagged kubernetes.io/cluster/<name>=owned (ec2:ResourceTag); pass only
-// the cluster's worker role, only to EC2; in S3, list the cluster's bucket
-// only with the prefix images/all/ (s3:prefix) and read only the objects
-// under it, and nothing else.
+// the cluster's two roles (workers, and a replacement control plane), only
+// to EC2; move the endpoint address (AssignPrivateIpAddresses) only onto
+// interfaces tagged kubernetes.io/cluster/<name>=owned; in S3, list the
+// cluster's bucket only with the prefixes images/all/ and
+// images/control-plane/ (s3:prefix) and read only the objects under them,
+// and nothing else. What cannot be scoped: Describe calls (read-only, on
+// *); and AssignPrivateIpAddresses with AllowReassignment is authorised on
+// the interface that receives the address, so the policy cannot say that
+// the address taken must be the cluster's VIP (the provider only ever
+// names it, and the interfaces it may land on are the cluster's). The agent
+// has no UnassignPrivateIpAddresses: parking is an assignment to the
+// holder. The seed may in addition tag an interface of the cluster with
+// seed.dev/endpoint-ip, and nothing else after creation.
 //
-// # Control-plane endpoint: Elastic IP on a network interface, not an NLB
+// # Control-plane endpoint: a movable secondary address, not an NLB
 //
-// EnsureInfrastructure creates a network interface in the first subnet and
-// associates an Elastic IP with it; the control-plane instance is launched
-// onto that interface (device 0, DeleteOnTermination false). A replacement
-// control plane gets the same interface, hence the same private IP and the
-// same public IP: ControlPlaneEndpoint is <private IP>:6443, which kubelets
-// and pods use without a trip through the internet gateway, and
-// ExternalEndpoint is <Elastic IP>:6443, for the seed outside. Both go in
-// the certificate's SANs.
+// The endpoint is a secondary private address (the VIP) in the first
+// subnet, and ControlPlaneEndpoint is <VIP>:6443, which kubelets and pods
+// use without a trip through the internet gateway; ExternalEndpoint is
+// <Elastic IP>:6443, for the seed outside, with the Elastic IP mapped to
+// the VIP. Both go in the certificate's SANs. Each control plane has an
+// interface of its own (nodes and api-server groups); the VIP is on one of
+// them at a time, so a second control plane can join and then take it
+// over, which an upgrade by surge needs (join the new, move, delete the
+// old). A primary address could not do that: EC2 cannot detach a primary
+// interface nor move a primary address.
+//
+// EC2 keeps a secondary address allocated only while some interface has
+// it. EnsureInfrastructure therefore makes a holder: an interface with one
+// secondary address, never attached, tagged seed.dev/endpoint-ip=<VIP>
+// (the tag is how the VIP is found wherever it is). The VIP moves with
+// AssignPrivateIpAddresses(AllowReassignment) and nothing else; see
+// endpoint.go for who moves it when:
+//
+//   - CreateMachine of a control plane gives it the VIP when no control
+//     plane has it (the VIP is on the holder): the first control plane, or
+//     the next after the last was deleted;
+//   - MoveEndpoint(machine) gives it to that control plane. The agent calls
+//     it once the new control plane is healthy and before it deletes the
+//     old; until then the new one joins through the VIP on the old one;
+//   - DeleteMachine of the control plane that has it puts it back on the
+//     holder first, and does not terminate if that fails, so terminating an
+//     instance never frees the VIP;
+//   - EnsureInfrastructure puts it back on the holder if no interface has
+//     it (an instance terminated outside Seed) while it is still free, and
+//     maps the Elastic IP to it again.
+//
+// EC2 documents that an Elastic IP mapped to a secondary address moves
+// with it, and that the remap is asynchronous, to be confirmed in IMDS's
+// network/interfaces/macs/<mac>/local-ipv4s. A control plane's user data
+// installs a service (seed-endpoint) that polls exactly that every two
+// seconds, adds the VIP (/32) to the interface while it is listed and
+// removes it when it is not. It calls no AWS API: the control-plane role
+// needs nothing for it. kube-apiserver listens on every address, so
+// nothing else changes. Expect a gap of a few seconds at a move (remap,
+// then the next poll); on AWS the remap time, and whether the Elastic IP
+// follows as documented, have not been measured.
+//
+// Two caveats. kubeadm picks the node's advertise address from the
+// default interface when none is configured; the primary address comes
+// first there, but the VIP is on the same interface, so pinning the
+// advertise address to the primary one (pkg/bootstrap) would remove the
+// doubt. And control planes stay in the first subnet's zone, because a
+// secondary address moves only within its subnet: a capacity error there
+// is reported as KindCapacity rather than moved.
 //
 // An NLB would survive the loss of a zone, but a single control-plane node
 // cannot (its etcd lives on an EBS volume in one zone), so that advantage
 // is moot until the control plane is highly available. An NLB costs about
 // five times an Elastic IP per month before traffic, needs the
 // elasticloadbalancingv2 SDK, its listeners, target groups and health
-// checks, and answers from several addresses. The price of the interface
-// is that the control plane stays in the first zone: a capacity error there
-// is reported as KindCapacity rather than moved. When the spec names a VPC
+// checks, and answers from several addresses. When the spec names a VPC
 // without an internet gateway, no Elastic IP is made and both endpoints
-// are the private address.
+// are the VIP.
+//
+// # Existing clusters
+//
+// A cluster made before the movable endpoint has an endpoint interface
+// with no secondary address and no seed.dev/endpoint-ip tag, attached to
+// its control plane as device 0; its endpoint is that interface's primary
+// address, which is in every kubeconfig and certificate and cannot move.
+// EnsureInfrastructure recognises it, logs that it cannot move, and keeps
+// it: the endpoint stays the same and control planes are still launched
+// onto that interface. MoveEndpoint answers Invalid, saying why, so such a
+// cluster cannot be upgraded by surge. Moving it to a VIP means a new
+// endpoint address (new certificates and kubeconfigs), which no code does;
+// recreating the cluster is the supported way.
+//
+// None of this has run against a real AWS account: it is tested through
+// the real aws-sdk-go-v2 against the fake EC2 (providers/aws/fake) and its
+// EC2 Query endpoint (providers/aws/ec2server), whose address semantics
+// follow the EC2 API reference, and the claim script is only parsed
+// (bash -n), never run.
 //
 // # IMDSv2 and hop limits
 //
@@ -136,8 +204,9 @@
 // ListTTL (30s) unless this provider wrote since: an idle agent makes at
 // most two EC2 calls a minute.
 //
-// Destroy removes, in order: instances (waiting until they terminate), the
-// Elastic IP, the endpoint interface, the internet gateway, subnets, the
+// Destroy removes, in order: instances (waiting until they terminate; the
+// VIP, if a control plane had it, is freed with its interface), the
+// Elastic IP, the endpoint's holder interface, the internet gateway, subnets, the
 // route table, security groups, the VPC, instance profiles and roles (only
 // those tagged as the cluster's), and the bucket's objects (staged images
 // and control-plane bootstraps) and the bucket.
@@ -174,6 +243,10 @@
 // compress. Batches are split until user data, URLs included, fits 16 KiB;
 // a batch of twenty workers, each with its own join configuration, and two
 // staged images takes about 6.5 KB gzipped.
+//
+// MachineSpec.Images is ignored (Capabilities.ShipsImages is false): the
+// nodes pull Kubernetes' images from its registry, and Seed's own images
+// (agent, pod network) are the staged ones above.
 //
 // # Pod network
 //

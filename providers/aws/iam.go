@@ -29,8 +29,10 @@ func agentPolicy(partition, region, accountID, cluster, vpcID string) (string, e
 		"ClusterName":    cluster,
 		"VPCID":          vpcID,
 		"WorkerRoleName": workerRoleName(cluster),
-		// The agent lists and reads the images every machine imports
-		// (allImagesPrefix), to presign them for the workers it launches.
+		// Passed when the agent launches a replacement control plane.
+		"ControlPlaneRoleName": controlPlaneRoleName(cluster),
+		// The agent lists and reads the staged images (both prefixes), to
+		// presign them for the machines it launches.
 		"BucketName": bucketName(accountID, region, cluster),
 	}
 	var pairs []string

@@ -2,7 +2,6 @@ package aws
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -26,8 +25,9 @@ const (
 
 // EnsureInfrastructure finds or makes, in order: the VPC, internet gateway,
 // subnets and route table (unless the spec names a VPC), the security
-// groups, the control-plane endpoint (a network interface and an Elastic
-// IP), the IAM roles and instance profiles, and the bucket. Everything made
+// groups, the control-plane endpoint (an address held by an interface of
+// its own, mapped to a control plane, and an Elastic IP; see endpoint.go),
+// the IAM roles and instance profiles, and the bucket. Everything made
 // is tagged as the cluster's and found by those tags on the next call, so a
 // second call creates nothing.
 func (p *provider) EnsureInfrastructure(ctx context.Context) (providers.Infrastructure, error) {
@@ -66,12 +66,12 @@ func (p *provider) EnsureInfrastructure(ctx context.Context) (providers.Infrastr
 	if n.nodesSG, n.apiSG, err = p.ensureSecurityGroups(ctx, n.vpcID); err != nil {
 		return providers.Infrastructure{}, err
 	}
-	if n.eni, err = p.ensureEndpointENI(ctx, n); err != nil {
+	if n.ep, err = p.ensureEndpoint(ctx, n); err != nil {
 		return providers.Infrastructure{}, err
 	}
 	publicIP := ""
 	if hasIGW {
-		if publicIP, err = p.ensureElasticIP(ctx, n.eni.id); err != nil {
+		if publicIP, err = p.ensureElasticIP(ctx, n.ep.mappedTo, n.ep.vip); err != nil {
 			return providers.Infrastructure{}, err
 		}
 	} else {
@@ -88,11 +88,11 @@ func (p *provider) EnsureInfrastructure(ctx context.Context) (providers.Infrastr
 	p.ensuredAt = p.clock.Now()
 	p.mu.Unlock()
 
-	internal := net.JoinHostPort(n.eni.privateIP, fmt.Sprint(apiPort))
+	internal := net.JoinHostPort(n.ep.address(), fmt.Sprint(apiPort))
 	infra := providers.Infrastructure{
 		ControlPlaneEndpoint: internal,
 		ExternalEndpoint:     internal,
-		CertSANs:             []string{n.eni.privateIP},
+		CertSANs:             []string{n.ep.address()},
 	}
 	if publicIP != "" {
 		infra.ExternalEndpoint = net.JoinHostPort(publicIP, fmt.Sprint(apiPort))
@@ -464,44 +464,12 @@ func hasPermission(have []types.IpPermission, w types.IpPermission) bool {
 	return false
 }
 
-// ensureEndpointENI makes the control plane's network interface in the
-// first subnet. It outlives control-plane instances (it is attached at
-// launch with DeleteOnTermination false), so its private IP is a stable
-// in-VPC endpoint.
-func (p *provider) ensureEndpointENI(ctx context.Context, n *network) (*endpointENI, error) {
-	const op = "creating the control-plane endpoint interface"
-	out, err := p.ec2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{
-		Filters: p.ownedFilters(filter("tag:"+tagComponent, componentEndpoint)),
-	})
-	if err != nil {
-		return nil, classify(op, err)
-	}
-	if len(out.NetworkInterfaces) > 0 {
-		return eniOf(out.NetworkInterfaces[0]), nil
-	}
-	if len(n.subnets) == 0 {
-		return nil, providers.NewError(providers.KindInvalid, op, errors.New("no subnet"))
-	}
-	s := n.subnets[0]
-	p.log.Info("Creating the control-plane endpoint interface", "subnet", s.id, "zone", s.az)
-	res, err := afterCreate(ctx, p, func() (*ec2.CreateNetworkInterfaceOutput, error) {
-		return p.ec2.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{
-			SubnetId:          aws.String(s.id),
-			Groups:            []string{n.nodesSG, n.apiSG},
-			Description:       aws.String("Seed cluster " + p.cluster + " control-plane endpoint"),
-			ClientToken:       aws.String("seed-" + shortHash(p.cluster+"/endpoint/"+s.id, 48)),
-			TagSpecifications: []types.TagSpecification{tagSpec(types.ResourceTypeNetworkInterface, p.ownedTags(componentEndpoint))},
-		})
-	})
-	if err != nil {
-		return nil, classify(op, err)
-	}
-	return eniOf(*res.NetworkInterface), nil
-}
-
-// ensureElasticIP allocates the cluster's Elastic IP and associates it with
-// the endpoint interface, returning the public IP.
-func (p *provider) ensureElasticIP(ctx context.Context, eni string) (string, error) {
+// ensureElasticIP allocates the cluster's Elastic IP and maps it to the
+// endpoint address on the interface that holds it now, returning the
+// public IP. Once mapped, it follows the address when AssignPrivateIpAddresses
+// moves it. privateIP empty means the interface's primary address (the
+// endpoint of a cluster made before the VIP).
+func (p *provider) ensureElasticIP(ctx context.Context, eni, privateIP string) (string, error) {
 	const op = "creating the control-plane Elastic IP"
 	out, err := p.ec2.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{Filters: p.ownedFilters()})
 	if err != nil {
@@ -521,15 +489,16 @@ func (p *provider) ensureElasticIP(ctx context.Context, eni string) (string, err
 		}
 		addr = types.Address{AllocationId: res.AllocationId, PublicIp: res.PublicIp}
 	}
-	if aws.ToString(addr.NetworkInterfaceId) != eni {
-		_, err := afterCreate(ctx, p, func() (*ec2.AssociateAddressOutput, error) {
-			return p.ec2.AssociateAddress(ctx, &ec2.AssociateAddressInput{
-				AllocationId:       addr.AllocationId,
-				NetworkInterfaceId: aws.String(eni),
-				AllowReassociation: aws.Bool(true),
-			})
-		})
-		if err != nil {
+	if aws.ToString(addr.NetworkInterfaceId) != eni || (privateIP != "" && aws.ToString(addr.PrivateIpAddress) != privateIP) {
+		in := &ec2.AssociateAddressInput{
+			AllocationId:       addr.AllocationId,
+			NetworkInterfaceId: aws.String(eni),
+			AllowReassociation: aws.Bool(true),
+		}
+		if privateIP != "" {
+			in.PrivateIpAddress = aws.String(privateIP)
+		}
+		if _, err := afterCreate(ctx, p, func() (*ec2.AssociateAddressOutput, error) { return p.ec2.AssociateAddress(ctx, in) }); err != nil {
 			return "", classify(op, err)
 		}
 	}

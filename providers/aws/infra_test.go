@@ -285,9 +285,14 @@ func TestAgentPolicy(t *testing.T) {
 	if run.Condition["StringEquals"]["aws:RequestTag/kubernetes.io/cluster/demo"] != "owned" {
 		t.Errorf("launch is not limited to cluster-tagged instances: %+v", run.Condition)
 	}
-	pass := pol.Statement[bySid["PassOnlyTheWorkerRole"]]
-	if pass.Resource != "arn:aws:iam::123456789012:role/seed-demo-worker" {
-		t.Errorf("PassRole resource = %v", pass.Resource)
+	pass := pol.Statement[bySid["PassOnlyTheClusterRoles"]]
+	if !reflect.DeepEqual(pass.Resource, []any{"arn:aws:iam::123456789012:role/seed-demo-worker", "arn:aws:iam::123456789012:role/seed-demo-control-plane"}) {
+		t.Errorf("PassRole resource = %v, want the cluster's two roles", pass.Resource)
+	}
+	move := pol.Statement[bySid["MoveTheEndpointAddressOnlyOntoThisClusterInterfaces"]]
+	if move.Action != "ec2:AssignPrivateIpAddresses" || move.Resource != "arn:aws:ec2:eu-west-1:123456789012:network-interface/*" ||
+		move.Condition["StringEquals"]["ec2:ResourceTag/kubernetes.io/cluster/demo"] != "owned" {
+		t.Errorf("moving the endpoint is not limited to the cluster's interfaces: %+v", move)
 	}
 	if strings.Contains(doc, "${") {
 		t.Errorf("placeholder left: %s", doc)
@@ -296,8 +301,8 @@ func TestAgentPolicy(t *testing.T) {
 		t.Errorf("policy is %d characters, over IAM's 10,240 for inline policies", len(doc))
 	}
 
-	// S3: list images/all/ and read what is under it, in the cluster's
-	// bucket, and nothing else.
+	// S3: list the staged images and read them, in the cluster's bucket,
+	// and nothing else: not the control-plane bootstraps.
 	bucket := bucketName("123456789012", "eu-west-1", "demo")
 	type grant struct {
 		resource  any
@@ -315,13 +320,13 @@ func TestAgentPolicy(t *testing.T) {
 				s3[a.(string)] = grant{st.Resource, string(c)}
 			}
 		}
-		if r, _ := json.Marshal(st.Resource); strings.Contains(string(r), ":s3:") && !strings.HasPrefix(st.Sid, "ListOnlyImages") && !strings.HasPrefix(st.Sid, "ReadOnlyImages") {
+		if r, _ := json.Marshal(st.Resource); strings.Contains(string(r), ":s3:") && !strings.HasPrefix(st.Sid, "ListOnlyStagedImages") && !strings.HasPrefix(st.Sid, "ReadOnlyStagedImages") {
 			t.Errorf("statement %s names an S3 resource", st.Sid)
 		}
 	}
 	want := map[string]grant{
-		"s3:ListBucket": {"arn:aws:s3:::" + bucket, `{"StringEquals":{"s3:prefix":"` + allImagesPrefix + `"}}`},
-		"s3:GetObject":  {"arn:aws:s3:::" + bucket + "/" + allImagesPrefix + "*", "null"},
+		"s3:ListBucket": {"arn:aws:s3:::" + bucket, `{"StringEquals":{"s3:prefix":["` + allImagesPrefix + `","` + controlPlaneImagesPrefix + `"]}}`},
+		"s3:GetObject":  {[]any{"arn:aws:s3:::" + bucket + "/" + allImagesPrefix + "*", "arn:aws:s3:::" + bucket + "/" + controlPlaneImagesPrefix + "*"}, "null"},
 	}
 	if !reflect.DeepEqual(s3, want) {
 		t.Errorf("S3 grants = %v, want %v", s3, want)

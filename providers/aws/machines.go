@@ -42,6 +42,8 @@ type record struct {
 	launched time.Time
 	// at is when this process launched it (for the launched map).
 	at time.Time
+	// eni is the instance's primary interface (device 0).
+	eni string
 }
 
 type listCache struct {
@@ -204,8 +206,15 @@ func recordOf(in types.Instance) (record, bool) {
 		az = aws.ToString(in.Placement.AvailabilityZone)
 	}
 	id := aws.ToString(in.InstanceId)
+	eni := ""
+	for _, ni := range in.NetworkInterfaces {
+		if eni == "" || (ni.Attachment != nil && aws.ToInt32(ni.Attachment.DeviceIndex) == 0) {
+			eni = aws.ToString(ni.NetworkInterfaceId)
+		}
+	}
 	return record{
 		id:       id,
+		eni:      eni,
 		launched: aws.ToTime(in.LaunchTime),
 		m: providers.Machine{
 			Name:              name,
@@ -322,9 +331,30 @@ func (p *provider) CreateMachines(ctx context.Context, specs []providers.Machine
 	for _, s := range specs {
 		if m, ok := got[s.Name]; ok {
 			out = append(out, m)
+			if s.Role == providers.RoleControlPlane {
+				// Here rather than at launch, so that a call that launched
+				// and then failed to claim claims when asked again.
+				if err := p.claimIfUnserved(ctx, s.Name); err != nil {
+					errs = append(errs, err)
+				}
+			}
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// claimIfUnserved gives the endpoint to the control plane when no control
+// plane has it (endpoint.go).
+func (p *provider) claimIfUnserved(ctx context.Context, machine string) error {
+	n, err := p.network(ctx)
+	if err != nil {
+		return err
+	}
+	ep, err := p.endpoint(ctx, n)
+	if err != nil || ep.legacy {
+		return err
+	}
+	return p.claimEndpoint(ctx, ep, machine)
 }
 
 func validateSpecs(specs []providers.MachineSpec) error {
@@ -407,11 +437,15 @@ func (p *provider) launch(ctx context.Context, specs []providers.MachineSpec) ([
 	return out, errors.Join(errs...)
 }
 
-// placement is where a launch goes: a subnet, or the control plane's
-// endpoint interface (which fixes the subnet).
+// placement is where a launch goes: a subnet, or, for the control plane
+// of a cluster made before the movable endpoint, its endpoint interface
+// (which fixes the subnet).
 type placement struct {
 	subnet subnet
 	eni    string
+	// vip is the endpoint address a control plane claims when EC2 maps it
+	// to its interface (userdata.go).
+	vip string
 }
 
 // launchWorkers spreads the specs over up to maxGroups subnets. Which
@@ -465,15 +499,22 @@ func (p *provider) fit(specs []providers.MachineSpec, staged []stagedURL) [][]pr
 }
 
 func (p *provider) launchControlPlane(ctx context.Context, net *network, img image, staged []stagedURL, specs []providers.MachineSpec) ([]providers.Machine, error) {
-	eni, err := p.endpoint(ctx, net)
+	ep, err := p.endpoint(ctx, net)
 	if err != nil {
 		return nil, err
+	}
+	// Control planes go to the endpoint's subnet, each on an interface of
+	// its own: the endpoint is a secondary address, which moves only
+	// within its subnet.
+	pl := placement{subnet: ep.subnet, vip: ep.vip}
+	if ep.legacy {
+		pl = placement{subnet: ep.subnet, eni: ep.holder}
 	}
 	var out []providers.Machine
 	var errs []error
 	for _, s := range specs {
 		ms, err := p.launchGroup(ctx, net, img, staged, []providers.MachineSpec{s},
-			[]placement{{subnet: eni.subnet, eni: eni.id}}, map[string]bool{})
+			[]placement{pl}, map[string]bool{})
 		out = append(out, ms...)
 		if err != nil {
 			errs = append(errs, err)
@@ -667,7 +708,7 @@ func (p *provider) runInput(ctx context.Context, net *network, img image, staged
 		tags = append(tags, nameTags...)
 		tags = append(tags, types.Tag{Key: aws.String(tagName), Value: aws.String(p.cluster + "-" + s.Pool)})
 	}
-	ud, err := p.userData(ctx, specs, staged)
+	ud, err := p.userData(ctx, specs, staged, pl.vip)
 	if err != nil {
 		return nil, err
 	}
@@ -714,15 +755,23 @@ func (p *provider) runInput(ctx context.Context, net *network, img image, staged
 	if p.spec.SSHKeyName != "" {
 		in.KeyName = aws.String(p.spec.SSHKeyName)
 	}
-	if pl.eni != "" {
-		// The endpoint interface carries the subnet and security groups.
+	switch {
+	case pl.eni != "":
+		// A cluster made before the movable endpoint: the endpoint
+		// interface carries the subnet and security groups.
 		in.NetworkInterfaces = []types.InstanceNetworkInterfaceSpecification{{
 			DeviceIndex:        aws.Int32(0),
 			NetworkInterfaceId: aws.String(pl.eni),
 		}}
-	} else {
+	default:
 		in.SubnetId = aws.String(pl.subnet.id)
 		in.SecurityGroupIds = []string{net.nodesSG}
+		if s.Role == providers.RoleControlPlane {
+			// Whichever control plane has the endpoint serves 6443.
+			in.SecurityGroupIds = append(in.SecurityGroupIds, net.apiSG)
+		}
+		// Tagged as the cluster's: the agent policy lets it move the
+		// endpoint address only onto the cluster's interfaces.
 		in.TagSpecifications = append(in.TagSpecifications, tagSpec(types.ResourceTypeNetworkInterface, tags))
 	}
 	return in, nil
@@ -732,7 +781,7 @@ func (p *provider) runInput(ctx context.Context, net *network, img image, staged
 // with it. A machine that does not exist is success.
 func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 	op := "deleting machine " + name
-	var ids []string
+	var ids, cpENIs []string
 	// The cache may predate a machine another process made: a name it does
 	// not know is looked up again before it counts as gone.
 	for _, fresh := range []bool{false, true} {
@@ -743,6 +792,9 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 		for _, r := range recs {
 			if r.m.Name == name && r.m.Phase != providers.PhaseDeleting {
 				ids = append(ids, r.id)
+				if r.m.Role == providers.RoleControlPlane && r.eni != "" {
+					cpENIs = append(cpENIs, r.eni)
+				}
 			}
 		}
 		if len(ids) > 0 {
@@ -751,6 +803,13 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 	}
 	if len(ids) == 0 {
 		return nil
+	}
+	if len(cpENIs) > 0 {
+		// Terminating the instance would free the endpoint address with
+		// its interface: never terminate before it is safe.
+		if err := p.parkEndpoint(ctx, name, cpENIs); err != nil {
+			return err
+		}
 	}
 	p.log.Info("Terminating instance", "machine", name, "instances", ids)
 	delay := time.Second

@@ -90,8 +90,17 @@ func TestCreateMachineTagsIMDSAndUserData(t *testing.T) {
 			t.Errorf("%s metadata options = %+v, want IMDSv2 required with hop limit %d", aws.ToString(c.in.InstanceId), m, c.hops)
 		}
 	}
-	if got := aws.ToString(ci.PrivateIpAddress); got+":6443" != e.ensure(t).ControlPlaneEndpoint {
-		t.Errorf("control plane at %s, not on the endpoint interface", got)
+	// The first control plane has an interface of its own, with both
+	// groups, and the endpoint address mapped to it.
+	vip := strings.TrimSuffix(e.ensure(t).ControlPlaneEndpoint, ":6443")
+	if got := aws.ToString(ci.PrivateIpAddress); got == vip {
+		t.Errorf("control plane's primary address is the endpoint %s; want a movable secondary address", vip)
+	}
+	if len(ci.SecurityGroups) != 2 {
+		t.Errorf("control plane is in %d security groups, want nodes and api-server", len(ci.SecurityGroups))
+	}
+	if got := vipInterface(t, e); got != aws.ToString(ci.NetworkInterfaces[0].NetworkInterfaceId) {
+		t.Errorf("endpoint address is on %q, want the first control plane's interface", got)
 	}
 	if !strings.HasSuffix(aws.ToString(ci.IamInstanceProfile.Arn), "/seed-demo-control-plane") ||
 		!strings.HasSuffix(aws.ToString(wi.IamInstanceProfile.Arn), "/seed-demo-worker") {
@@ -110,6 +119,12 @@ func TestCreateMachineTagsIMDSAndUserData(t *testing.T) {
 		}
 	}
 	cud := decodeUserData(t, e.ec2.UserData(aws.ToString(ci.InstanceId)))
+	if !strings.Contains(cud, "ExecStart=/usr/local/sbin/seed-endpoint "+vip+"\n") || !strings.Contains(cud, "systemctl enable --now seed-endpoint.service") {
+		t.Errorf("control-plane user data does not run the endpoint claim for %s", vip)
+	}
+	if strings.Contains(wud, "seed-endpoint") {
+		t.Errorf("worker user data claims the endpoint")
+	}
 	if !strings.Contains(cud, "images/control-plane/agent.tar") || !strings.Contains(cud, "ctr -n k8s.io images import") {
 		t.Errorf("control-plane user data does not import the staged agent image")
 	}
@@ -599,7 +614,7 @@ func TestUserDataIsValidBash(t *testing.T) {
 	for name, in := range map[string]userDataInput{
 		"batch": userDataFor(specs, nil),
 		"payload": {Version: "v1.34.2", Names: []string{"cp"}, Boot: []int{0}, PayloadURL: "https://b.s3.amazonaws.com/k?X-Amz-Signature=a&b=c",
-			Images: []stagedURL{{name: "agent", url: "https://b/i?x=1&y='2'"}, {name: "network", url: "https://b/n?$(x)"}}},
+			Images: []stagedURL{{name: "agent", url: "https://b/i?x=1&y='2'"}, {name: "network", url: "https://b/n?$(x)"}}, EndpointIP: "10.0.0.5"},
 	} {
 		ud, err := renderUserData(in)
 		if err != nil {
@@ -611,6 +626,21 @@ func TestUserDataIsValidBash(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s: bash -n: %v\n%s", name, err, out)
 		}
+	}
+	// The endpoint claim loop is a file the user data writes: bash -n
+	// of the user data does not parse it, so parse it on its own.
+	cmd := exec.Command(bash, "-n")
+	cmd.Stdin = strings.NewReader(endpointClaimScript)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("endpoint claim script: bash -n: %v\n%s", err, out)
+	}
+	for _, want := range []string{"network/interfaces/macs/$mac/local-ipv4s", `ip addr add "$vip/32" dev "$dev"`, `ip addr del "$vip/32" dev "$dev"`, "X-aws-ec2-metadata-token"} {
+		if !strings.Contains(endpointClaimScript, want) {
+			t.Errorf("endpoint claim script lacks %q", want)
+		}
+	}
+	if _, err := renderUserData(userDataInput{Version: "v1.34.2", Names: []string{"cp"}, Boot: []int{0}, Bootstraps: []string{""}, EndpointIP: "10.0.0.5; rm -rf /"}); err == nil {
+		t.Error("an endpoint that is not an address reached the user data")
 	}
 	// The three machines share one bootstrap in user data when theirs are equal.
 	same := userDataFor(workers("s", 3), nil)

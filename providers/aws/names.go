@@ -19,6 +19,9 @@ const (
 	// (vpc, subnet, nodes, api-server, endpoint...).
 	tagComponent = "seed.dev/component"
 	tagName      = "Name"
+	// tagEndpointIP, on the endpoint's holder interface, is the
+	// control-plane endpoint address (the VIP), wherever it is mapped now.
+	tagEndpointIP = "seed.dev/endpoint-ip"
 	// tagMachinesPrefix numbers the tags that name the machines of a batch
 	// launch in launch-index order: "seed.dev/machines.0", ".1"... Each
 	// holds space-separated names; see encodeNames.

@@ -18,25 +18,16 @@ type network struct {
 	subnets []subnet
 	// nodesSG is on every machine: all traffic between members.
 	nodesSG string
-	// apiSG is on the control plane's endpoint interface: 6443 from the
-	// allowed CIDRs.
+	// apiSG is on every control plane's interface: 6443 from the allowed
+	// CIDRs.
 	apiSG string
-	// eni is the control plane's endpoint interface, found on demand.
-	eni *endpointENI
+	// ep is the control-plane endpoint, found on demand.
+	ep *endpoint
 }
 
 type subnet struct {
 	id string
 	az string
-}
-
-// endpointENI is the network interface that carries the control-plane
-// endpoint: its private IP, and the Elastic IP associated with it, stay when
-// the control-plane instance is replaced.
-type endpointENI struct {
-	id        string
-	privateIP string
-	subnet    subnet
 }
 
 // network returns the cluster's network, finding it by tags the first
@@ -98,39 +89,6 @@ func sortSubnets(s []subnet) {
 		}
 		return s[i].id < s[j].id
 	})
-}
-
-// endpoint returns the control plane's endpoint interface.
-func (p *provider) endpoint(ctx context.Context, n *network) (*endpointENI, error) {
-	p.mu.Lock()
-	e := n.eni
-	p.mu.Unlock()
-	if e != nil {
-		return e, nil
-	}
-	out, err := p.ec2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{
-		Filters: p.ownedFilters(filter("tag:"+tagComponent, componentEndpoint)),
-	})
-	if err != nil {
-		return nil, classify("finding the control-plane endpoint interface", err)
-	}
-	if len(out.NetworkInterfaces) == 0 {
-		return nil, providers.NewError(providers.KindNotFound, "finding the control-plane endpoint interface",
-			errors.New("none is tagged for this cluster: run EnsureInfrastructure (seed up) first"))
-	}
-	e = eniOf(out.NetworkInterfaces[0])
-	p.mu.Lock()
-	n.eni = e
-	p.mu.Unlock()
-	return e, nil
-}
-
-func eniOf(ni types.NetworkInterface) *endpointENI {
-	return &endpointENI{
-		id:        aws.ToString(ni.NetworkInterfaceId),
-		privateIP: aws.ToString(ni.PrivateIpAddress),
-		subnet:    subnet{id: aws.ToString(ni.SubnetId), az: aws.ToString(ni.AvailabilityZone)},
-	}
 }
 
 func (p *provider) describeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput) ([]types.Subnet, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/seedhq/seed/providers"
 	"github.com/seedhq/seed/providers/aws/ec2server"
@@ -94,6 +95,27 @@ func TestSDKOverHTTPFullLifecycle(t *testing.T) {
 
 	if err := p.DeleteMachine(ctx, "w-aa"); err != nil {
 		t.Fatal(err)
+	}
+
+	// A control-plane replacement, through the SDK's encoding of
+	// AssignPrivateIpAddresses and of the interfaces' address lists.
+	if _, err := p.CreateMachine(ctx, controlPlane("demo-cp-2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.MoveEndpoint(ctx, "demo-cp-2"); err != nil {
+		t.Fatalf("MoveEndpoint: %v", err)
+	}
+	if err := p.DeleteMachine(ctx, cp.Name); err != nil {
+		t.Fatal(err)
+	}
+	if h.server.Requests("AssignPrivateIpAddresses") != 1 {
+		t.Errorf("AssignPrivateIpAddresses requests = %d, want 1 (the move; the deleted control plane no longer had the endpoint)", h.server.Requests("AssignPrivateIpAddresses"))
+	}
+	vip := strings.TrimSuffix(infra.ControlPlaneEndpoint, ":6443")
+	out, err := h.ec2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{filter("addresses.private-ip-address", vip)}})
+	if err != nil || len(out.NetworkInterfaces) != 1 ||
+		aws.ToString(out.NetworkInterfaces[0].NetworkInterfaceId) != aws.ToString(instanceByName(t, h.ec2, "demo-cp-2").NetworkInterfaces[0].NetworkInterfaceId) {
+		t.Errorf("endpoint address %s is not on the new control plane: %v, %v", vip, out, err)
 	}
 	h.clock.Advance(time.Minute)
 	if err := p.DestroyInfrastructure(ctx); err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"path"
 	"regexp"
 	"strings"
@@ -70,6 +71,9 @@ type userDataInput struct {
 	// presigned URL of its tarball. Names are [a-z0-9-] (stagedNameRE),
 	// safe unquoted in a shell word.
 	Images []stagedURL
+	// EndpointIP, for a control plane, is the endpoint address (the VIP)
+	// the machine adds to its interface while EC2 maps it there.
+	EndpointIP string
 }
 
 func userDataFor(specs []providers.MachineSpec, images []stagedURL) userDataInput {
@@ -134,6 +138,15 @@ func renderUserData(in userDataInput) ([]byte, error) {
 		}
 	}
 	s.WriteString(userDataBody)
+	if in.EndpointIP != "" {
+		if net.ParseIP(in.EndpointIP).To4() == nil {
+			return nil, fmt.Errorf("endpoint address %q is not an IPv4 address", in.EndpointIP)
+		}
+		// Before the bootstrap, which reaches the API server through the
+		// endpoint, and for the machine's life: the endpoint may come and
+		// go long after first boot.
+		fmt.Fprintf(&s, endpointClaim, endpointClaimScript, in.EndpointIP)
+	}
 	if len(in.Images) > 0 {
 		s.WriteString("\n# Into containerd's namespace for Kubernetes, where the kubelet finds them.\n")
 		for _, img := range in.Images {
@@ -170,8 +183,9 @@ func renderUserData(in userDataInput) ([]byte, error) {
 // with the staged images the machines import. The control plane's
 // bootstrap goes to the cluster's bucket when there is one this process
 // knows, and the user data only fetches it.
-func (p *provider) userData(ctx context.Context, specs []providers.MachineSpec, images []stagedURL) (string, error) {
+func (p *provider) userData(ctx context.Context, specs []providers.MachineSpec, images []stagedURL, endpointIP string) (string, error) {
 	in := userDataFor(specs, images)
+	in.EndpointIP = endpointIP
 	if specs[0].Role == providers.RoleControlPlane {
 		url, err := p.stagePayload(ctx, specs[0].Name, in.Bootstraps[0])
 		if err != nil {
@@ -261,4 +275,76 @@ write_file() {
 const userDataTail = `
 SEED_MACHINE_NAME="$name" SEED_PROVIDER_ID="$provider_id" /bin/bash "$SEED_DIR/bootstrap/script"
 touch "$SEED_DIR/bootstrapped"
+`
+
+// endpointClaim installs the endpoint claim loop as a service and starts
+// it: %[1]s is the script, %[2]s the endpoint address.
+const endpointClaim = `
+# The control-plane endpoint: an address EC2 maps to one control plane at a
+# time. This machine carries it on its interface while IMDS lists it here.
+cat > /usr/local/sbin/seed-endpoint <<'SEED_ENDPOINT'
+%[1]sSEED_ENDPOINT
+chmod 0755 /usr/local/sbin/seed-endpoint
+cat > /etc/systemd/system/seed-endpoint.service <<'SEED_ENDPOINT'
+[Unit]
+Description=Seed: carry the control-plane endpoint address while EC2 maps it to this machine
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart=/usr/local/sbin/seed-endpoint %[2]s
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+SEED_ENDPOINT
+systemctl daemon-reload
+systemctl enable --now seed-endpoint.service
+`
+
+// endpointClaimScript polls IMDS (IMDSv2) every two seconds. When the
+// endpoint address is among the primary interface's local-ipv4s it adds it
+// (/32) to that interface; when it is not, it removes it. EC2 remaps a
+// moved address asynchronously and documents local-ipv4s as the way to
+// see that the remap is done. It calls no AWS API, so the instance role
+// needs nothing for it.
+const endpointClaimScript = `#!/bin/bash
+# Written by Seed's AWS provider. Usage: seed-endpoint <address>
+set -u
+vip=$1
+token=
+token_at=0
+imds() {
+  local now
+  now=$(date +%s)
+  if [ -z "$token" ] || [ $((now - token_at)) -gt 300 ]; then
+    token=$(curl -fsS -m 2 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 600' http://169.254.169.254/latest/api/token) || { token=; return 1; }
+    token_at=$now
+  fi
+  curl -fsS -m 2 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}
+device_of() {
+  local d
+  for d in /sys/class/net/*; do
+    if [ "$(cat "$d/address" 2>/dev/null)" = "$1" ]; then
+      basename "$d"
+      return 0
+    fi
+  done
+  return 1
+}
+has() { ip -o -4 addr show dev "$1" | grep -qF " $vip/32 "; }
+while :; do
+  if mac=$(imds mac) && dev=$(device_of "$mac") && ips=$(imds "network/interfaces/macs/$mac/local-ipv4s"); then
+    if printf '%s\n' "$ips" | grep -qxF "$vip"; then
+      if ! has "$dev"; then
+        ip addr add "$vip/32" dev "$dev" && echo "seed-endpoint: EC2 maps $vip here; added it to $dev"
+      fi
+    elif has "$dev"; then
+      ip addr del "$vip/32" dev "$dev" && echo "seed-endpoint: EC2 no longer maps $vip here; removed it from $dev"
+    fi
+  fi
+  sleep 2
+done
 `

@@ -460,7 +460,21 @@ func (c *client) CopyFromContainer(ctx context.Context, id, path string) (io.Rea
 	return resp.Body, nil
 }
 
-// ImageSave returns the image as a `docker save` tar stream.
+// ImageInspect implements engine.
+func (c *client) ImageInspect(ctx context.Context, ref string) (image, error) {
+	var out struct {
+		ID     string `json:"Id"`
+		Config struct {
+			Labels map[string]string `json:"Labels"`
+		} `json:"Config"`
+	}
+	if err := c.do(ctx, "inspecting image "+ref, http.MethodGet, "/images/"+ref+"/json", nil, nil, &out); err != nil {
+		return image{}, err
+	}
+	return image{ID: out.ID, Labels: out.Config.Labels}, nil
+}
+
+// ImageSave implements engine.
 func (c *client) ImageSave(ctx context.Context, ref string) (io.ReadCloser, error) {
 	v, err := c.apiVersion(ctx)
 	if err != nil {

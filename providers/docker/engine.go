@@ -44,6 +44,16 @@ type engine interface {
 
 	VolumeList(ctx context.Context, f filters) ([]volume, error)
 	VolumeRemove(ctx context.Context, name string) error
+
+	// ImageInspect finds an image by reference or ID.
+	ImageInspect(ctx context.Context, ref string) (image, error)
+	// ImageSave returns the image as a `docker save` tar stream.
+	ImageSave(ctx context.Context, ref string) (io.ReadCloser, error)
+}
+
+type image struct {
+	ID     string
+	Labels map[string]string
 }
 
 // filters is the engine's filter syntax: {"label": ["k=v"], "name": ["x"]}.
@@ -83,6 +93,7 @@ type volume struct {
 type containerCreateRequest struct {
 	Hostname         string              `json:"Hostname,omitempty"`
 	Image            string              `json:"Image"`
+	Cmd              []string            `json:"Cmd,omitempty"`
 	Env              []string            `json:"Env,omitempty"`
 	Labels           map[string]string   `json:"Labels,omitempty"`
 	StopSignal       string              `json:"StopSignal,omitempty"`

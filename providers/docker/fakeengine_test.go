@@ -26,6 +26,7 @@ type fakeEngine struct {
 	seq        int
 	clock      time.Time
 	images     map[string]bool
+	imgLabels  map[string]map[string]string
 	containers map[string]*fakeContainer // by ID
 	networks   map[string]*network       // by ID
 	volumes    map[string]*volume        // by name
@@ -62,6 +63,7 @@ func (f *fakeEngine) Reset() {
 	defer f.mu.Unlock()
 	if f.images == nil {
 		f.images = map[string]bool{}
+		f.imgLabels = map[string]map[string]string{}
 	}
 	f.clock = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	f.containers = map[string]*fakeContainer{}
@@ -441,4 +443,36 @@ func (f *fakeEngine) CopyFromContainer(ctx context.Context, id, path string) (io
 		}
 	}
 	return nil, engineError("reading from container "+id, http.StatusNotFound, "Could not find the file "+path+" in container "+id)
+}
+
+// labelImage gives an image labels, as a build would.
+func (f *fakeEngine) labelImage(ref string, labels map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images[ref] = true
+	f.imgLabels[ref] = labels
+}
+
+func (f *fakeEngine) ImageInspect(ctx context.Context, ref string) (image, error) {
+	if err := f.enter("ImageInspect"); err != nil {
+		return image{}, err
+	}
+	defer f.mu.Unlock()
+	if !f.images[ref] {
+		return image{}, engineError("inspecting image "+ref, http.StatusNotFound, "No such image: "+ref)
+	}
+	return image{ID: "sha256:" + ref, Labels: f.imgLabels[ref]}, nil
+}
+
+// ImageSave exports an image as its own name, repeated: what a test can
+// recognise in the container.
+func (f *fakeEngine) ImageSave(ctx context.Context, ref string) (io.ReadCloser, error) {
+	if err := f.enter("ImageSave"); err != nil {
+		return nil, err
+	}
+	defer f.mu.Unlock()
+	if !f.images[ref] {
+		return nil, engineError("exporting image "+ref, http.StatusNotFound, "reference does not exist")
+	}
+	return io.NopCloser(strings.NewReader(strings.Repeat("image "+ref+"\n", 100))), nil
 }

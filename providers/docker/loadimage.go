@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -120,10 +119,7 @@ func writeSingleFileTar(w io.Writer, name string, size int64, r io.Reader, now t
 
 // LocalImage is what the local engine says of an image.
 type LocalImage struct {
-	ID       string
-	RepoTags []string
-	OS       string
-	Arch     string
+	ID string
 }
 
 // InspectLocalImage reads an image from the local engine; NotFound when
@@ -132,7 +128,11 @@ func InspectLocalImage(ctx context.Context, socket, ref string) (LocalImage, err
 	if socket == "" {
 		socket = DefaultSocket
 	}
-	return newClient(strings.TrimPrefix(socket, "unix://")).ImageInspect(ctx, ref)
+	img, err := newClient(strings.TrimPrefix(socket, "unix://")).ImageInspect(ctx, ref)
+	if err != nil {
+		return LocalImage{}, err
+	}
+	return LocalImage{ID: img.ID}, nil
 }
 
 // SaveImages exports images from the local engine as one `docker save` tar
@@ -151,24 +151,4 @@ func SaveImages(ctx context.Context, socket string, refs []string) (io.ReadClose
 		return nil, err
 	}
 	return resp.Body, nil
-}
-
-// ImageInspect reads one image's ID, tags and platform.
-func (c *client) ImageInspect(ctx context.Context, ref string) (LocalImage, error) {
-	var out struct {
-		ID           string   `json:"Id"`
-		RepoTags     []string `json:"RepoTags"`
-		OS           string   `json:"Os"`
-		Architecture string   `json:"Architecture"`
-	}
-	op := "inspecting image " + ref
-	// Not escaped: the engine routes on the raw path, slashes included, and
-	// callers pass references they have parsed.
-	if err := c.do(ctx, op, http.MethodGet, "/images/"+ref+"/json", nil, nil, &out); err != nil {
-		return LocalImage{}, err
-	}
-	if out.ID == "" {
-		return LocalImage{}, providers.NewError(providers.KindTransient, op, errors.New("the engine's answer has no image ID"))
-	}
-	return LocalImage{ID: out.ID, RepoTags: out.RepoTags, OS: out.OS, Arch: out.Architecture}, nil
 }

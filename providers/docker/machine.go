@@ -86,11 +86,20 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	defer unlock()
 
 	existing, err := p.findContainer(ctx, spec.Name)
-	switch {
-	case err == nil:
-		return p.adopt(ctx, op, existing, archive)
-	case !providers.IsNotFound(err):
+	if err != nil && !providers.IsNotFound(err) {
 		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+	}
+	found := err == nil
+	pl := payload{archive: archive}
+	if !found || existing.State == stateCreated {
+		// Checked before anything is made: a machine that could not run
+		// its pods is not worth creating.
+		if pl.images, err = p.imagesToShip(ctx, op, image, spec.Images); err != nil {
+			return providers.Machine{}, err
+		}
+	}
+	if found {
+		return p.adopt(ctx, op, existing, pl)
 	}
 
 	nw, err := p.clusterNetwork(ctx)
@@ -105,15 +114,25 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 		Privileged: p.privileged,
 	}
 	if spec.Role == providers.RoleControlPlane {
-		port, err := p.recordedPort(nw)
-		if err != nil {
-			return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
-		}
 		socket := nw.Labels[LabelHostSocket]
 		if socket == "" {
 			socket = p.hostSocket
 		}
-		params.ControlPlane = &controlPlaneParams{Alias: p.alias, APIServerPort: port, HostSocket: socket}
+		params.ControlPlane = &controlPlaneParams{BackendAlias: p.backendAlias, HostSocket: socket}
+		// In a cluster whose first control plane publishes the endpoint
+		// itself, a new one answers under the endpoint alias too, so that
+		// Docker's DNS keeps giving in-network clients a live API server
+		// once the old one goes and before the load balancer starts.
+		holder, err := p.portHolder(ctx)
+		if err != nil {
+			return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+		}
+		if holder != "" {
+			p.log.Info("Giving the new control plane the endpoint alias too: an older control plane still publishes the endpoint",
+				"machine", spec.Name, "alias", p.alias, "publishedBy", holder)
+			params.ControlPlane.EndpointAlias = p.alias
+		}
+		params.Labels[LabelEndpoint] = endpointLoadBalancer
 	}
 
 	p.log.Info("Creating machine", "machine", spec.Name, "role", spec.Role, "pool", spec.Pool, "image", image)
@@ -125,7 +144,7 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 		if err != nil {
 			return providers.Machine{}, fmt.Errorf("%s: finding the container that took the name: %w", op, err)
 		}
-		return p.adopt(ctx, op, existing, archive)
+		return p.adopt(ctx, op, existing, pl)
 	case providers.IsNotFound(err):
 		// The image (or the network, removed since we looked) is missing:
 		// retrying will not help until someone acts. The engine's message
@@ -134,10 +153,16 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	case err != nil:
 		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
 	}
-	if err := p.bootstrapAndStart(ctx, id, archive); err != nil {
+	if err := p.bootstrapAndStart(ctx, id, pl); err != nil {
 		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return p.inspectMachine(ctx, op, id)
+}
+
+// payload is what a created container gets before it first starts.
+type payload struct {
+	archive []byte   // the bootstrap (bootstrapArchive)
+	images  []string // images to ship (imagesToShip)
 }
 
 func (p *provider) validate(spec providers.MachineSpec) (image string, err error) {
@@ -171,13 +196,13 @@ func (p *provider) labels(spec providers.MachineSpec) map[string]string {
 // adopt returns a container found under the machine's name, if it is ours.
 // One that was created but never started (its creator crashed, or is
 // racing us) gets the bootstrap and is started.
-func (p *provider) adopt(ctx context.Context, op string, c container, archive []byte) (providers.Machine, error) {
+func (p *provider) adopt(ctx context.Context, op string, c container, pl payload) (providers.Machine, error) {
 	if err := p.owned(c); err != nil {
 		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
 	}
 	if c.State == stateCreated {
 		p.log.Info("Starting machine: it was created but never started", "machine", c.Name)
-		if err := p.bootstrapAndStart(ctx, c.ID, archive); err != nil {
+		if err := p.bootstrapAndStart(ctx, c.ID, pl); err != nil {
 			return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
 		}
 		return p.inspectMachine(ctx, op, c.ID)
@@ -192,16 +217,21 @@ func (p *provider) owned(c container) error {
 		return fmt.Errorf("container %s (%s) exists and is not a Seed machine: remove or rename it", c.Name, shortID(c.ID))
 	case owner != p.cluster:
 		return fmt.Errorf("container %s (%s) is a machine of cluster %q, not %q", c.Name, shortID(c.ID), owner, p.cluster)
+	case c.Labels[LabelComponent] != "":
+		return fmt.Errorf("container %s (%s) is the %s of cluster %q, not a machine", c.Name, shortID(c.ID), c.Labels[LabelComponent], p.cluster)
 	}
 	return nil
 }
 
-// bootstrapAndStart copies the bootstrap into a created container and starts
-// it. Both steps are safe to repeat: the copy replaces the same files and
-// starting a running container is success.
-func (p *provider) bootstrapAndStart(ctx context.Context, id string, archive []byte) error {
-	if err := p.engine.CopyToContainer(ctx, id, "/", bytes.NewReader(archive)); err != nil {
+// bootstrapAndStart copies the bootstrap and the images to ship into a
+// created container and starts it. Every step is safe to repeat: the copies
+// replace the same files and starting a running container is success.
+func (p *provider) bootstrapAndStart(ctx context.Context, id string, pl payload) error {
+	if err := p.engine.CopyToContainer(ctx, id, "/", bytes.NewReader(pl.archive)); err != nil {
 		return fmt.Errorf("copying the bootstrap: %w", err)
+	}
+	if err := p.shipImages(ctx, id, pl.images); err != nil {
+		return err
 	}
 	if err := p.engine.ContainerStart(ctx, id); err != nil {
 		return fmt.Errorf("starting: %w", err)
@@ -276,9 +306,14 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 	err = p.engine.ContainerRemove(ctx, c.ID)
 	switch {
 	case err == nil, providers.IsNotFound(err):
+		if publishesPort(c) {
+			// The port is free now: the load balancer takes the endpoint.
+			return p.startLoadBalancerAfter(ctx, name)
+		}
 		return nil
 	case isConflict(err) && p.removingElsewhere(ctx, c.ID):
-		// Another caller's removal is under way; it will finish it.
+		// Another caller's removal is under way; it will finish it, and
+		// start the load balancer.
 		return nil
 	}
 	return fmt.Errorf("%s: %w", op, err)
@@ -293,6 +328,9 @@ func (p *provider) ListMachines(ctx context.Context) ([]providers.Machine, error
 	}
 	machines := make([]providers.Machine, 0, len(cs))
 	for _, c := range cs {
+		if c.Labels[LabelComponent] != "" {
+			continue // the load balancer
+		}
 		machines = append(machines, p.machine(c))
 	}
 	sort.Slice(machines, func(i, j int) bool { return machines[i].Name < machines[j].Name })

@@ -1,8 +1,6 @@
 package docker
 
 import (
-	"strconv"
-
 	"github.com/seedhq/seed/providers"
 )
 
@@ -23,10 +21,13 @@ type nodeParams struct {
 }
 
 type controlPlaneParams struct {
-	// Alias is the stable name machines reach the API server by.
-	Alias string
-	// APIServerPort is the 127.0.0.1 port on the Docker host mapped to 6443.
-	APIServerPort int32
+	// BackendAlias is the name the load balancer finds every control
+	// plane's API server by.
+	BackendAlias string
+	// EndpointAlias, when set, is the endpoint's own name, which a control
+	// plane carries only while an older one publishes the endpoint itself
+	// (see doc.go).
+	EndpointAlias string
 	// HostSocket is the engine's socket as a path on the Docker host; it is
 	// mounted at /var/run/docker.sock so the agent can manage machines.
 	HostSocket string
@@ -78,12 +79,11 @@ func nodeContainer(p nodeParams) containerCreateRequest {
 	}
 
 	ep := endpointConfig{}
-	var exposed map[string]struct{}
 	if cp := p.ControlPlane; cp != nil {
-		ep.Aliases = []string{cp.Alias}
-		exposed = map[string]struct{}{apiServerContainerPort: {}}
-		hc.PortBindings = map[string][]portBinding{
-			apiServerContainerPort: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(int(cp.APIServerPort))}},
+		// No port on the host: the load balancer publishes the endpoint.
+		ep.Aliases = []string{cp.BackendAlias}
+		if cp.EndpointAlias != "" {
+			ep.Aliases = append(ep.Aliases, cp.EndpointAlias)
 		}
 		hc.Binds = append(hc.Binds, cp.HostSocket+":/var/run/docker.sock")
 	}
@@ -95,9 +95,8 @@ func nodeContainer(p nodeParams) containerCreateRequest {
 		Env:    []string{"container=docker"},
 		Labels: p.Labels,
 		// What systemd takes as "shut down cleanly".
-		StopSignal:   "SIGRTMIN+3",
-		ExposedPorts: exposed,
-		HostConfig:   hc,
+		StopSignal: "SIGRTMIN+3",
+		HostConfig: hc,
 		NetworkingConfig: networkingConfig{
 			EndpointsConfig: map[string]endpointConfig{p.Network: ep},
 		},

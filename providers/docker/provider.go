@@ -22,7 +22,8 @@ import (
 // reads them back from inside the cluster.
 const (
 	// LabelAPIServerPort is the 127.0.0.1 port on the Docker host that the
-	// control-plane machine maps to 6443.
+	// load balancer (in clusters made before it, the first control-plane
+	// machine) maps to 6443.
 	LabelAPIServerPort = "seed.dev/api-server-port"
 	// LabelHostSocket is the engine's socket as a path on the Docker host,
 	// mounted into the control-plane machine.
@@ -52,6 +53,12 @@ type Options struct {
 	// recorded when the network is created and mounted into the
 	// control-plane machine. Default DefaultSocket.
 	HostSocket string
+	// LBImage is the image the cluster's load-balancer container runs: one
+	// whose entrypoint is the agent binary (`agent lb`), normally the agent
+	// image the seed installs. Empty, EnsureInfrastructure cannot create the
+	// load balancer, only start the one that exists: that is the agent's
+	// copy of the provider, which never creates it.
+	LBImage string
 	// Logger receives one line per decision; the zero value discards.
 	Logger logr.Logger
 }
@@ -60,7 +67,10 @@ type Options struct {
 type provider struct {
 	cluster      string
 	network      string
-	alias        string
+	alias        string // the endpoint's name, which the load balancer carries
+	backendAlias string // every control plane's name, which the load balancer resolves
+	lbName       string
+	lbImage      string
 	nodeImage    string
 	privileged   bool
 	apiPort      int32
@@ -113,6 +123,9 @@ func newProvider(opts Options, e engine) (*provider, error) {
 		cluster:      opts.ClusterName,
 		network:      "seed-" + opts.ClusterName,
 		alias:        opts.ClusterName + "-control-plane",
+		backendAlias: opts.ClusterName + "-apiservers",
+		lbName:       opts.ClusterName + "-lb",
+		lbImage:      opts.LBImage,
 		nodeImage:    opts.NodeImage,
 		privileged:   opts.Privileged,
 		apiPort:      opts.APIServerPort,
@@ -138,11 +151,14 @@ func validateClusterName(name string) error {
 func (p *provider) Name() string { return "docker" }
 
 // Capabilities implements providers.Provider. The node image holds every
-// image the cluster runs, pod network included; the agent drives the engine
-// through the host's socket; files are copied out of containers.
+// image the cluster runs, pod network included, and the images a machine
+// asks for beyond those are exported from the host's engine; the agent
+// drives the engine through the host's socket; files are copied out of
+// containers.
 func (p *provider) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
 		PreloadedImages: true,
+		ShipsImages:     true,
 		ReadsFiles:      true,
 		Agent:           providers.AgentRequirements{HostDockerSocket: true},
 	}
@@ -160,13 +176,21 @@ func (p *provider) StageImage(_ context.Context, img providers.StagedImage) erro
 		errors.New("the Docker provider does not stage images: its node image carries them"))
 }
 
+// MoveEndpoint implements providers.Provider, and does nothing: the Docker
+// provider's endpoint is a network alias and a host port, not an address
+// one machine holds that a provider call could hand to another. A load
+// balancer in front of the control planes, routing by their health checks,
+// is how it changes hands, with no call from the agent.
+func (p *provider) MoveEndpoint(context.Context, string) error { return nil }
+
 // providerID is what the machine's Node carries in spec.providerID.
 func (p *provider) providerID(machine string) string {
 	return "seed://docker/" + p.cluster + "/" + machine
 }
 
 // EnsureInfrastructure implements providers.Provider: it makes sure the
-// cluster's network exists, exactly once, and reports the endpoints.
+// cluster's network exists, exactly once, and its load balancer, which owns
+// the endpoints, and reports them.
 func (p *provider) EnsureInfrastructure(ctx context.Context) (providers.Infrastructure, error) {
 	nw, err := p.ensureNetwork(ctx)
 	if err != nil {
@@ -177,8 +201,11 @@ func (p *provider) EnsureInfrastructure(ctx context.Context) (providers.Infrastr
 		return providers.Infrastructure{}, err
 	}
 	if p.apiPort != 0 && p.apiPort != port {
-		p.log.Info("Keeping the recorded API server port: it is mapped by the control-plane machine and cannot change in place",
+		p.log.Info("Keeping the recorded API server port: it is mapped by the load balancer and cannot change in place",
 			"network", nw.Name, "recorded", port, "asked", p.apiPort)
+	}
+	if err := p.ensureLoadBalancer(ctx, port); err != nil {
+		return providers.Infrastructure{}, err
 	}
 	return providers.Infrastructure{
 		ControlPlaneEndpoint: net.JoinHostPort(p.alias, "6443"),
@@ -318,17 +345,29 @@ func (p *provider) DestroyInfrastructure(ctx context.Context) error {
 			}
 			break
 		}
-		sort.SliceStable(containers, func(i, j int) bool {
-			return containers[i].Labels[providers.LabelRole] == string(providers.RoleControlPlane) &&
-				containers[j].Labels[providers.LabelRole] != string(providers.RoleControlPlane)
-		})
+		// Control planes, then workers, then the load balancer, which the
+		// machines' kubelets talk through until they go.
+		rank := func(c container) int {
+			switch {
+			case c.Labels[LabelComponent] != "":
+				return 2
+			case c.Labels[providers.LabelRole] == string(providers.RoleControlPlane):
+				return 0
+			}
+			return 1
+		}
+		sort.SliceStable(containers, func(i, j int) bool { return rank(containers[i]) < rank(containers[j]) })
 		failed, elsewhere := false, false
 		for _, c := range containers {
 			if c.State == stateRemoving {
 				elsewhere = true
 				continue
 			}
-			p.log.Info("Removing machine: destroying the cluster", "machine", c.Name)
+			if c.Labels[LabelComponent] != "" {
+				p.log.Info("Removing the "+c.Labels[LabelComponent]+": destroying the cluster", "container", c.Name)
+			} else {
+				p.log.Info("Removing machine: destroying the cluster", "machine", c.Name)
+			}
 			err := p.engine.ContainerRemove(ctx, c.ID)
 			switch {
 			case err == nil, providers.IsNotFound(err):

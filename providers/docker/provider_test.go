@@ -316,11 +316,16 @@ func TestCreateControlPlane(t *testing.T) {
 		}
 		c, _ := f.byName(spec.Name)
 		hc := c.req.HostConfig
-		if got := c.req.NetworkingConfig.EndpointsConfig["seed-demo"].Aliases; len(got) != 1 || got[0] != "demo-control-plane" {
+		// The load balancer owns the endpoint: the control plane carries
+		// only the name it finds the API servers by, and publishes nothing.
+		if got := c.req.NetworkingConfig.EndpointsConfig["seed-demo"].Aliases; len(got) != 1 || got[0] != "demo-apiservers" {
 			t.Errorf("aliases = %v", got)
 		}
-		if got := hc.PortBindings["6443/tcp"]; len(got) != 1 || got[0] != (portBinding{HostIP: "127.0.0.1", HostPort: "40001"}) {
-			t.Errorf("port bindings = %v", hc.PortBindings)
+		if len(hc.PortBindings) != 0 || len(c.req.ExposedPorts) != 0 {
+			t.Errorf("port bindings = %v, exposed %v; want none", hc.PortBindings, c.req.ExposedPorts)
+		}
+		if c.Labels[LabelEndpoint] != "load-balancer" {
+			t.Errorf("labels = %v, want %s=load-balancer", c.Labels, LabelEndpoint)
 		}
 		if !contains(hc.Binds, "/srv/docker.sock:/var/run/docker.sock") {
 			t.Errorf("binds = %v, want the host socket", hc.Binds)

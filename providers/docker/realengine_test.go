@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,12 +46,35 @@ func requireEngine(t *testing.T) *client {
 // that the /var volume starts from the image's content.
 func sleeperImage(t *testing.T, c *client) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("testdata", "sleeper", "main.go"))
+	return testImageOf(t, c, "sleeper", "seed-test-sleeper", "sleeper", []byte("from-image"))
+}
+
+// lbImage builds, once per content, the load balancer's stand-in for the
+// agent image: package lb behind an entrypoint named like the agent.
+func lbImage(t *testing.T, c *client) string {
+	t.Helper()
+	return testImageOf(t, c, "lb", "seed-test-lb", "agent", nil)
+}
+
+// testImageOf builds testdata/<dir> into an image FROM scratch whose
+// entrypoint is /<bin>, with marker as /var/marker when set.
+func testImageOf(t *testing.T, c *client, dir, repo, bin string, marker []byte) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", dir, "main.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if dir == "lb" {
+		for _, f := range []string{"lb.go", "command.go"} {
+			more, err := os.ReadFile(filepath.Join("..", "..", "agent", "lb", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src = append(src, more...)
+		}
+	}
 	sum := sha256.Sum256(append(src, runtime.Version()+runtime.GOARCH...))
-	repo, tag := "seed-test-sleeper", hex.EncodeToString(sum[:6])
+	tag := hex.EncodeToString(sum[:6])
 	ref := repo + ":" + tag
 
 	v, err := c.apiVersion(ctx(t))
@@ -64,26 +88,28 @@ func sleeperImage(t *testing.T, c *client) string {
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "sleeper")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./testdata/sleeper")
+	out := filepath.Join(t.TempDir(), bin)
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./testdata/"+dir)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the sleeper: %v\n%s", err, out)
+		t.Fatalf("building testdata/%s: %v\n%s", dir, err, out)
 	}
-	binary, err := os.ReadFile(bin)
+	binary, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rootfs bytes.Buffer
-	tw := tar.NewWriter(&rootfs)
-	for _, f := range []struct {
+	type file struct {
 		name string
 		mode int64
 		data []byte
-	}{
-		{"sleeper", 0o755, binary},
-		{"var/marker", 0o644, []byte("from-image")},
-	} {
+	}
+	files := []file{{bin, 0o755, binary}}
+	if marker != nil {
+		files = append(files, file{"var/marker", 0o644, marker})
+	}
+	var rootfs bytes.Buffer
+	tw := tar.NewWriter(&rootfs)
+	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
@@ -91,15 +117,15 @@ func sleeperImage(t *testing.T, c *client) string {
 	}
 	_ = tw.Close()
 
-	q := url.Values{"fromSrc": {"-"}, "repo": {repo}, "tag": {tag}, "changes": {`ENTRYPOINT ["/sleeper"]`}}
-	resp, err := c.send(ctx(t), "importing the sleeper image", http.MethodPost, "/v"+v+"/images/create", q, &rootfs, "application/x-tar")
+	q := url.Values{"fromSrc": {"-"}, "repo": {repo}, "tag": {tag}, "changes": {`ENTRYPOINT ["/` + bin + `"]`}}
+	resp, err := c.send(ctx(t), "importing image "+ref, http.MethodPost, "/v"+v+"/images/create", q, &rootfs, "application/x-tar")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	progress, _ := io.ReadAll(resp.Body)
 	if bytes.Contains(progress, []byte(`"error"`)) {
-		t.Fatalf("importing the sleeper image: %s", progress)
+		t.Fatalf("importing image %s: %s", ref, progress)
 	}
 	return ref
 }
@@ -152,6 +178,7 @@ func askMachine(t *testing.T, addr string) map[string]string {
 func TestRealEngine(t *testing.T) {
 	c := requireEngine(t)
 	image := sleeperImage(t, c)
+	balancer := lbImage(t, c)
 
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
@@ -160,7 +187,7 @@ func TestRealEngine(t *testing.T) {
 	owned := labelFilter(providers.LabelCluster, cluster)
 
 	newP := func() providers.Provider {
-		p, err := New(Options{ClusterName: cluster, NodeImage: image})
+		p, err := New(Options{ClusterName: cluster, NodeImage: image, LBImage: balancer})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,6 +216,8 @@ func TestRealEngine(t *testing.T) {
 	// Two processes ask for the same worker at once: one container.
 	w1 := workerSpec(cluster + "-w1")
 	w1.Bootstrap.Files = []providers.File{{Path: "/etc/seed/hello", Mode: 0o644, Content: []byte("hello w1")}}
+	// An image the (unlabelled) node image lacks is shipped from the engine.
+	w1.Images = []string{balancer}
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -216,7 +245,9 @@ func TestRealEngine(t *testing.T) {
 		}
 	}
 
-	// The control plane answers on the published port and saw its bootstrap.
+	// The control plane answers on the published port, through the load
+	// balancer (the sleeper has no /readyz: with no backend ready, it sends
+	// connections to every one), and saw its bootstrap.
 	got := askMachine(t, infra.ExternalEndpoint)
 	for k, want := range map[string]string{
 		"hostname": cp.Name, "providerID": "seed://docker/" + cluster + "/" + cp.Name,
@@ -237,6 +268,16 @@ func TestRealEngine(t *testing.T) {
 	got = askMachine(t, net.JoinHostPort(worker.InternalIP, "6443"))
 	if got["hostname"] != w1.Name || got["file"] != "hello w1" || got["marker"] != "from-image" || got["dockerSocket"] != "" {
 		t.Errorf("worker report = %v", got)
+	}
+
+	rc, err := c.CopyFromContainer(ctx(t), worker.Name, imageTarPath(normalizeImageRef(balancer)))
+	if err != nil {
+		t.Fatalf("the shipped image is not on the worker: %v", err)
+	}
+	h, err := tar.NewReader(rc).Next()
+	rc.Close()
+	if err != nil || h.Size < 1<<20 {
+		t.Fatalf("shipped image: %+v, %v", h, err)
 	}
 
 	vols, err := c.VolumeList(ctx(t), owned)
@@ -267,5 +308,76 @@ func TestRealEngine(t *testing.T) {
 	ns, err3 := c.NetworkList(ctx(t), owned)
 	if len(cs)+len(vs)+len(ns) != 0 || err1 != nil || err2 != nil || err3 != nil {
 		t.Fatalf("left after destroy: %d containers, %d volumes, %d networks (%v %v %v)", len(cs), len(vs), len(ns), err1, err2, err3)
+	}
+}
+
+func TestRealEngineHandsAnOlderClustersEndpointToTheLoadBalancer(t *testing.T) {
+	c := requireEngine(t)
+	image := sleeperImage(t, c)
+	balancer := lbImage(t, c)
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	cluster := "seedtest-" + hex.EncodeToString(suffix)
+	t.Cleanup(func() { removeByLabel(c, cluster) })
+
+	// The cluster as an older seed made it: its first control plane is
+	// named like the endpoint and publishes it.
+	older, err := newProvider(Options{ClusterName: cluster, NodeImage: image}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nw, err := older.ensureNetwork(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := older.recordedPort(nw)
+	spec := workerSpec(cluster + "-control-plane")
+	spec.Role, spec.Pool = providers.RoleControlPlane, "control-plane"
+	req := nodeContainer(nodeParams{Name: spec.Name, Image: image, Network: older.network, Labels: older.labels(spec)})
+	req.NetworkingConfig.EndpointsConfig[older.network] = endpointConfig{Aliases: []string{cluster + "-control-plane"}}
+	req.ExposedPorts = map[string]struct{}{apiServerContainerPort: {}}
+	req.HostConfig.PortBindings = map[string][]portBinding{apiServerContainerPort: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(int(port))}}}
+	id, err := c.ContainerCreate(ctx(t), spec.Name, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ContainerStart(ctx(t), id); err != nil {
+		t.Fatal(err)
+	}
+
+	// seed up, with this provider: the load balancer exists, stopped, and
+	// the endpoint is still the old control plane.
+	p, err := New(Options{ClusterName: cluster, NodeImage: image, LBImage: balancer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	infra, err := p.EnsureInfrastructure(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lb, err := c.ContainerInspect(ctx(t), cluster+"-lb"); err != nil || lb.State != stateCreated {
+		t.Fatalf("load balancer = %+v, %v; want created, not started", lb, err)
+	}
+	if got := askMachine(t, infra.ExternalEndpoint); got["hostname"] != spec.Name {
+		t.Fatalf("the endpoint answers as %q, want the old control plane", got["hostname"])
+	}
+
+	// The surge: a new control plane, then the old one goes and the load
+	// balancer takes the port, and answers with the new one.
+	cp2 := spec
+	cp2.Name = cluster + "-control-plane-2"
+	if _, err := p.CreateMachine(ctx(t), cp2); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.DeleteMachine(ctx(t), spec.Name); err != nil {
+		t.Fatal(err)
+	}
+	if got := askMachine(t, infra.ExternalEndpoint); got["hostname"] != cp2.Name {
+		t.Fatalf("after the hand-over the endpoint answers as %q, want %s", got["hostname"], cp2.Name)
+	}
+	t.Logf("endpoint back %s after the old control plane's removal began", time.Since(start).Round(10*time.Millisecond))
+	if err := p.DestroyInfrastructure(ctx(t)); err != nil {
+		t.Fatal(err)
 	}
 }

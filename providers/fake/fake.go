@@ -27,6 +27,7 @@ const (
 	MethodStageImage            = "StageImage"
 	MethodReadFile              = "ReadFile"
 	MethodLoadImage             = "LoadImage"
+	MethodMoveEndpoint          = "MoveEndpoint"
 )
 
 // Provider is an in-memory providers.Provider. Its exported methods beyond
@@ -46,6 +47,8 @@ type Provider struct {
 	failures map[string][]error
 	delays   map[string]time.Duration
 	infra    providers.Infrastructure
+	// endpoint is the machine MoveEndpoint last named.
+	endpoint string
 	// interrupt is how many coming creates stop halfway; halfMade are the
 	// machines they left.
 	interrupt int
@@ -486,4 +489,28 @@ func (p *Provider) Loaded(machine string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.loaded[machine])
+}
+
+// MoveEndpoint implements providers.Provider. The fake's endpoint is a
+// name, not an address, so there is nothing to move: it records the
+// machine for Endpoint and checks that it exists.
+func (p *Provider) MoveEndpoint(ctx context.Context, machine string) error {
+	if err := p.begin(ctx, MethodMoveEndpoint); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.machines[machine]
+	if !ok || m.Role != providers.RoleControlPlane {
+		return providers.NewError(providers.KindNotFound, "moving the control-plane endpoint to machine "+machine, errors.New("no such control-plane machine"))
+	}
+	p.endpoint = machine
+	return nil
+}
+
+// Endpoint is the machine MoveEndpoint last moved the endpoint to, or "".
+func (p *Provider) Endpoint() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.endpoint
 }

@@ -102,6 +102,11 @@ func (d *decorated) CreateMachines(ctx context.Context, specs []providers.Machin
 	return d.next.CreateMachines(ctx, specs)
 }
 
+func (d *decorated) MoveEndpoint(ctx context.Context, machine string) (err error) {
+	defer func(start time.Time) { d.observe("MoveEndpoint", start, err) }(time.Now())
+	return d.next.MoveEndpoint(ctx, machine)
+}
+
 func (d *decorated) ReadFile(ctx context.Context, machine, path string) (_ []byte, err error) {
 	defer func(start time.Time) { d.observe("ReadFile", start, err) }(time.Now())
 	return d.next.ReadFile(ctx, machine, path)

@@ -59,7 +59,7 @@ func TestDecorateKeepsEveryCapability(t *testing.T) {
 	if err := p.StageImage(ctx, providers.StagedImage{Name: "agent", Data: strings.NewReader("x"), Size: 1}); err != nil {
 		t.Fatal(err)
 	}
-	made, err := p.CreateMachines(ctx, []providers.MachineSpec{{Name: "a"}, {Name: "b"}})
+	made, err := p.CreateMachines(ctx, []providers.MachineSpec{{Name: "a"}, {Name: "b", Role: providers.RoleControlPlane}})
 	if err != nil || len(made) != 2 {
 		t.Fatalf("CreateMachines = %d machines, %v", len(made), err)
 	}
@@ -67,7 +67,10 @@ func TestDecorateKeepsEveryCapability(t *testing.T) {
 	if b, err := p.ReadFile(ctx, "a", "/etc/x"); err != nil || string(b) != "y" {
 		t.Fatalf("ReadFile = %q, %v", b, err)
 	}
-	for _, m := range []string{fake.MethodPreflight, fake.MethodStageImage, fake.MethodCreateMachines, fake.MethodReadFile} {
+	if err := p.MoveEndpoint(ctx, "b"); err != nil || f.Endpoint() != "b" {
+		t.Fatalf("MoveEndpoint = %v, endpoint on %q", err, f.Endpoint())
+	}
+	for _, m := range []string{fake.MethodPreflight, fake.MethodStageImage, fake.MethodCreateMachines, fake.MethodReadFile, fake.MethodMoveEndpoint} {
 		if f.Calls(m) != 1 {
 			t.Errorf("%s reached the provider %d times, want 1", m, f.Calls(m))
 		}
@@ -75,7 +78,7 @@ func TestDecorateKeepsEveryCapability(t *testing.T) {
 	if _, ok := f.Staged()["agent"]; !ok {
 		t.Error("the staged image did not reach the provider")
 	}
-	if got := testutil.CollectAndCount(reg, "seed_provider_call_duration_seconds"); got != 4 {
-		t.Errorf("duration series: got %d, want 4 (Preflight, StageImage, CreateMachines, ReadFile)", got)
+	if got := testutil.CollectAndCount(reg, "seed_provider_call_duration_seconds"); got != 5 {
+		t.Errorf("duration series: got %d, want 5 (Preflight, StageImage, CreateMachines, ReadFile, MoveEndpoint)", got)
 	}
 }

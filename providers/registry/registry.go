@@ -16,6 +16,10 @@ import (
 // Env is what a provider may need beyond the spec.
 type Env struct {
 	Logger logr.Logger
+	// AgentImage is the agent image the seed installs, when it is the one
+	// building the provider. The Docker provider runs its load balancer
+	// from it; the agent leaves it empty, since it never creates one.
+	AgentImage string
 }
 
 // Factory builds one kind of provider from a spec.
@@ -56,6 +60,7 @@ func newDocker(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Provi
 		NodeImage:     d.NodeImage,
 		Privileged:    d.Privileged,
 		APIServerPort: d.APIServerPort,
+		LBImage:       env.AgentImage,
 		Logger:        env.Logger,
 	})
 }

@@ -36,7 +36,7 @@ the cluster's kubeconfig context. Deleting a cluster that does not exist succeed
 }
 
 func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
-	spec, _, p, err := cluster.Open(ctx, f.file, f.name)
+	spec, _, p, err := cluster.Open(ctx, f.file, f.name, "")
 	if err != nil {
 		return err
 	}

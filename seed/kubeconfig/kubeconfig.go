@@ -34,7 +34,7 @@ that is gone, the credentials kubeadm left on the control-plane machine.`,
 }
 
 func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
-	spec, _, p, err := cluster.Open(ctx, f.file, f.name)
+	spec, _, p, err := cluster.Open(ctx, f.file, f.name, "")
 	if err != nil {
 		return err
 	}

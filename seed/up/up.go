@@ -47,7 +47,7 @@ cluster with one control-plane machine. Running it again changes nothing.`,
 }
 
 func run(ctx context.Context, streams cli.IOStreams, f *flags) error {
-	spec, raw, p, err := cluster.Open(ctx, f.file, f.name)
+	spec, raw, p, err := cluster.Open(ctx, f.file, f.name, f.agentImage)
 	if err != nil {
 		return err
 	}

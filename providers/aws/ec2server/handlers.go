@@ -91,6 +91,13 @@ type (
 	rAddresses struct {
 		Addresses []xAddress `xml:"addressesSet>item"`
 	}
+	rAssigned struct {
+		NetworkInterfaceID string        `xml:"networkInterfaceId"`
+		Assigned           []xAssignedIP `xml:"assignedPrivateIpAddressesSet>item"`
+	}
+	xAssignedIP struct {
+		PrivateIP string `xml:"privateIpAddress"`
+	}
 )
 
 var handlers = map[string]handler{
@@ -408,8 +415,13 @@ var handlers = map[string]handler{
 		return rReturn{true}, err
 	},
 	"CreateNetworkInterface": func(r *http.Request, f *fake.EC2, q *form) (any, error) {
+		count, err := q.i32("SecondaryPrivateIpAddressCount")
+		if err != nil {
+			return nil, err
+		}
 		out, err := f.CreateNetworkInterface(r.Context(), &ec2.CreateNetworkInterfaceInput{SubnetId: q.str("SubnetId"), Groups: q.list("SecurityGroupId"),
-			Description: q.str("Description"), ClientToken: q.str("ClientToken"), TagSpecifications: q.tagSpecs()})
+			Description: q.str("Description"), ClientToken: q.str("ClientToken"), TagSpecifications: q.tagSpecs(),
+			SecondaryPrivateIpAddressCount: count})
 		if err != nil {
 			return nil, err
 		}
@@ -428,6 +440,31 @@ var handlers = map[string]handler{
 	},
 	"DeleteNetworkInterface": func(r *http.Request, f *fake.EC2, q *form) (any, error) {
 		_, err := f.DeleteNetworkInterface(r.Context(), &ec2.DeleteNetworkInterfaceInput{NetworkInterfaceId: q.str("NetworkInterfaceId")})
+		return rReturn{true}, err
+	},
+	"AssignPrivateIpAddresses": func(r *http.Request, f *fake.EC2, q *form) (any, error) {
+		count, err := q.i32("SecondaryPrivateIpAddressCount")
+		if err != nil {
+			return nil, err
+		}
+		out, err := f.AssignPrivateIpAddresses(r.Context(), &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: q.str("NetworkInterfaceId"),
+			PrivateIpAddresses: q.list("PrivateIpAddress"), AllowReassignment: q.boolean("AllowReassignment"), SecondaryPrivateIpAddressCount: count})
+		if err != nil {
+			return nil, err
+		}
+		resp := rAssigned{NetworkInterfaceID: aws.ToString(out.NetworkInterfaceId)}
+		for _, a := range out.AssignedPrivateIpAddresses {
+			resp.Assigned = append(resp.Assigned, xAssignedIP{aws.ToString(a.PrivateIpAddress)})
+		}
+		return resp, nil
+	},
+	"CreateTags": func(r *http.Request, f *fake.EC2, q *form) (any, error) {
+		in := &ec2.CreateTagsInput{Resources: q.list("ResourceId")}
+		for i := 1; i <= q.count("Tag"); i++ {
+			p := fmt.Sprintf("Tag.%d", i)
+			in.Tags = append(in.Tags, types.Tag{Key: q.str(p + ".Key"), Value: q.str(p + ".Value")})
+		}
+		_, err := f.CreateTags(r.Context(), in)
 		return rReturn{true}, err
 	},
 	"AllocateAddress": func(r *http.Request, f *fake.EC2, q *form) (any, error) {
@@ -449,7 +486,8 @@ var handlers = map[string]handler{
 		return resp, nil
 	},
 	"AssociateAddress": func(r *http.Request, f *fake.EC2, q *form) (any, error) {
-		out, err := f.AssociateAddress(r.Context(), &ec2.AssociateAddressInput{AllocationId: q.str("AllocationId"), NetworkInterfaceId: q.str("NetworkInterfaceId"), AllowReassociation: q.boolean("AllowReassociation")})
+		out, err := f.AssociateAddress(r.Context(), &ec2.AssociateAddressInput{AllocationId: q.str("AllocationId"), NetworkInterfaceId: q.str("NetworkInterfaceId"),
+			PrivateIpAddress: q.str("PrivateIpAddress"), AllowReassociation: q.boolean("AllowReassociation")})
 		if err != nil {
 			return nil, err
 		}

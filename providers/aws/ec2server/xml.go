@@ -70,8 +70,13 @@ type xMetadata struct {
 }
 
 type xInstENI struct {
-	ID        string `xml:"networkInterfaceId"`
-	PrivateIP string `xml:"privateIpAddress"`
+	ID         string              `xml:"networkInterfaceId"`
+	PrivateIP  string              `xml:"privateIpAddress"`
+	Attachment *xInstENIAttachment `xml:"attachment,omitempty"`
+}
+
+type xInstENIAttachment struct {
+	DeviceIndex int32 `xml:"deviceIndex"`
 }
 
 func xInstanceOf(in types.Instance) xInstance {
@@ -94,7 +99,11 @@ func xInstanceOf(in types.Instance) xInstance {
 		x.Metadata = &xMetadata{State: string(m.State), HTTPTokens: string(m.HttpTokens), HopLimit: aws.ToInt32(m.HttpPutResponseHopLimit), Endpoint: string(m.HttpEndpoint)}
 	}
 	for _, n := range in.NetworkInterfaces {
-		x.Interfaces = append(x.Interfaces, xInstENI{aws.ToString(n.NetworkInterfaceId), aws.ToString(n.PrivateIpAddress)})
+		xi := xInstENI{ID: aws.ToString(n.NetworkInterfaceId), PrivateIP: aws.ToString(n.PrivateIpAddress)}
+		if n.Attachment != nil {
+			xi.Attachment = &xInstENIAttachment{aws.ToInt32(n.Attachment.DeviceIndex)}
+		}
+		x.Interfaces = append(x.Interfaces, xi)
 	}
 	return x
 }
@@ -236,7 +245,13 @@ type xENI struct {
 	Status      string          `xml:"status"`
 	Groups      []xGroup        `xml:"groupSet>item"`
 	Attachment  *xENIAttachment `xml:"attachment,omitempty"`
+	Addresses   []xENIAddress   `xml:"privateIpAddressesSet>item"`
 	Tags        []xTag          `xml:"tagSet>item"`
+}
+
+type xENIAddress struct {
+	PrivateIP string `xml:"privateIpAddress"`
+	Primary   bool   `xml:"primary"`
 }
 
 func xENIOf(n types.NetworkInterface) xENI {
@@ -248,6 +263,9 @@ func xENIOf(n types.NetworkInterface) xENI {
 	}
 	if a := n.Attachment; a != nil {
 		x.Attachment = &xENIAttachment{aws.ToString(a.InstanceId), aws.ToInt32(a.DeviceIndex)}
+	}
+	for _, a := range n.PrivateIpAddresses {
+		x.Addresses = append(x.Addresses, xENIAddress{aws.ToString(a.PrivateIpAddress), aws.ToBool(a.Primary)})
 	}
 	return x
 }

@@ -332,7 +332,7 @@ func (f *EC2) releaseInterfaces(in *instance) {
 			continue
 		}
 		if e.deleteOnTermination {
-			delete(f.enis, aws.ToString(e.NetworkInterfaceId))
+			f.deleteInterface(aws.ToString(e.NetworkInterfaceId))
 			continue
 		}
 		e.Status = types.NetworkInterfaceStatusAvailable

@@ -168,9 +168,10 @@ func (f *EC2) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, 
 			f.enis[niID] = &eni{deleteOnTermination: true, NetworkInterface: types.NetworkInterface{
 				NetworkInterfaceId: aws.String(niID), SubnetId: sub.SubnetId, VpcId: sub.VpcId,
 				AvailabilityZone: sub.AvailabilityZone, PrivateIpAddress: aws.String(ip), Groups: sgs,
-				Status:     types.NetworkInterfaceStatusInUse,
-				Attachment: &types.NetworkInterfaceAttachment{InstanceId: aws.String(id), DeviceIndex: aws.Int32(0)},
-				TagSet:     tags(in.TagSpecifications, types.ResourceTypeNetworkInterface),
+				PrivateIpAddresses: []types.NetworkInterfacePrivateIpAddress{{PrivateIpAddress: aws.String(ip), Primary: aws.Bool(true)}},
+				Status:             types.NetworkInterfaceStatusInUse,
+				Attachment:         &types.NetworkInterfaceAttachment{InstanceId: aws.String(id), DeviceIndex: aws.Int32(0)},
+				TagSet:             tags(in.TagSpecifications, types.ResourceTypeNetworkInterface),
 			}}
 		}
 		var sgs []types.GroupIdentifier
@@ -194,6 +195,7 @@ func (f *EC2) runInstances(in *ec2.RunInstancesInput) (*ec2.RunInstancesOutput, 
 			Tags:             tags(in.TagSpecifications, types.ResourceTypeInstance),
 			NetworkInterfaces: []types.InstanceNetworkInterface{{
 				NetworkInterfaceId: aws.String(niID), PrivateIpAddress: aws.String(ip),
+				Attachment: &types.InstanceNetworkInterfaceAttachment{DeviceIndex: aws.Int32(0)},
 			}},
 		}}
 		if p := in.IamInstanceProfile; p != nil {

@@ -658,12 +658,21 @@ func (f *EC2) CreateNetworkInterface(_ context.Context, in *ec2.CreateNetworkInt
 			}
 			groups = append(groups, types.GroupIdentifier{GroupId: aws.String(g)})
 		}
+		if in.PrivateIpAddress != nil || len(in.PrivateIpAddresses) > 0 {
+			return nil, APIError("UnknownParameter", "the fake does not choose addresses it is given")
+		}
 		id := f.id("eni")
+		primary := f.allocIP(aws.ToString(s.SubnetId))
 		e := &eni{NetworkInterface: types.NetworkInterface{
 			NetworkInterfaceId: aws.String(id), SubnetId: s.SubnetId, VpcId: s.VpcId, AvailabilityZone: s.AvailabilityZone,
-			PrivateIpAddress: aws.String(f.allocIP(aws.ToString(s.SubnetId))), Groups: groups, Description: in.Description,
-			Status: types.NetworkInterfaceStatusAvailable, TagSet: tags(in.TagSpecifications, types.ResourceTypeNetworkInterface),
+			PrivateIpAddress: aws.String(primary), Groups: groups, Description: in.Description,
+			PrivateIpAddresses: []types.NetworkInterfacePrivateIpAddress{{PrivateIpAddress: aws.String(primary), Primary: aws.Bool(true)}},
+			Status:             types.NetworkInterfaceStatusAvailable, TagSet: tags(in.TagSpecifications, types.ResourceTypeNetworkInterface),
 		}}
+		for i := int32(0); i < aws.ToInt32(in.SecondaryPrivateIpAddressCount); i++ {
+			e.PrivateIpAddresses = append(e.PrivateIpAddresses, types.NetworkInterfacePrivateIpAddress{
+				PrivateIpAddress: aws.String(f.allocIP(aws.ToString(s.SubnetId))), Primary: aws.Bool(false)})
+		}
 		f.enis[id] = e
 		if in.ClientToken != nil {
 			f.eniTokens[*in.ClientToken] = id
@@ -684,6 +693,17 @@ func eniFields(e *eni) fieldFunc {
 			return []string{aws.ToString(e.VpcId)}, true
 		case "status":
 			return []string{string(e.Status)}, true
+		case "addresses.private-ip-address", "private-ip-address":
+			var v []string
+			for _, a := range e.PrivateIpAddresses {
+				v = append(v, aws.ToString(a.PrivateIpAddress))
+			}
+			return v, true
+		case "attachment.instance-id":
+			if e.Attachment == nil {
+				return nil, true
+			}
+			return []string{aws.ToString(e.Attachment.InstanceId)}, true
 		}
 		return tagFields(e.TagSet, name)
 	}
@@ -716,13 +736,128 @@ func (f *EC2) DeleteNetworkInterface(_ context.Context, in *ec2.DeleteNetworkInt
 		if e.Status == types.NetworkInterfaceStatusInUse {
 			return nil, APIError("InvalidNetworkInterface.InUse", "Network interface '%s' is currently in use.", id)
 		}
-		for _, a := range f.addresses {
-			if aws.ToString(a.NetworkInterfaceId) == id {
-				a.NetworkInterfaceId, a.AssociationId, a.PrivateIpAddress = nil, nil, nil
+		f.deleteInterface(id)
+		return &ec2.DeleteNetworkInterfaceOutput{}, nil
+	})
+}
+
+// deleteInterface forgets an interface: its addresses, secondary ones
+// included, go back to the subnet, and Elastic IPs mapped to them are
+// disassociated, as EC2 does.
+func (f *EC2) deleteInterface(id string) {
+	for _, a := range f.addresses {
+		if aws.ToString(a.NetworkInterfaceId) == id {
+			a.NetworkInterfaceId, a.AssociationId, a.PrivateIpAddress = nil, nil, nil
+		}
+	}
+	delete(f.enis, id)
+}
+
+// holder returns the interface that has ip among its addresses, if any.
+func (f *EC2) holder(ip string) *eni {
+	for _, e := range f.enis {
+		for _, a := range e.PrivateIpAddresses {
+			if aws.ToString(a.PrivateIpAddress) == ip {
+				return e
 			}
 		}
-		delete(f.enis, id)
-		return &ec2.DeleteNetworkInterfaceOutput{}, nil
+	}
+	return nil
+}
+
+// AssignPrivateIpAddresses adds secondary addresses to an interface: a
+// count of new ones, or the addresses named. A named address another
+// interface holds moves only with AllowReassignment, and only within its
+// subnet; an Elastic IP mapped to it moves with it, as EC2 documents
+// ("any Elastic IP address that is associated with the IP address is also
+// moved"). EC2 remaps asynchronously; the fake at once.
+func (f *EC2) AssignPrivateIpAddresses(_ context.Context, in *ec2.AssignPrivateIpAddressesInput, _ ...func(*ec2.Options)) (*ec2.AssignPrivateIpAddressesOutput, error) {
+	return op(f, "AssignPrivateIpAddresses", func() (*ec2.AssignPrivateIpAddressesOutput, error) {
+		id := aws.ToString(in.NetworkInterfaceId)
+		if err := f.young(id); err != nil {
+			return nil, err
+		}
+		e := f.enis[id]
+		if e == nil {
+			return nil, APIError("InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", id)
+		}
+		if (len(in.PrivateIpAddresses) > 0) == (in.SecondaryPrivateIpAddressCount != nil) {
+			return nil, APIError("InvalidParameterCombination", "Specify either private IP addresses or a secondary private IP address count")
+		}
+		out := &ec2.AssignPrivateIpAddressesOutput{NetworkInterfaceId: e.NetworkInterfaceId}
+		e.PrivateIpAddresses = append([]types.NetworkInterfacePrivateIpAddress(nil), e.PrivateIpAddresses...)
+		add := func(ip string) {
+			e.PrivateIpAddresses = append(e.PrivateIpAddresses, types.NetworkInterfacePrivateIpAddress{PrivateIpAddress: aws.String(ip), Primary: aws.Bool(false)})
+			out.AssignedPrivateIpAddresses = append(out.AssignedPrivateIpAddresses, types.AssignedPrivateIpAddress{PrivateIpAddress: aws.String(ip)})
+		}
+		for i := int32(0); i < aws.ToInt32(in.SecondaryPrivateIpAddressCount); i++ {
+			add(f.allocIP(aws.ToString(e.SubnetId)))
+		}
+		_, cidr, _ := net.ParseCIDR(aws.ToString(f.subnets[aws.ToString(e.SubnetId)].CidrBlock))
+		for _, ip := range in.PrivateIpAddresses {
+			if parsed := net.ParseIP(ip); parsed == nil || !cidr.Contains(parsed) {
+				return nil, APIError("InvalidParameterValue", "Address %s does not fall within the subnet's address range", ip)
+			}
+		}
+		for _, ip := range in.PrivateIpAddresses {
+			from := f.holder(ip)
+			switch {
+			case from == e:
+				out.AssignedPrivateIpAddresses = append(out.AssignedPrivateIpAddresses, types.AssignedPrivateIpAddress{PrivateIpAddress: aws.String(ip)})
+				continue
+			case from != nil && aws.ToString(from.PrivateIpAddress) == ip:
+				return nil, APIError("InvalidParameterValue", "Address %s is the primary address of %s and cannot move", ip, aws.ToString(from.NetworkInterfaceId))
+			case from != nil && !aws.ToBool(in.AllowReassignment):
+				return nil, APIError("InvalidParameterValue", "Address %s is in use", ip)
+			case from != nil:
+				// A new slice: answers already given share the old one.
+				var kept []types.NetworkInterfacePrivateIpAddress
+				for _, a := range from.PrivateIpAddresses {
+					if aws.ToString(a.PrivateIpAddress) != ip {
+						kept = append(kept, a)
+					}
+				}
+				from.PrivateIpAddresses = kept
+				for _, a := range f.addresses {
+					if aws.ToString(a.NetworkInterfaceId) == aws.ToString(from.NetworkInterfaceId) && aws.ToString(a.PrivateIpAddress) == ip {
+						a.NetworkInterfaceId = e.NetworkInterfaceId
+					}
+				}
+			}
+			add(ip)
+		}
+		return out, nil
+	})
+}
+
+// CreateTags adds or replaces tags on network interfaces, the only
+// resources the provider tags after creating them.
+func (f *EC2) CreateTags(_ context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	return op(f, "CreateTags", func() (*ec2.CreateTagsOutput, error) {
+		for _, id := range in.Resources {
+			if err := f.young(id); err != nil {
+				return nil, err
+			}
+			if f.enis[id] == nil {
+				return nil, APIError("InvalidID", "The ID '%s' is not valid for tagging in this fake", id)
+			}
+		}
+		for _, id := range in.Resources {
+			e := f.enis[id]
+			e.TagSet = append([]types.Tag(nil), e.TagSet...)
+			for _, t := range in.Tags {
+				replaced := false
+				for i := range e.TagSet {
+					if aws.ToString(e.TagSet[i].Key) == aws.ToString(t.Key) {
+						e.TagSet[i].Value, replaced = t.Value, true
+					}
+				}
+				if !replaced {
+					e.TagSet = append(e.TagSet, t)
+				}
+			}
+		}
+		return &ec2.CreateTagsOutput{}, nil
 	})
 }
 
@@ -794,10 +929,22 @@ func (f *EC2) AssociateAddress(_ context.Context, in *ec2.AssociateAddressInput,
 		if a.AssociationId != nil && aws.ToString(a.NetworkInterfaceId) != aws.ToString(in.NetworkInterfaceId) && !aws.ToBool(in.AllowReassociation) {
 			return nil, APIError("Resource.AlreadyAssociated", "resource %s is already associated", aws.ToString(a.AllocationId))
 		}
-		if a.AssociationId == nil || aws.ToString(a.NetworkInterfaceId) != aws.ToString(in.NetworkInterfaceId) {
+		private := e.PrivateIpAddress
+		if in.PrivateIpAddress != nil {
+			private = nil
+			for _, pa := range e.PrivateIpAddresses {
+				if aws.ToString(pa.PrivateIpAddress) == aws.ToString(in.PrivateIpAddress) {
+					private = pa.PrivateIpAddress
+				}
+			}
+			if private == nil {
+				return nil, APIError("InvalidParameterValue", "Address %s is not assigned to %s", aws.ToString(in.PrivateIpAddress), aws.ToString(e.NetworkInterfaceId))
+			}
+		}
+		if a.AssociationId == nil || aws.ToString(a.NetworkInterfaceId) != aws.ToString(in.NetworkInterfaceId) || aws.ToString(a.PrivateIpAddress) != aws.ToString(private) {
 			a.AssociationId = aws.String(f.id("eipassoc"))
 		}
-		a.NetworkInterfaceId, a.PrivateIpAddress = in.NetworkInterfaceId, e.PrivateIpAddress
+		a.NetworkInterfaceId, a.PrivateIpAddress = in.NetworkInterfaceId, private
 		return &ec2.AssociateAddressOutput{AssociationId: a.AssociationId}, nil
 	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -89,5 +90,79 @@ func TestThrottleRateIsDeterministic(t *testing.T) {
 	}
 	if n < 15 || n > 45 {
 		t.Errorf("%d%% throttled, want about 30%%", n)
+	}
+}
+
+func TestSecondaryAddressMovesAndItsElasticIPFollows(t *testing.T) {
+	ctx := context.Background()
+	clock := NewClock(time.Unix(0, 0))
+	f := NewEC2(clock, "eu-west-1")
+	sub := subnet(t, f, "eu-west-1a")
+	vpc := aws.ToString(f.subnets[sub].VpcId)
+	igw, _ := f.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{})
+	if _, err := f.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: igw.InternetGateway.InternetGatewayId, VpcId: aws.String(vpc)}); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := f.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(sub), SecondaryPrivateIpAddressCount: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := holder.NetworkInterface
+	if len(h.PrivateIpAddresses) != 2 || aws.ToBool(h.PrivateIpAddresses[1].Primary) {
+		t.Fatalf("addresses = %+v, want a primary and a secondary", h.PrivateIpAddresses)
+	}
+	vip := aws.ToString(h.PrivateIpAddresses[1].PrivateIpAddress)
+	eip, _ := f.AllocateAddress(ctx, &ec2.AllocateAddressInput{})
+	if _, err := f.AssociateAddress(ctx, &ec2.AssociateAddressInput{AllocationId: eip.AllocationId, NetworkInterfaceId: h.NetworkInterfaceId, PrivateIpAddress: aws.String(vip)}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := f.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-0deb000000000000"), InstanceType: "t3.micro",
+		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(sub)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := run.Instances[0]
+	to := inst.NetworkInterfaces[0].NetworkInterfaceId
+	where := func() (eni, eipENI, eipIP string) {
+		out, _ := f.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{Filters: []types.Filter{{Name: aws.String("addresses.private-ip-address"), Values: []string{vip}}}})
+		if len(out.NetworkInterfaces) == 1 {
+			eni = aws.ToString(out.NetworkInterfaces[0].NetworkInterfaceId)
+		}
+		as, _ := f.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{})
+		return eni, aws.ToString(as.Addresses[0].NetworkInterfaceId), aws.ToString(as.Addresses[0].PrivateIpAddress)
+	}
+
+	move := func(eni *string, allow bool) error {
+		_, err := f.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: eni, PrivateIpAddresses: []string{vip}, AllowReassignment: aws.Bool(allow)})
+		return err
+	}
+	if err := move(to, false); code(err) != "InvalidParameterValue" {
+		t.Errorf("taking a held address without AllowReassignment = %v", err)
+	}
+	if err := move(to, true); err != nil {
+		t.Fatal(err)
+	}
+	if eni, eipENI, eipIP := where(); eni != aws.ToString(to) || eipENI != aws.ToString(to) || eipIP != vip {
+		t.Errorf("after the move: address on %s, Elastic IP on %s/%s; want both on %s", eni, eipENI, eipIP, aws.ToString(to))
+	}
+	if err := move(to, false); err != nil {
+		t.Errorf("assigning an address the interface already has = %v", err)
+	}
+	if _, err := f.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: h.NetworkInterfaceId,
+		PrivateIpAddresses: []string{aws.ToString(inst.PrivateIpAddress)}, AllowReassignment: aws.Bool(true)}); code(err) != "InvalidParameterValue" {
+		t.Errorf("moving a primary address = %v", err)
+	}
+
+	// Terminating the instance deletes its interface: the address goes
+	// back to the subnet and the Elastic IP is unmapped.
+	if _, err := f.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{aws.ToString(inst.InstanceId)}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(DefaultTerminateDelay)
+	if eni, eipENI, _ := where(); eni != "" || eipENI != "" {
+		t.Errorf("after termination: address on %q, Elastic IP on %q; want both free", eni, eipENI)
+	}
+	if err := move(h.NetworkInterfaceId, false); err != nil {
+		t.Errorf("reclaiming a free address = %v", err)
 	}
 }
