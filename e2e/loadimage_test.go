@@ -134,12 +134,3 @@ func TestLoadedImageOutlivesItsNode(t *testing.T) {
 		t.Errorf("after --forget the record is %q (%v), want empty", r.Stdout, r.Err)
 	}
 }
-
-func waitingReason(p *corev1.Pod) string {
-	for _, s := range p.Status.ContainerStatuses {
-		if w := s.State.Waiting; w != nil {
-			return " (" + w.Reason + ")"
-		}
-	}
-	return ""
-}
