@@ -71,6 +71,10 @@ func liveCluster(t *testing.T, client kubernetes.Interface, ledger map[string]st
 		v1alpha1.StatusConfigMap: {v1alpha1.StatusKey: "agent: agent-0\n", v1alpha1.AppliedSpecKey: string(specWith("1"))},
 		v1alpha1.LedgerConfigMap: ledger,
 	} {
+		// Other tests of the package leave their own behind.
+		if err := client.CoreV1().ConfigMaps(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
 		if _, err := client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
