@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/seedhq/seed/e2e/framework"
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/imageref"
 	"github.com/seedhq/seed/providers"
 )
@@ -70,7 +71,12 @@ func TestLoadedImageOutlivesItsNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every machine has it where the kubelet looks (crictl asks the CRI).
-	machines, _, _ := framework.Owned(t, name)
+	// (The cluster's other containers, such as its load balancer, are not
+	// machines.)
+	machines := slices.Concat(framework.PoolContainers(t, name, v1alpha1.ControlPlanePool), framework.PoolContainers(t, name, "workers"))
+	if len(machines) != 2 {
+		t.Errorf("machines %v, want the control plane and one worker", machines)
+	}
 	for _, id := range machines {
 		if out := framework.Docker(t, "exec", id, "crictl", "images", "-q", ref.Normalized()); out == "" {
 			t.Errorf("machine %s: crictl lists no %s", id, ref.Normalized())
