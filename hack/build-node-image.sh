@@ -35,6 +35,9 @@ main() {
   local ROOTFS_TAR KUBE_BIN SANDBOX_IMAGE SEEDNET_IMAGE IMAGES
   # shellcheck source=/dev/null
   source "$inputs"
+  # crictl, for debugging nodes (/etc/crictl.yaml points it at containerd).
+  local crictl_bin
+  crictl_bin=$("$root/hack/build-crictl.sh" | tail -1)
   local ref="seed-node:$version"
   local -a images
   read -r -a images <<<"$IMAGES"
@@ -54,6 +57,7 @@ main() {
     echo "$version $SANDBOX_IMAGE $SEEDNET_IMAGE $(basename "$ROOTFS_TAR")"
     printf '%s\n' "${ids[@]}"
     sha256sum "${BASH_SOURCE[0]}" "$root/manifests/network/seednet.yaml" "$KUBE_BIN/kube" | cut -d' ' -f1
+    sha256sum "$crictl_bin/crictl" | cut -d' ' -f1
     (cd "$root/images/node" && find Dockerfile files \( -type f -o -type l \) -printf '%p %l %m\n' | LC_ALL=C sort &&
       find Dockerfile files -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
   } | hash_of)
@@ -91,6 +95,7 @@ main() {
   for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl; do
     ln -s kube "$work/ctx/kube/$c"
   done
+  cp "$crictl_bin/crictl" "$work/ctx/kube/crictl"
   sed -e "s|@IMAGE@|$SEEDNET_IMAGE|" -e "s|@BACKEND@|route|" "$root/manifests/network/seednet.yaml" >"$work/ctx/manifests/10-seednet.yaml"
   cp "$root/images/node/Dockerfile" "$work/ctx/Dockerfile"
   DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base" -t "seed-node-build:$version" "$work/ctx" >/dev/null 2>"$work/build.log" ||

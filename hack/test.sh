@@ -31,6 +31,14 @@ run_unit() {
   # testenv-backed packages skip without binaries outside CI; unit mode is
   # meant for a quick loop, so point them at nothing and let them skip.
   CI= SEED_KUBE_BIN_DIR=/nonexistent go test -count=1 $packages
+  run_monitoring
+}
+
+# run_monitoring checks manifests/monitoring, a module of its own so that
+# Prometheus' rule parser stays out of the root module.
+run_monitoring() {
+  seed::log "Monitoring manifests (manifests/monitoring/check)"
+  (cd manifests/monitoring/check && go test -count=1 ./...)
 }
 
 run_integration() {
@@ -44,6 +52,7 @@ run_integration() {
   integration_env
   seed::log "Unit and integration tests"
   go test -count=1 -timeout 20m $packages
+  run_monitoring
 }
 
 # cluster_range NAME prints the default network pkg/bootstrap gives every

@@ -185,6 +185,22 @@ type Provider interface {
 	// is not there (yet). Only when Capabilities().ReadsFiles; otherwise it
 	// fails as Invalid.
 	ReadFile(ctx context.Context, machine, path string) ([]byte, error)
+	// LoadImage imports an image archive into a running machine's container
+	// runtime, where its kubelet finds the images without pulling, and
+	// returns once every image in the archive's Refs is there. The images
+	// live as long as the machine. A provider that cannot reach its
+	// machines' runtimes this way fails as Invalid, saying how its machines
+	// get images instead.
+	LoadImage(ctx context.Context, machine string, img ImageArchive) error
+}
+
+// ImageArchive is a `docker save` tar stream of one or more images.
+type ImageArchive struct {
+	// Refs are the images the archive holds, as containerd names them
+	// (docker.io/library/busybox:1.36).
+	Refs []string
+	Data io.Reader
+	Size int64
 }
 
 // StagedImage is an image tarball (`docker save` format) a provider ships to

@@ -122,7 +122,7 @@ func (r *Reconciler) saveLedger(ctx context.Context, ps *pass) bool {
 		var rec []recordedStep
 		for _, name := range sortedKeys(ps.led.Entries) {
 			e := ps.led.Entries[name]
-			rec = append(rec, recordedStep{Machine: name, Op: e.Op, Step: e.step()})
+			rec = append(rec, recordedStep{Machine: name, Op: e.Op, Step: e.NextStep()})
 		}
 		r.stepRecorded(ctx, rec)
 	}
@@ -140,7 +140,7 @@ func (r *Reconciler) advanceCreates(ctx context.Context, ps *pass) {
 	var entries []*ledgerEntry
 	for _, name := range sortedKeys(ps.led.Entries) {
 		if e := ps.led.Entries[name]; e.Op == plan.OpCreate {
-			specs = append(specs, e.machineSpec(name))
+			specs = append(specs, e.MachineSpec(name))
 			entries = append(entries, e)
 		}
 	}
@@ -235,7 +235,7 @@ func (r *Reconciler) advanceDeletes(ctx context.Context, ps *pass) {
 			continue
 		}
 		var err error
-		switch e.step() {
+		switch e.NextStep() {
 		case plan.StepDrain:
 			err = r.drainStep(ctx, ps, name, e, timeout)
 		case plan.StepDeleteMachine:

@@ -6,85 +6,23 @@ import (
 	"fmt"
 	"maps"
 	"sort"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	seedledger "github.com/seedhq/seed/pkg/ledger"
 	"github.com/seedhq/seed/pkg/plan"
-	"github.com/seedhq/seed/providers"
 )
 
-// ledgerEntry is one operation (plan.Operation) on one machine that the
-// agent has recorded and not yet seen through. Its Step is the next step to
-// take, written before that step is taken, so an agent killed at any point
-// resumes exactly there. Every step is idempotent.
-type ledgerEntry struct {
-	Op                plan.OperationType `json:"op"`
-	Step              plan.Step          `json:"step,omitempty"`
-	Pool              string             `json:"pool"`
-	Role              string             `json:"role,omitempty"`
-	MachineType       string             `json:"machineType,omitempty"`
-	KubernetesVersion string             `json:"kubernetesVersion,omitempty"`
-	Reason            string             `json:"reason,omitempty"`
-	RecordedAt        time.Time          `json:"recordedAt"`
-	DrainStartedAt    *time.Time         `json:"drainStartedAt,omitempty"`
-	// PodsLeft and BlockedBy are where the drain last stood, so that the
-	// decision to give up on it can say what it gave up on, whichever agent
-	// takes it.
-	PodsLeft  int      `json:"podsLeft,omitempty"`
-	BlockedBy []string `json:"blockedBy,omitempty"`
-	// LastError is the last failure of this operation's current step.
-	LastError string `json:"lastError,omitempty"`
-	// Replaces is the control-plane machine a replace-control-plane
-	// operation replaces; the entry's name is the new machine's.
-	Replaces string `json:"replaces,omitempty"`
-	// StepStartedAt is when the current step became the next one.
-	StepStartedAt *time.Time `json:"stepStartedAt,omitempty"`
-	// Waiting says what the current step waits for, when it waits.
-	Waiting string `json:"waiting,omitempty"`
-}
-
-// step returns the next step, for entries written before steps were
-// recorded: a creation's only step, a deletion's first.
-func (e *ledgerEntry) step() plan.Step {
-	switch {
-	case e.Step != "":
-		return e.Step
-	case e.Op == plan.OpCreate:
-		return plan.StepCreate
-	case e.Op == plan.OpReplaceControlPlane:
-		return plan.StepPrepare
-	default:
-		return plan.StepDrain
-	}
-}
-
-// operation is the entry as the planner reads it.
-func (e *ledgerEntry) operation(name string) plan.Operation {
-	op := plan.Operation{Type: e.Op, Machine: name, Step: e.step(), Pool: e.Pool, RecordedAt: e.RecordedAt,
-		Spec: e.machineSpec(name), Replaces: e.Replaces}
-	if e.DrainStartedAt != nil {
-		op.DrainStartedAt = *e.DrainStartedAt
-	}
-	return op
-}
-
-func (e *ledgerEntry) machineSpec(name string) providers.MachineSpec {
-	return providers.MachineSpec{Name: name, Pool: e.Pool, Role: providers.Role(e.Role),
-		MachineType: e.MachineType, KubernetesVersion: e.KubernetesVersion}
-}
+// ledgerEntry is one operation on one machine that the agent has recorded
+// and not yet seen through; its format is pkg/ledger's, shared with the
+// seed's `seed plan`.
+type ledgerEntry = seedledger.Entry
 
 // operations lists the ledger for the planner.
-func (l *ledger) operations() []plan.Operation {
-	out := make([]plan.Operation, 0, len(l.Entries))
-	for _, name := range sortedKeys(l.Entries) {
-		out = append(out, l.Entries[name].operation(name))
-	}
-	return out
-}
+func (l *ledger) operations() []plan.Operation { return seedledger.Operations(l.Entries) }
 
 // ledger is the content of the ledger ConfigMap at one resourceVersion.
 // Saving it with that resourceVersion fails with a conflict when anyone else
@@ -112,17 +50,7 @@ func (s ledgerStore) load(ctx context.Context) (*ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading ledger %s/%s: %w", s.namespace, s.name, err)
 	}
-	l := &ledger{Entries: map[string]*ledgerEntry{}, resourceVersion: cm.ResourceVersion, exists: true, saved: cm.Data}
-	for name, raw := range cm.Data {
-		var e ledgerEntry
-		if err := json.Unmarshal([]byte(raw), &e); err != nil {
-			// A damaged entry must not stop the agent; it is dropped and the
-			// planner's orphan rule takes care of any machine behind it.
-			continue
-		}
-		l.Entries[name] = &e
-	}
-	return l, nil
+	return &ledger{Entries: seedledger.Decode(cm.Data), resourceVersion: cm.ResourceVersion, exists: true, saved: cm.Data}, nil
 }
 
 // save writes the ledger. A conflict means another writer got there first;

@@ -10,6 +10,8 @@ type Metrics struct {
 	specErrors        prometheus.Counter
 	reconcileErrors   prometheus.Counter
 	replacementStep   *prometheus.GaugeVec
+	remediation       prometheus.Gauge
+	drainBlocked      *prometheus.GaugeVec
 }
 
 // NewMetrics creates the reconciler metrics and registers them with reg.
@@ -40,7 +42,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "seed_upgrade_step",
 			Help: "1 for the step a control-plane replacement (an upgrade, or a new machine type) stands at, 0 for the others; all 0 when none runs.",
 		}, []string{"step"}),
+		remediation: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "seed_remediation_halted",
+			Help: "1 while too many machines are unhealthy at once (spec.health.maxUnhealthy) and none is replaced for being unhealthy, else 0.",
+		}),
+		drainBlocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "seed_drain_blocked_seconds",
+			Help: "For each machine whose drain a PodDisruptionBudget blocks, how long ago the drain started; absent for drains that progress.",
+		}, []string{"machine"}),
 	}
-	reg.MustRegister(m.reconcileDuration, m.actions, m.machines, m.specErrors, m.reconcileErrors, m.replacementStep)
+	reg.MustRegister(m.reconcileDuration, m.actions, m.machines, m.specErrors, m.reconcileErrors, m.replacementStep,
+		m.remediation, m.drainBlocked)
 	return m
 }

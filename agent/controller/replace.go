@@ -64,14 +64,14 @@ func (r *Reconciler) advanceReplacements(ctx context.Context, ps *pass) {
 		if e.Op != plan.OpReplaceControlPlane {
 			continue
 		}
-		before := e.step()
+		before := e.NextStep()
 		waiting, err := r.replaceStep(ctx, ps, name, e)
-		if e.step() != before {
+		if e.NextStep() != before {
 			now := ps.now
 			e.StepStartedAt, e.Waiting, e.LastError, ps.moved = &now, "", "", true
-			r.opts.Logger.Info("Control-plane replacement moved on", "machine", name, "replaces", e.Replaces, "done", before, "next", e.step())
+			r.opts.Logger.Info("Control-plane replacement moved on", "machine", name, "replaces", e.Replaces, "done", before, "next", e.NextStep())
 			r.event(ps.specCM, corev1.EventTypeNormal, "ControlPlaneReplacement",
-				"Replacing control-plane machine %s by %s: %s done, next %s", e.Replaces, name, before, e.step())
+				"Replacing control-plane machine %s by %s: %s done, next %s", e.Replaces, name, before, e.NextStep())
 		} else {
 			e.Waiting = waiting
 		}
@@ -97,7 +97,7 @@ func (r *Reconciler) advanceReplacements(ctx context.Context, ps *pass) {
 func (r *Reconciler) replaceStep(ctx context.Context, ps *pass, name string, e *ledgerEntry) (waiting string, err error) {
 	old := e.Replaces
 	onOld := r.opts.Self == old
-	switch e.step() {
+	switch e.NextStep() {
 	case plan.StepPrepare:
 		if err := r.checkEtcdVersion(ctx, ps); err != nil {
 			return "", err
@@ -108,7 +108,7 @@ func (r *Reconciler) replaceStep(ctx context.Context, ps *pass, name string, e *
 		e.Step = plan.StepJoin
 
 	case plan.StepJoin:
-		spec := e.machineSpec(name)
+		spec := e.MachineSpec(name)
 		images, err := r.clusterImages(ctx)
 		if err != nil {
 			return "", err

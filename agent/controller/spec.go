@@ -14,7 +14,7 @@ import (
 
 // appliedSpecKey is where the status ConfigMap keeps the last valid spec, so
 // an agent that restarts while the spec is broken still acts on a good one.
-const appliedSpecKey = "applied-spec.yaml"
+const appliedSpecKey = v1alpha1.AppliedSpecKey
 
 // currentSpec returns the spec ConfigMap and the spec to act on: the
 // ConfigMap's if it is valid, else the last good one (nil if there is none).

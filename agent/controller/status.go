@@ -97,7 +97,7 @@ func (r *Reconciler) fillStatus(ps *pass) {
 			LastError: r.failures[m.Name],
 		}
 		if e, ok := ps.led.Entries[m.Name]; ok {
-			ms.Operation = string(e.Op) + "/" + string(e.step())
+			ms.Operation = string(e.Op) + "/" + string(e.NextStep())
 			if e.LastError != "" {
 				ms.LastError = e.LastError
 			}
@@ -159,6 +159,18 @@ func (r *Reconciler) fillStatus(ps *pass) {
 	for _, c := range p.Conditions {
 		if c.Type == plan.ConditionRemediationHalted {
 			halted = c.Message
+		}
+	}
+	if m := r.opts.Metrics; m != nil {
+		m.remediation.Set(0)
+		if halted != "" {
+			m.remediation.Set(1)
+		}
+		m.drainBlocked.Reset()
+		for _, d := range st.Drains {
+			if len(d.BlockedBy) > 0 {
+				m.drainBlocked.WithLabelValues(d.Machine).Set(now.Sub(d.StartedAt).Seconds())
+			}
 		}
 	}
 	if halted != "" {
@@ -231,7 +243,7 @@ func (r *Reconciler) fillReplacement(ps *pass) {
 			continue
 		}
 		rs := &v1alpha1.ReplacementStatus{Old: e.Replaces, New: name, KubernetesVersion: e.KubernetesVersion, StartedAt: e.RecordedAt}
-		current = e.step()
+		current = e.NextStep()
 		steps := plan.ReplaceSteps
 		if plan.ReplaceStepIndex(current) < 0 {
 			steps = []plan.Step{plan.StepPrepare, plan.StepJoin, plan.StepWaitReady, current}

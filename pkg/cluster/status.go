@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
@@ -128,4 +130,51 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// StatusChanged reports whether next says something prev did not. The time
+// of writing alone is no change: an agent rewriting the same report is not
+// news.
+func StatusChanged(prev, next *v1alpha1.ClusterStatus) bool {
+	if prev == nil || next == nil {
+		return prev != next
+	}
+	a, b := *prev, *next
+	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
+	return !reflect.DeepEqual(a, b)
+}
+
+// WatchStatus reads the agent's status every interval until ctx ends, and
+// calls show with each status that changed (the first one included). A
+// failed read is reported through onError and tried again: during a
+// control-plane replacement the API server is briefly away.
+func WatchStatus(ctx context.Context, cfg *rest.Config, interval time.Duration,
+	show func(*v1alpha1.ClusterStatus) error, onError func(error)) error {
+	var last *v1alpha1.ClusterStatus
+	var lastErr string
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		st, err := GetStatus(ctx, cfg)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			if err.Error() != lastErr {
+				onError(err)
+			}
+			lastErr = err.Error()
+		case StatusChanged(last, st):
+			lastErr = ""
+			if err := show(st); err != nil {
+				return err
+			}
+			last = st
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

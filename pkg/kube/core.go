@@ -46,7 +46,13 @@ type PodList struct {
 // Pod is what the seed reads of a core/v1 Pod.
 type Pod struct {
 	metav1.ObjectMeta `json:"metadata"`
+	Spec              PodSpec   `json:"spec"`
 	Status            PodStatus `json:"status"`
+}
+
+// PodSpec is what the seed reads of a core/v1 PodSpec.
+type PodSpec struct {
+	NodeName string `json:"nodeName,omitempty"`
 }
 
 // PodStatus is what the seed reads of a core/v1 PodStatus.
@@ -142,4 +148,82 @@ func (c *Core) ListPods(ctx context.Context, namespace, labelSelector string) (*
 	}
 	pods := &PodList{}
 	return pods, getJSON(ctx, r, pods)
+}
+
+// configMapWrite is a ConfigMap as the seed writes it: with its kind, so
+// the API server need not guess it.
+type configMapWrite struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	*ConfigMap
+}
+
+// CreateConfigMap creates a ConfigMap; one that exists already is an
+// *errors.StatusError for which errors.IsAlreadyExists holds.
+func (c *Core) CreateConfigMap(ctx context.Context, cm *ConfigMap) (*ConfigMap, error) {
+	return c.writeConfigMap(ctx, c.client.Post().Namespace(cm.Namespace).Resource("configmaps"), cm)
+}
+
+// UpdateConfigMap replaces a ConfigMap. With cm.ResourceVersion set, it
+// fails with a conflict (errors.IsConflict) when someone wrote in between.
+func (c *Core) UpdateConfigMap(ctx context.Context, cm *ConfigMap) (*ConfigMap, error) {
+	return c.writeConfigMap(ctx, c.client.Put().Namespace(cm.Namespace).Resource("configmaps").Name(cm.Name), cm)
+}
+
+func (c *Core) writeConfigMap(ctx context.Context, r *rest.Request, cm *ConfigMap) (*ConfigMap, error) {
+	body, err := json.Marshal(configMapWrite{APIVersion: "v1", Kind: "ConfigMap", ConfigMap: cm})
+	if err != nil {
+		return nil, fmt.Errorf("encoding ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	out := &ConfigMap{}
+	return out, getJSON(ctx, r.Param("fieldManager", "seed").SetHeader("Content-Type", "application/json").Body(body), out)
+}
+
+// NodeList is what the seed reads of a core/v1 NodeList.
+type NodeList struct {
+	Items []Node `json:"items"`
+}
+
+// Node is what the seed reads of a core/v1 Node.
+type Node struct {
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              NodeSpec   `json:"spec"`
+	Status            NodeStatus `json:"status"`
+}
+
+// NodeSpec is what the seed reads of a core/v1 NodeSpec.
+type NodeSpec struct {
+	Unschedulable bool `json:"unschedulable,omitempty"`
+}
+
+// NodeStatus is what the seed reads of a core/v1 NodeStatus.
+type NodeStatus struct {
+	Conditions []NodeCondition `json:"conditions,omitempty"`
+	NodeInfo   NodeSystemInfo  `json:"nodeInfo"`
+}
+
+// NodeCondition is what the seed reads of a core/v1 NodeCondition.
+type NodeCondition struct {
+	Type               string      `json:"type"`
+	Status             string      `json:"status"`
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+}
+
+// NodeSystemInfo is what the seed reads of a core/v1 NodeSystemInfo.
+type NodeSystemInfo struct {
+	KubeletVersion string `json:"kubeletVersion"`
+}
+
+// ListNodes lists the cluster's Nodes.
+func (c *Core) ListNodes(ctx context.Context) (*NodeList, error) {
+	nodes := &NodeList{}
+	return nodes, getJSON(ctx, c.client.Get().Resource("nodes"), nodes)
+}
+
+// ServerVersion is the API server's gitVersion (/version).
+func (c *Core) ServerVersion(ctx context.Context) (string, error) {
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	return v.GitVersion, getJSON(ctx, c.client.Get().AbsPath("/version"), &v)
 }

@@ -338,6 +338,15 @@ func (p *provider) ReadFile(_ context.Context, machine, path string) ([]byte, er
 		errors.New("the AWS provider cannot read files off instances"))
 }
 
+// LoadImage implements providers.Provider. Instances are reachable only
+// through their first boot, which already fetches the images the seed
+// staged in the cluster's bucket; nothing copies into a running one.
+func (p *provider) LoadImage(_ context.Context, machine string, _ providers.ImageArchive) error {
+	return providers.NewError(providers.KindInvalid, "loading images into machine "+machine,
+		errors.New("loading local images into AWS instances is not implemented: push the image to a registry the nodes can pull from "+
+			"(and use it from there), or stage it through the cluster's S3 bucket as the seed stages the agent and network images"))
+}
+
 type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }

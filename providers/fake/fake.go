@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ const (
 	MethodPreflight             = "Preflight"
 	MethodStageImage            = "StageImage"
 	MethodReadFile              = "ReadFile"
+	MethodLoadImage             = "LoadImage"
 	MethodMoveEndpoint          = "MoveEndpoint"
 )
 
@@ -38,6 +40,7 @@ type Provider struct {
 	caps     providers.Capabilities
 	staged   map[string]StagedImage
 	files    map[string]map[string][]byte
+	loaded   map[string][]string
 	clock    func() time.Time
 	machines map[string]providers.Machine
 	calls    map[string]int
@@ -92,6 +95,7 @@ func New(clock func() time.Time) *Provider {
 		caps:     providers.Capabilities{StagesImages: true, ReadsFiles: true},
 		staged:   map[string]StagedImage{},
 		files:    map[string]map[string][]byte{},
+		loaded:   map[string][]string{},
 		infra: providers.Infrastructure{
 			ControlPlaneEndpoint: "fake-control-plane:6443",
 			ExternalEndpoint:     "127.0.0.1:6443",
@@ -455,6 +459,36 @@ func (p *Provider) ReadFile(ctx context.Context, machine, path string) ([]byte, 
 		return nil, providers.NewError(providers.KindNotFound, op, errors.New("no such file"))
 	}
 	return bytes.Clone(b), nil
+}
+
+// LoadImage implements providers.Provider: it reads the archive and
+// records its references as loaded on a running machine.
+func (p *Provider) LoadImage(ctx context.Context, machine string, img providers.ImageArchive) error {
+	if err := p.begin(ctx, MethodLoadImage); err != nil {
+		return err
+	}
+	op := "loading images into machine " + machine
+	if _, err := io.Copy(io.Discard, img.Data); err != nil {
+		return providers.NewError(providers.KindTransient, op, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.machines[machine]
+	if !ok {
+		return providers.NewError(providers.KindNotFound, op, errors.New("no such machine"))
+	}
+	if m.Phase != providers.PhaseRunning {
+		return providers.NewError(providers.KindInvalid, op, fmt.Errorf("machine is %s, not running", m.Phase))
+	}
+	p.loaded[machine] = append(p.loaded[machine], img.Refs...)
+	return nil
+}
+
+// Loaded returns the references LoadImage loaded into machine, in order.
+func (p *Provider) Loaded(machine string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.loaded[machine])
 }
 
 // MoveEndpoint implements providers.Provider. The fake's endpoint is a

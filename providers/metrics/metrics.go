@@ -111,3 +111,8 @@ func (d *decorated) ReadFile(ctx context.Context, machine, path string) (_ []byt
 	defer func(start time.Time) { d.observe("ReadFile", start, err) }(time.Now())
 	return d.next.ReadFile(ctx, machine, path)
 }
+
+func (d *decorated) LoadImage(ctx context.Context, machine string, img providers.ImageArchive) (err error) {
+	defer func(start time.Time) { d.observe("LoadImage", start, err) }(time.Now())
+	return d.next.LoadImage(ctx, machine, img)
+}

@@ -102,3 +102,16 @@ func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provid
 func LocalImage(ctx context.Context, ref string) (io.ReadCloser, error) {
 	return docker.SaveImage(ctx, "", ref)
 }
+
+// InspectLocalImage reads ref from the local Docker engine, where the
+// images `seed load image` loads come from; NotFound when it has no such
+// image.
+func InspectLocalImage(ctx context.Context, ref string) (docker.LocalImage, error) {
+	return docker.InspectLocalImage(ctx, "", ref)
+}
+
+// SaveLocalImages exports refs from the local Docker engine as one
+// `docker save` tar stream.
+func SaveLocalImages(ctx context.Context, refs []string) (io.ReadCloser, error) {
+	return docker.SaveImages(ctx, "", refs)
+}

@@ -14,6 +14,8 @@ import (
 	"github.com/seedhq/seed/pkg/version"
 	"github.com/seedhq/seed/seed/down"
 	"github.com/seedhq/seed/seed/kubeconfig"
+	"github.com/seedhq/seed/seed/load"
+	"github.com/seedhq/seed/seed/plan"
 	"github.com/seedhq/seed/seed/status"
 	"github.com/seedhq/seed/seed/up"
 	"github.com/seedhq/seed/seed/validate"
@@ -48,6 +50,8 @@ the cluster's machines from the spec in its ConfigMap.`,
 		status.NewCommand(streams),
 		kubeconfig.NewCommand(streams),
 		validate.NewCommand(streams),
+		load.NewCommand(streams),
+		plan.NewCommand(streams),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -3,21 +3,12 @@ package validate
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/cli"
 )
-
-// maxSpecSize is the most a ConfigMap can hold; a larger spec could never be
-// stored for the agent, and reading it all would only waste memory.
-const maxSpecSize = 1 << 20
-
-// stdinName is what the messages call the spec when -f - reads it.
-const stdinName = "stdin"
 
 type flagpole struct {
 	File           string
@@ -51,7 +42,7 @@ func NewCommand(streams cli.IOStreams) *cobra.Command {
 }
 
 func runE(streams cli.IOStreams, flags *flagpole) error {
-	data, source, err := readSpec(streams.In, flags.File)
+	data, source, err := cli.ReadSpec(streams.In, flags.File)
 	if err != nil {
 		return err
 	}
@@ -70,36 +61,6 @@ func runE(streams cli.IOStreams, flags *flagpole) error {
 	}
 	fmt.Fprintf(streams.Out, "cluster spec %q in %s is valid\n", c.Metadata.Name, source)
 	return nil
-}
-
-// readSpec reads the spec from file, or from in when file is "-", and says
-// what to call its source in messages.
-func readSpec(in io.Reader, file string) ([]byte, string, error) {
-	if file == "-" {
-		if in == nil {
-			return nil, "", errors.New("reading the cluster spec from stdin: no input stream")
-		}
-		data, err := readLimited(in, stdinName)
-		return data, stdinName, err
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, "", fmt.Errorf("reading the cluster spec: %w", err)
-	}
-	defer f.Close()
-	data, err := readLimited(f, file)
-	return data, file, err
-}
-
-func readLimited(r io.Reader, source string) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxSpecSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading the cluster spec from %s: %w", source, err)
-	}
-	if len(data) > maxSpecSize {
-		return nil, fmt.Errorf("the cluster spec in %s is larger than 1 MiB, the most a ConfigMap holds: it cannot be a cluster spec", source)
-	}
-	return data, nil
 }
 
 // invalidFileError says the spec has problems. They were printed one per

@@ -153,7 +153,7 @@ func TestCommand(t *testing.T) {
 		{
 			name:    "too large for a ConfigMap",
 			args:    []string{"-f", "-"},
-			stdin:   "# " + strings.Repeat("x", maxSpecSize),
+			stdin:   "# " + strings.Repeat("x", cli.MaxSpecSize),
 			wantErr: "larger than 1 MiB",
 		},
 	}

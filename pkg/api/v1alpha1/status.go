@@ -12,6 +12,9 @@ const (
 	// separate object so users editing the spec never conflict with it.
 	StatusConfigMap = "seed-status"
 	StatusKey       = "status.yaml"
+	// AppliedSpecKey is where the status ConfigMap also keeps the last
+	// valid spec, the one the agent acts on.
+	AppliedSpecKey = "applied-spec.yaml"
 	// LedgerConfigMap records machines the agent is creating or deleting,
 	// before it asks the provider, so a crash never loses track of one.
 	LedgerConfigMap = "seed-machines"
