@@ -103,7 +103,7 @@ run_e2e() {
   # The full log goes to a file; the console gets test names, verdicts and
   # failure lines as they happen.
   set +e
-  go test -count=1 -timeout 45m -v ./e2e/ 2>&1 | tee "$log" | grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:[0-9]+:'
+  go test -count=1 -timeout 60m -v ./e2e/ 2>&1 | tee "$log" | grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:[0-9]+:'
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || seed::log "End-to-end tests failed; full log: $log"

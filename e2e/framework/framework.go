@@ -282,12 +282,19 @@ func DumpDiagnostics(t testing.TB, c *Cluster) {
 		out, _ := exec.Command(name, args...).CombinedOutput()
 		t.Logf("$ %s %s\n%s", name, strings.Join(args, " "), out)
 	}
-	containers, _, _ := Owned(t, c.Name)
-	for _, id := range containers {
+	// Machines only: the load balancer has no shell.
+	machines := strings.Fields(Docker(t, "ps", "-aq", "--filter", "label="+providers.LabelCluster+"="+c.Name,
+		"--filter", "label="+providers.LabelRole))
+	for _, id := range machines {
 		run("docker", "exec", id, "sh", "-c", "tail -n 40 /var/log/seed-bootstrap.log; systemctl --failed --no-pager; journalctl -u kubelet --no-pager -n 30")
 	}
-	// kubectl runs inside the control plane, which has it and the admin kubeconfig.
+	// kubectl runs inside a control plane, which has it and the admin
+	// kubeconfig; found by role, since a replaced one has another name.
 	cp := cluster.ControlPlaneMachineName(c.Name)
+	if ids := strings.Fields(Docker(t, "ps", "-q", "--filter", "label="+providers.LabelCluster+"="+c.Name,
+		"--filter", "label="+providers.LabelRole+"="+string(providers.RoleControlPlane))); len(ids) > 0 {
+		cp = ids[0]
+	}
 	kubectl := func(args ...string) {
 		run("docker", append([]string{"exec", cp, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf"}, args...)...)
 	}
