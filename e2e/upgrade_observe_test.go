@@ -128,6 +128,7 @@ type ledgerEntry struct {
 	BlockedBy         []string `json:"blockedBy"`
 	PodsLeft          int      `json:"podsLeft"`
 	LastError         string   `json:"lastError"`
+	Waiting           string   `json:"waiting"`
 }
 
 func (e ledgerEntry) String() string {
@@ -140,6 +141,9 @@ func (e ledgerEntry) String() string {
 	}
 	if len(e.BlockedBy) > 0 {
 		s += fmt.Sprintf(" blockedBy %v podsLeft %d", e.BlockedBy, e.PodsLeft)
+	}
+	if e.Waiting != "" {
+		s += " (" + e.Waiting + ")"
 	}
 	if e.LastError != "" {
 		s += " lastError: " + e.LastError

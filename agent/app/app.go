@@ -108,6 +108,7 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	// The provider is built from the first valid spec; the joiner renders
 	// joins for whichever one that is.
 	var caps atomic.Pointer[providers.Capabilities]
+	var resign atomic.Pointer[context.CancelFunc]
 	r, err := controller.New(controller.Options{
 		Client: client,
 		NewProvider: func(ctx context.Context, c *v1alpha1.Cluster) (providers.Provider, error) {
@@ -131,6 +132,11 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 		Resync:            f.resync,
 		OrphanGracePeriod: f.orphanGrace,
 		Metrics:           controller.NewMetrics(reg),
+		Resign: func() {
+			if r := resign.Load(); r != nil {
+				(*r)()
+			}
+		},
 		Logger:            log.WithName("reconciler"),
 	})
 	if err != nil {
@@ -152,7 +158,12 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	if !f.leaderElect {
 		return r.Run(ctx)
 	}
-	return controller.RunAsLeader(ctx, controller.LeaderOptions{
+	// Resigning (after a handover) ends the lead and releases the Lease;
+	// the process then exits, its pod being deleted anyway.
+	leadCtx, cancelLead := context.WithCancel(ctx)
+	defer cancelLead()
+	resign.Store(&cancelLead)
+	return controller.RunAsLeader(leadCtx, controller.LeaderOptions{
 		Client: client, Namespace: f.namespace, Lease: v1alpha1.LeaseName, Identity: f.identity, Logger: log.WithName("leader"),
 	}, func(ctx context.Context) {
 		standby.Store(false)

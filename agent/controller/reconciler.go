@@ -88,6 +88,10 @@ type Options struct {
 	// node): the agent on a control plane being replaced stops its API
 	// server there.
 	ManifestsDir string
+	// Resign, when set, gives up the leadership at once (releasing the
+	// Lease): the agent on a control plane being replaced calls it once it
+	// has evicted its own pod.
+	Resign func()
 	// Recorder receives Events; default: the cluster's events API.
 	Recorder record.EventRecorder
 	Logger   logr.Logger
@@ -121,6 +125,9 @@ type Reconciler struct {
 	// lastWritten is the status ConfigMap's content as last written, so an
 	// unchanged status costs no write.
 	lastWritten map[string]string
+	// apiServerStopped is when this agent saw the old control plane's API
+	// server stopped, during a handover.
+	apiServerStopped time.Time
 	// failures are the last failure of each machine, by name, shown in
 	// status until the machine's next step succeeds.
 	failures map[string]string

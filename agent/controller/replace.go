@@ -447,13 +447,19 @@ func (r *Reconciler) handOver(ctx context.Context, ps *pass, name, old string) (
 			}
 		}
 	}
-	if why, err := r.stopAPIServer(ctx, old); why != "" || err != nil {
+	if why, err := r.stopAPIServer(ctx, ps, old); why != "" || err != nil {
 		return why, err
 	}
 	r.opts.Logger.Info("Handing over to the agent on the new control plane", "old", old, "new", name, "standby", standby)
 	r.event(ps.specCM, corev1.EventTypeNormal, "ControlPlaneHandover", "The agent on %s leaves for the one on %s", old, name)
 	if err := r.evictPod(ctx, r.opts.Namespace, r.opts.Identity); err != nil {
 		return "", err
+	}
+	// Leave at once rather than when the kubelet gets round to the
+	// eviction: resigning releases the Lease to the standby.
+	if r.opts.Resign != nil {
+		r.opts.Logger.Info("Resigning the lead to the agent on the new control plane", "new", name)
+		r.opts.Resign()
 	}
 	return "the agent on " + old + " is leaving", nil
 }
@@ -468,8 +474,8 @@ const stoppedSuffix = ".stopped-by-seed"
 // server takes its address out of the kubernetes Service, so in-cluster
 // clients stop reaching it, instead of reaching, until its endpoint lease
 // runs out, an API server whose etcd is gone (cluster-api#2652). It returns
-// what it waits for until the kubelet has stopped it.
-func (r *Reconciler) stopAPIServer(ctx context.Context, old string) (string, error) {
+// what it waits for until the API server's address has left the Service.
+func (r *Reconciler) stopAPIServer(ctx context.Context, ps *pass, old string) (string, error) {
 	manifest := filepath.Join(r.opts.ManifestsDir, "kube-apiserver.yaml")
 	stopped := filepath.Join(r.opts.ManifestsDir, ".kube-apiserver.yaml"+stoppedSuffix)
 	switch _, err := os.Stat(manifest); {
@@ -477,6 +483,7 @@ func (r *Reconciler) stopAPIServer(ctx context.Context, old string) (string, err
 		if err := os.Rename(manifest, stopped); err != nil {
 			return "", fmt.Errorf("stopping the API server of %s: %w", old, err)
 		}
+		r.apiServerStopped = ps.now
 		r.opts.Logger.Info("Stopping the old control plane's API server", "machine", old, "manifest", manifest)
 	case errors.Is(err, fs.ErrNotExist):
 		if _, err := os.Stat(stopped); err != nil {
@@ -489,17 +496,43 @@ func (r *Reconciler) stopAPIServer(ctx context.Context, old string) (string, err
 	default:
 		return "", fmt.Errorf("stopping the API server of %s: %w", old, err)
 	}
-	pod, err := r.opts.Client.CoreV1().Pods(metav1.NamespaceSystem).Get(ctx, "kube-apiserver-"+old, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return "", nil
-	case err != nil:
-		return "", err
-	case podReady(pod):
-		return "waiting for the kubelet on " + old + " to stop its API server", nil
+	// What matters is that in-cluster clients no longer reach it: its
+	// address leaves the kubernetes Service as it shuts down.
+	ips := map[string]bool{}
+	for _, n := range ps.nodes {
+		if n.Name == old {
+			for _, a := range n.Status.Addresses {
+				ips[a.Address] = true
+			}
+		}
+	}
+	ep, err := r.opts.Client.CoreV1().Endpoints(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil // no API server publishes endpoints
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the kubernetes Service's endpoints: %w", err)
+	}
+	for _, sub := range ep.Subsets {
+		for _, a := range sub.Addresses {
+			if ips[a.IP] {
+				if r.apiServerStopped.IsZero() {
+					r.apiServerStopped = ps.now // stopped by an agent before this one
+				}
+				if ps.now.Sub(r.apiServerStopped) > apiServerStopTimeout {
+					r.opts.Logger.Info("The old API server is still an endpoint of the kubernetes Service; going on", "machine", old, "after", apiServerStopTimeout)
+					return "", nil
+				}
+				return "waiting for the API server of " + old + " to leave the kubernetes Service", nil
+			}
+		}
 	}
 	return "", nil
 }
+
+// apiServerStopTimeout bounds the wait for a stopped API server to leave
+// the kubernetes Service (its endpoint lease lasts 15 s at most).
+const apiServerStopTimeout = 30 * time.Second
 
 func (r *Reconciler) evictPod(ctx context.Context, ns, name string) error {
 	err := r.opts.Client.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})

@@ -304,6 +304,7 @@ func (w *upgradeWorld) runAgents(kill func([]recordedStep) bool, done func() boo
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		r := w.reconciler(pod, node)
+		r.opts.Resign = cancel
 		killed := make(chan struct{}, 1)
 		r.stepRecorded = func(_ context.Context, rec []recordedStep) {
 			if kill(rec) {
@@ -321,7 +322,7 @@ func (w *upgradeWorld) runAgents(kill func([]recordedStep) bool, done func() boo
 				w.t.Errorf("agent %s: %v", pod, err)
 			}
 		}()
-		for ctx.Err() == nil && !done() {
+		for ctx.Err() == nil && !done() && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 			if p, err := w.admin.CoreV1().Pods(w.ns).Get(ctx, pod, metav1.GetOptions{}); apierrors.IsNotFound(err) || (err == nil && p.DeletionTimestamp != nil) {
 				cancel() // SIGTERM: the pod was evicted

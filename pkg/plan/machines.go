@@ -154,14 +154,16 @@ func victimOrder(a, b *machineState) int {
 }
 
 // oldestControlPlane is the oldest Kubernetes version a control-plane
-// machine (not being deleted) runs, from the provider's record or else its
+// machine runs, being deleted or not, from the provider's record or else its
 // Node's kubelet; "" when none is known. Each control-plane machine runs
 // its own API server at that version.
 func oldestControlPlane(machines []providers.Machine, nodes map[string]*Node) string {
 	oldest := ""
 	for i := range machines {
 		m := &machines[i]
-		if m.Phase == providers.PhaseDeleting || (m.Role != providers.RoleControlPlane && m.Pool != v1alpha1.ControlPlanePool) {
+		// Deleting or not: until the machine is gone, its API server may
+		// still answer.
+		if m.Role != providers.RoleControlPlane && m.Pool != v1alpha1.ControlPlanePool {
 			continue
 		}
 		v := m.KubernetesVersion

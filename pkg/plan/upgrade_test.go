@@ -101,27 +101,34 @@ func TestUpgrade(t *testing.T) {
 	}
 }
 
-// Once the old control plane's etcd member is removed, its machine no
-// longer holds the workers back, even if the provider still lists it as
-// running (or stopped) while removing it: a worker created at the new
-// version is not taken back when the old machine shows up once more.
-func TestUpgradeGateDoesNotFlapWhileTheOldControlPlaneGoes(t *testing.T) {
+// Until the old control-plane machine is gone, whatever state the provider
+// shows it in while removing it (running, stopped, deleting), no worker is
+// created at the new version: the gate never lifts and falls again, which
+// would take back a worker just made.
+func TestUpgradeGateHoldsUntilTheOldControlPlaneIsGone(t *testing.T) {
 	ms, ns := workers("workers", "w", 2)
 	for i := range ms {
 		ms[i].KubernetesVersion = v1
 	}
-	surge := machine("w-new", "workers", time.Second)
-	ms = append(ms, surge, with(controlPlane("cp"), version(v1)), controlPlane("cp-new"))
-	ns = append(ns, notReady("w-new", "workers", time.Second), ready("cp", v1alpha1.ControlPlanePool), ready("cp-new", v1alpha1.ControlPlanePool))
-	for _, state := range []providers.Phase{providers.PhaseRunning, providers.PhaseStopped} {
-		ms[3].Phase = state
+	ms = append(ms, with(controlPlane("cp"), version(v1)), controlPlane("cp-new"))
+	ns = append(ns, ready("cp", v1alpha1.ControlPlanePool), ready("cp-new", v1alpha1.ControlPlanePool))
+	for _, state := range []providers.Phase{providers.PhaseRunning, providers.PhaseStopped, providers.PhaseDeleting} {
+		ms[2].Phase = state
 		tc := testCase{
 			name:     "old control plane " + string(state),
 			cluster:  cluster([]v1alpha1.NodePool{pool("workers", 2)}),
 			machines: ms, nodes: ns, self: "cp-new",
 			ops:  []Operation{replacing("cp-new", "cp", StepDeleteOldMachine)},
-			want: []string{},
+			want: []string{"Blocked workers"},
 		}
 		t.Run(tc.name, func(t *testing.T) { tc.run(t) })
 	}
+	gone := testCase{
+		name:     "old control plane gone",
+		cluster:  cluster([]v1alpha1.NodePool{pool("workers", 2)}),
+		machines: append(ms[:2:2], ms[3]), nodes: ns, self: "cp-new",
+		ops:  []Operation{replacing("cp-new", "cp", StepDeleteOldNode)},
+		want: []string{"Create workers"},
+	}
+	t.Run(gone.name, func(t *testing.T) { gone.run(t) })
 }
