@@ -137,7 +137,7 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 				(*r)()
 			}
 		},
-		Logger:            log.WithName("reconciler"),
+		Logger: log.WithName("reconciler"),
 	})
 	if err != nil {
 		return err

@@ -318,8 +318,9 @@ func (w *upgradeWorld) runAgents(kill func([]recordedStep) bool, done func() boo
 		stopped := make(chan struct{})
 		go func() {
 			defer close(stopped)
-			if err := r.Run(ctx); err != nil {
-				w.t.Errorf("agent %s: %v", pod, err)
+			// Stopped while starting (evicted, killed) is no failure.
+			if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				w.t.Errorf("agent %s: %v", r.opts.Identity, err)
 			}
 		}()
 		for ctx.Err() == nil && !done() && time.Now().Before(deadline) {
