@@ -48,7 +48,7 @@ func (r *Reconciler) act(ctx context.Context, ps *pass) {
 			ms.Name = r.newMachineName(ps.spec.Metadata.Name, ms.Pool, led, ps.machines)
 			started := ps.now
 			led.Entries[ms.Name] = &ledgerEntry{Op: plan.OpReplaceControlPlane, Step: plan.StepPrepare, Pool: ms.Pool, Role: string(ms.Role),
-				MachineType: ms.MachineType, KubernetesVersion: ms.KubernetesVersion, Replaces: a.Machine, Reason: a.Reason,
+				MachineType: ms.MachineType, KubernetesVersion: ms.KubernetesVersion, Replaces: a.Machine, ReplacesVersion: replacedVersion(ps.machines, a.Machine), Reason: a.Reason,
 				RecordedAt: ps.now, StepStartedAt: &started}
 			r.opts.Logger.Info("Replacing the control plane", "old", a.Machine, "new", ms.Name, "version", ms.KubernetesVersion, "reason", a.Reason)
 			r.event(ps.specCM, corev1.EventTypeNormal, "ReplacingControlPlane", "Replacing control-plane machine %s by %s (Kubernetes %s): %s",
@@ -303,4 +303,14 @@ func parallel(n int, f func(i int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// replacedVersion is the Kubernetes version machine name runs, as listed.
+func replacedVersion(machines []providers.Machine, name string) string {
+	for _, m := range machines {
+		if m.Name == name {
+			return m.KubernetesVersion
+		}
+	}
+	return ""
 }

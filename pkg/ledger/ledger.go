@@ -33,6 +33,8 @@ type Entry struct {
 	// Replaces is the control-plane machine a replace-control-plane
 	// operation replaces; the entry's name is the new machine's.
 	Replaces string `json:"replaces,omitempty"`
+	// ReplacesVersion is the Kubernetes version the replaced machine runs.
+	ReplacesVersion string `json:"replacesVersion,omitempty"`
 	// StepStartedAt is when the current step became the next one.
 	StepStartedAt *time.Time `json:"stepStartedAt,omitempty"`
 	// Waiting says what the current step waits for, when it waits.
@@ -57,7 +59,7 @@ func (e *Entry) NextStep() plan.Step {
 // Operation is the entry of machine name as the planner reads it.
 func (e *Entry) Operation(name string) plan.Operation {
 	op := plan.Operation{Type: e.Op, Machine: name, Step: e.NextStep(), Pool: e.Pool, RecordedAt: e.RecordedAt,
-		Spec: e.MachineSpec(name), Replaces: e.Replaces}
+		Spec: e.MachineSpec(name), Replaces: e.Replaces, ReplacesVersion: e.ReplacesVersion}
 	if e.DrainStartedAt != nil {
 		op.DrainStartedAt = *e.DrainStartedAt
 	}

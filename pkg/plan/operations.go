@@ -93,8 +93,9 @@ type Operation struct {
 	// DrainStartedAt is when its drain began (OpDelete); zero until then.
 	DrainStartedAt time.Time
 	// Replaces is the control-plane machine an OpReplaceControlPlane
-	// replaces.
-	Replaces string
+	// replaces, and ReplacesVersion the version it runs.
+	Replaces        string
+	ReplacesVersion string
 }
 
 // planOperations decides what becomes of recorded work, before the machines

@@ -250,7 +250,15 @@ func Compute(in Input) Plan {
 	// that wants a newer version than the oldest control-plane machine
 	// runs does not roll, and the machines it creates meanwhile (scaling,
 	// healing) run that oldest version.
-	if oldest := oldestControlPlane(machines, nodes); oldest != "" {
+	oldest := oldestControlPlane(machines, nodes)
+	if r := p.replacing; r != nil && r.ReplacesVersion != "" && ReplaceStepIndex(r.Step) < ReplaceStepIndex(StepDeleteOldNode) &&
+		(oldest == "" || newer(oldest, r.ReplacesVersion)) {
+		// The old machine may already be missing from the provider's list
+		// while its removal finishes: until the deletion has returned, it
+		// holds the workers back.
+		oldest = r.ReplacesVersion
+	}
+	if oldest != "" {
 		for _, ps := range pools {
 			if newer(ps.version, oldest) {
 				ps.gatedAt = oldest

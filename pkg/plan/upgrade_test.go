@@ -132,3 +132,20 @@ func TestUpgradeGateHoldsUntilTheOldControlPlaneIsGone(t *testing.T) {
 	}
 	t.Run(gone.name, func(t *testing.T) { gone.run(t) })
 }
+
+// The old control plane may drop out of the provider's list a moment
+// before its removal returns: the recorded version holds the gate until the
+// deletion is done.
+func TestUpgradeGateHoldsWhileTheOldMachineIsUnlisted(t *testing.T) {
+	ms, ns := workers("workers", "w", 2)
+	for i := range ms {
+		ms[i].KubernetesVersion = v1
+	}
+	ms = append(ms, controlPlane("cp-new"))
+	ns = append(ns, ready("cp-new", v1alpha1.ControlPlanePool))
+	op := replacing("cp-new", "cp", StepDeleteOldMachine)
+	op.ReplacesVersion = v1
+	tc := testCase{name: "unlisted", cluster: cluster([]v1alpha1.NodePool{pool("workers", 2)}),
+		machines: ms, nodes: ns, self: "cp-new", ops: []Operation{op}, want: []string{"Blocked workers"}}
+	tc.run(t)
+}
