@@ -149,13 +149,14 @@ func (r *Reconciler) replaceStep(ctx context.Context, ps *pass, name string, e *
 	case plan.StepRollBack:
 		// Only an agent that does not run on the new machine gets here
 		// (the handover comes after this step could).
-		members, err := r.opts.Etcd.Members(ctx, r.etcdEndpoints(ps, name))
+		eps := r.etcdEndpoints(ps, name)
+		members, err := r.opts.Etcd.Members(ctx, eps)
 		if err != nil {
 			return "", fmt.Errorf("listing etcd members: %w", err)
 		}
 		for _, m := range members {
 			if m.Name == name && len(members) > 1 {
-				if err := r.opts.Etcd.RemoveMember(ctx, r.etcdEndpoints(ps, name), m.ID); err != nil {
+				if err := r.opts.Etcd.RemoveMember(ctx, eps, m.ID); err != nil {
 					return "", fmt.Errorf("removing etcd member %s: %w", name, err)
 				}
 			}

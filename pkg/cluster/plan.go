@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -243,21 +242,8 @@ func agentMachine(ctx context.Context, core *kube.Core) (string, error) {
 
 // PrintPreview writes the preview as a table, YAML or JSON.
 func PrintPreview(w io.Writer, pv *Preview, format string) error {
-	switch format {
-	case "yaml":
-		b, err := yaml.Marshal(pv)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
+	if done, err := printEncoded(w, pv, format); done {
 		return err
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(pv)
-	case "", "table":
-	default:
-		return fmt.Errorf("unknown output format %q: use table, yaml or json", format)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Cluster:\t%s (running Kubernetes %s)\n", pv.Cluster, dash(pv.RunningVersion))

@@ -48,21 +48,8 @@ func GetStatus(ctx context.Context, cfg *rest.Config) (*v1alpha1.ClusterStatus, 
 
 // PrintStatus writes the status as a table, YAML or JSON.
 func PrintStatus(w io.Writer, st *v1alpha1.ClusterStatus, format string) error {
-	switch format {
-	case "yaml":
-		b, err := yaml.Marshal(st)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
+	if done, err := printEncoded(w, st, format); done {
 		return err
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	case "", "table":
-	default:
-		return fmt.Errorf("unknown output format %q: use table, yaml or json", format)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Kubernetes:\t%s\n", st.KubernetesVersion)
@@ -177,4 +164,25 @@ func WatchStatus(ctx context.Context, cfg *rest.Config, interval time.Duration,
 		case <-t.C:
 		}
 	}
+}
+
+// printEncoded writes v as YAML or JSON when format asks for one, and
+// reports whether it did; "" and "table" leave the table to the caller.
+func printEncoded(w io.Writer, v any, format string) (done bool, err error) {
+	switch format {
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return true, err
+		}
+		_, err = w.Write(b)
+		return true, err
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return true, enc.Encode(v)
+	case "", "table":
+		return false, nil
+	}
+	return true, fmt.Errorf("unknown output format %q: use table, yaml or json", format)
 }
