@@ -251,27 +251,13 @@ func TestABackendWhoseReadyzFailsIsDroppedWithinTwoSeconds(t *testing.T) {
 	lb, logs := startLB(t, r, port)
 	eventually(t, 2*time.Second, "both backends get connections", onlyTo(lb, "cp1", "cp2"))
 
-	// A long-lived connection to cp1, as a watch would be.
-	var long net.Conn
-	for long == nil {
-		c, err := tls.Dial("tcp", lb, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test servers
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.WriteString(c, "GET /name HTTP/1.1\r\nHost: x\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name, _ := io.ReadAll(io.LimitReader(resp.Body, int64(len("cp1"))))
-		_ = resp.Body.Close() // the connection stays open: the body was read whole
-		if string(name) == "cp1" {
-			long = c
-			defer c.Close()
-		} else {
-			c.Close()
-		}
-	}
+	// A long-lived connection to each backend, as watches would be. One to
+	// each keeps their open-connection counts equal, so new connections
+	// still alternate between them and only a dropped backend stops
+	// getting any (the balancer prefers the backend with fewer).
+	long := holdConnTo(t, lb, "cp1")
+	holdConnTo(t, lb, "cp2")
+	eventually(t, 2*time.Second, "both backends still get connections", onlyTo(lb, "cp1", "cp2"))
 
 	s[0].ready.Store(false)
 	start := time.Now()
@@ -288,6 +274,32 @@ func TestABackendWhoseReadyzFailsIsDroppedWithinTwoSeconds(t *testing.T) {
 
 	s[0].ready.Store(true)
 	eventually(t, 2*time.Second, "cp1 is back", onlyTo(lb, "cp1", "cp2"))
+}
+
+// holdConnTo opens connections through the balancer until one is served
+// by the named backend, and keeps that one open until the test ends.
+func holdConnTo(t *testing.T, lb, name string) net.Conn {
+	t.Helper()
+	for range 20 {
+		c, err := tls.Dial("tcp", lb, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test servers
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "GET /name HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(io.LimitReader(resp.Body, int64(len(name))))
+		_ = resp.Body.Close() // the connection stays open: the body was read whole
+		if string(got) == name {
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		c.Close()
+	}
+	t.Fatalf("no connection through the balancer reached %s", name)
+	return nil
 }
 
 func TestBackendsFollowTheDNSAnswer(t *testing.T) {
