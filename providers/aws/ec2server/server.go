@@ -38,6 +38,7 @@ type Server struct {
 
 	mu           sync.Mutex
 	requests     map[string]int
+	operations   map[string]int
 	throttleRate float64
 	rng          *rand.Rand
 	seq          int
@@ -45,7 +46,7 @@ type Server struct {
 
 // New serves the given fake.
 func New(f *fake.EC2) *Server {
-	return &Server{ec2: f, requests: map[string]int{}, rng: rand.New(rand.NewSource(1))}
+	return &Server{ec2: f, requests: map[string]int{}, operations: map[string]int{}, rng: rand.New(rand.NewSource(1))}
 }
 
 // SetThrottleRate makes the server answer RequestLimitExceeded (HTTP 503)
@@ -65,6 +66,18 @@ func (s *Server) Requests(action string) int {
 	return s.requests[action]
 }
 
+// Operations is how many calls of action the SDK made: requests that were
+// a call's first attempt. A retried call is one operation and several
+// requests. The SDK retries on its own even where the server answered in
+// full: it can close a connection under a response it is still reading
+// (aws-sdk-go-v2#2737, retried since #2949), so a test that counts pages
+// or launches counts operations.
+func (s *Server) Operations(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.operations[action]
+}
+
 // TotalRequests is how many HTTP requests came, for every action.
 func (s *Server) TotalRequests() int {
 	s.mu.Lock()
@@ -81,6 +94,7 @@ func (s *Server) ResetRequests() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = map[string]int{}
+	s.operations = map[string]int{}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +122,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.requests[action]++
+	if firstAttempt(r) {
+		s.operations[action]++
+	}
 	throttled := s.throttleRate > 0 && s.rng.Float64() < s.throttleRate
 	s.mu.Unlock()
 	if throttled {
@@ -142,6 +159,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeXML(w, http.StatusOK, action+"Response", reqID, out)
+}
+
+// firstAttempt reports whether r is the first attempt of an SDK call, by
+// the amz-sdk-request header ("attempt=1; max=10") the SDK sends. A
+// request without it counts as a first attempt.
+func firstAttempt(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("amz-sdk-request"), ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok && k == "attempt" {
+			return v == "1"
+		}
+	}
+	return true
 }
 
 func writeXML(w http.ResponseWriter, status int, root, reqID string, body any) {
