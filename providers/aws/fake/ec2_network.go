@@ -333,7 +333,9 @@ func (f *EC2) DescribeInternetGateways(_ context.Context, in *ec2.DescribeIntern
 	})
 }
 
-// AttachInternetGateway attaches a gateway to a VPC.
+// AttachInternetGateway attaches a gateway to a VPC. As in EC2, a gateway
+// attaches to one VPC (Resource.AlreadyAssociated) and a VPC takes one
+// gateway (InvalidParameterValue).
 func (f *EC2) AttachInternetGateway(_ context.Context, in *ec2.AttachInternetGatewayInput, _ ...func(*ec2.Options)) (*ec2.AttachInternetGatewayOutput, error) {
 	return op(f, "AttachInternetGateway", func() (*ec2.AttachInternetGatewayOutput, error) {
 		if err := f.young(aws.ToString(in.InternetGatewayId), aws.ToString(in.VpcId)); err != nil {
@@ -348,6 +350,13 @@ func (f *EC2) AttachInternetGateway(_ context.Context, in *ec2.AttachInternetGat
 		}
 		if len(g.Attachments) > 0 {
 			return nil, APIError("Resource.AlreadyAssociated", "resource %s is already attached to network %s", aws.ToString(g.InternetGatewayId), aws.ToString(g.Attachments[0].VpcId))
+		}
+		for _, other := range f.igws {
+			for _, a := range other.Attachments {
+				if aws.ToString(a.VpcId) == aws.ToString(in.VpcId) {
+					return nil, APIError("InvalidParameterValue", "Network %s already has an internet gateway attached", aws.ToString(in.VpcId))
+				}
+			}
 		}
 		g.Attachments = []types.InternetGatewayAttachment{{VpcId: in.VpcId, State: types.AttachmentStatus("available")}}
 		return &ec2.AttachInternetGatewayOutput{}, nil
@@ -453,7 +462,8 @@ func (f *EC2) DescribeRouteTables(_ context.Context, in *ec2.DescribeRouteTables
 	})
 }
 
-// CreateRoute adds a route through an internet gateway.
+// CreateRoute adds a route through an internet gateway, which must be
+// attached to the route table's VPC.
 func (f *EC2) CreateRoute(_ context.Context, in *ec2.CreateRouteInput, _ ...func(*ec2.Options)) (*ec2.CreateRouteOutput, error) {
 	return op(f, "CreateRoute", func() (*ec2.CreateRouteOutput, error) {
 		if err := f.young(aws.ToString(in.RouteTableId), aws.ToString(in.GatewayId)); err != nil {
@@ -463,8 +473,12 @@ func (f *EC2) CreateRoute(_ context.Context, in *ec2.CreateRouteInput, _ ...func
 		if rt == nil {
 			return nil, APIError("InvalidRouteTableID.NotFound", "The routeTable ID '%s' does not exist", aws.ToString(in.RouteTableId))
 		}
-		if f.igws[aws.ToString(in.GatewayId)] == nil {
+		g := f.igws[aws.ToString(in.GatewayId)]
+		if g == nil {
 			return nil, APIError("InvalidGatewayID.NotFound", "The gateway ID '%s' does not exist", aws.ToString(in.GatewayId))
+		}
+		if len(g.Attachments) == 0 || aws.ToString(g.Attachments[0].VpcId) != aws.ToString(rt.VpcId) {
+			return nil, APIError("InvalidParameterValue", "route table %s and network gateway %s belong to different networks", aws.ToString(rt.RouteTableId), aws.ToString(g.InternetGatewayId))
 		}
 		for _, r := range rt.Routes {
 			if aws.ToString(r.DestinationCidrBlock) == aws.ToString(in.DestinationCidrBlock) {
@@ -903,7 +917,9 @@ func (f *EC2) DescribeAddresses(_ context.Context, in *ec2.DescribeAddressesInpu
 	})
 }
 
-// AssociateAddress maps an Elastic IP to a network interface.
+// AssociateAddress maps an Elastic IP to an address of a network
+// interface. An address has one Elastic IP: one mapped to it before is
+// unmapped and stays allocated, as EC2 documents.
 func (f *EC2) AssociateAddress(_ context.Context, in *ec2.AssociateAddressInput, _ ...func(*ec2.Options)) (*ec2.AssociateAddressOutput, error) {
 	return op(f, "AssociateAddress", func() (*ec2.AssociateAddressOutput, error) {
 		if err := f.young(aws.ToString(in.AllocationId), aws.ToString(in.NetworkInterfaceId)); err != nil {
@@ -943,6 +959,11 @@ func (f *EC2) AssociateAddress(_ context.Context, in *ec2.AssociateAddressInput,
 		}
 		if a.AssociationId == nil || aws.ToString(a.NetworkInterfaceId) != aws.ToString(in.NetworkInterfaceId) || aws.ToString(a.PrivateIpAddress) != aws.ToString(private) {
 			a.AssociationId = aws.String(f.id("eipassoc"))
+		}
+		for _, other := range f.addresses {
+			if other != a && aws.ToString(other.NetworkInterfaceId) == aws.ToString(e.NetworkInterfaceId) && aws.ToString(other.PrivateIpAddress) == aws.ToString(private) {
+				other.AssociationId, other.NetworkInterfaceId, other.PrivateIpAddress = nil, nil, nil
+			}
 		}
 		a.NetworkInterfaceId, a.PrivateIpAddress = in.NetworkInterfaceId, private
 		return &ec2.AssociateAddressOutput{AssociationId: a.AssociationId}, nil
