@@ -80,7 +80,8 @@ func (f *EC2) CreateVpc(_ context.Context, in *ec2.CreateVpcInput, _ ...func(*ec
 		sg := f.id("sg")
 		f.sgs[sg] = &types.SecurityGroup{GroupId: aws.String(sg), GroupName: aws.String("default"), VpcId: aws.String(id),
 			Description: aws.String("default VPC security group")}
-		return &ec2.CreateVpcOutput{Vpc: v}, nil
+		out := *v
+		return &ec2.CreateVpcOutput{Vpc: &out}, nil
 	})
 }
 
@@ -208,7 +209,8 @@ func (f *EC2) CreateSubnet(_ context.Context, in *ec2.CreateSubnetInput, _ ...fu
 			State: types.SubnetStateAvailable, MapPublicIpOnLaunch: aws.Bool(false), OwnerId: aws.String(f.account),
 			Tags: tags(in.TagSpecifications, types.ResourceTypeSubnet)}
 		f.subnets[id] = s
-		return &ec2.CreateSubnetOutput{Subnet: s}, nil
+		out := *s
+		return &ec2.CreateSubnetOutput{Subnet: &out}, nil
 	})
 }
 
@@ -302,7 +304,8 @@ func (f *EC2) CreateInternetGateway(_ context.Context, in *ec2.CreateInternetGat
 		g := &types.InternetGateway{InternetGatewayId: aws.String(id), OwnerId: aws.String(f.account),
 			Tags: tags(in.TagSpecifications, types.ResourceTypeInternetGateway)}
 		f.igws[id] = g
-		return &ec2.CreateInternetGatewayOutput{InternetGateway: g}, nil
+		out := *g
+		return &ec2.CreateInternetGatewayOutput{InternetGateway: &out}, nil
 	})
 }
 
@@ -411,7 +414,8 @@ func (f *EC2) CreateRouteTable(_ context.Context, in *ec2.CreateRouteTableInput,
 	return op(f, "CreateRouteTable", func() (*ec2.CreateRouteTableOutput, error) {
 		if id, ok := f.rtTokens[aws.ToString(in.ClientToken)]; ok && in.ClientToken != nil {
 			if rt := f.rts[id]; rt != nil {
-				return &ec2.CreateRouteTableOutput{RouteTable: rt, ClientToken: in.ClientToken}, nil
+				out := *rt
+				return &ec2.CreateRouteTableOutput{RouteTable: &out, ClientToken: in.ClientToken}, nil
 			}
 		}
 		v := f.vpcs[aws.ToString(in.VpcId)]
@@ -429,7 +433,8 @@ func (f *EC2) CreateRouteTable(_ context.Context, in *ec2.CreateRouteTableInput,
 		if in.ClientToken != nil {
 			f.rtTokens[*in.ClientToken] = id
 		}
-		return &ec2.CreateRouteTableOutput{RouteTable: rt, ClientToken: in.ClientToken}, nil
+		out := *rt
+		return &ec2.CreateRouteTableOutput{RouteTable: &out, ClientToken: in.ClientToken}, nil
 	})
 }
 
