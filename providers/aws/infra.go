@@ -30,7 +30,8 @@ const (
 // its own, mapped to a control plane, and an Elastic IP; see endpoint.go),
 // the IAM roles and instance profiles, and the bucket. Everything made
 // is tagged as the cluster's and found by those tags on the next call, so a
-// second call creates nothing.
+// second call creates nothing, and callers at once end with one of each
+// (races.go).
 func (p *provider) EnsureInfrastructure(ctx context.Context) (providers.Infrastructure, error) {
 	n := &network{vpcID: p.spec.VPCID}
 	hasIGW := true
