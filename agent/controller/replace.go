@@ -521,21 +521,20 @@ func (r *Reconciler) stopAPIServer(ctx context.Context, ps *pass, old string) (s
 	}
 	port := "6443"
 	ep, err := r.opts.Client.CoreV1().Endpoints(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		ep = &corev1.Endpoints{} // no API server publishes endpoints
-	case err != nil:
+	if err != nil && !apierrors.IsNotFound(err) {
 		return "", fmt.Errorf("reading the kubernetes Service's endpoints: %w", err)
 	}
-	for _, sub := range ep.Subsets {
-		for _, a := range sub.Addresses {
-			if ips[a.IP] {
-				return "waiting for the API server of " + old + " to leave the kubernetes Service", nil
+	if err == nil { // else no API server publishes endpoints
+		for _, sub := range ep.Subsets {
+			for _, a := range sub.Addresses {
+				if ips[a.IP] {
+					return "waiting for the API server of " + old + " to leave the kubernetes Service", nil
+				}
 			}
-		}
-		for _, p := range sub.Ports {
-			if p.Name == "https" {
-				port = strconv.Itoa(int(p.Port))
+			for _, p := range sub.Ports {
+				if p.Name == "https" {
+					port = strconv.Itoa(int(p.Port))
+				}
 			}
 		}
 	}
