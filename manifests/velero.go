@@ -18,6 +18,10 @@ const (
 	VeleroPluginImage = "velero/velero-plugin-for-aws:v1.14.3"
 )
 
+// VeleroImages are the images Velero's Deployment runs, which machines
+// that may run it (the control plane) must have.
+func VeleroImages() []string { return []string{VeleroImage, VeleroPluginImage} }
+
 // VeleroParams are what one cluster's Velero install differs by.
 type VeleroParams struct {
 	// Namespace is Velero's (default velero).

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -101,6 +102,11 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("creating the Kubernetes client: %w", err)
 	}
+	// Velero's objects are read and applied as unstructured data.
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the dynamic Kubernetes client: %w", err)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -110,7 +116,8 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	var caps atomic.Pointer[providers.Capabilities]
 	var resign atomic.Pointer[context.CancelFunc]
 	r, err := controller.New(controller.Options{
-		Client: client,
+		Client:  client,
+		Dynamic: dyn,
 		NewProvider: func(ctx context.Context, c *v1alpha1.Cluster) (providers.Provider, error) {
 			p, err := registry.New(ctx, c, registry.Env{Logger: log.WithName("provider")})
 			if err != nil {

@@ -3,15 +3,14 @@ package backup
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -174,31 +173,16 @@ func (i *Installer) apply(ctx context.Context, ri dynamic.ResourceInterface, obj
 	return got, nil
 }
 
-// applyCredentials writes the store's keys into the Secret Velero reads.
+// applyCredentials writes the store's keys into the Secret Velero reads,
+// by server-side apply: a create could not be limited to this name in the
+// agent's RBAC, a patch can.
 func (i *Installer) applyCredentials(ctx context.Context, credentials []byte) error {
-	secrets := i.Core.CoreV1().Secrets(i.namespace())
-	want := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: CredentialsSecret, Namespace: i.namespace(),
-			Labels: map[string]string{"app.kubernetes.io/part-of": "seed"}},
-		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{"cloud": credentials},
-	}
-	got, err := secrets.Get(ctx, CredentialsSecret, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		if _, err := secrets.Create(ctx, want, metav1.CreateOptions{FieldManager: FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating Secret %s/%s: %w", i.namespace(), CredentialsSecret, err)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("reading Secret %s/%s: %w", i.namespace(), CredentialsSecret, err)
-	}
-	if slices.Equal(got.Data["cloud"], credentials) {
-		return nil
-	}
-	got.Data = want.Data
-	if _, err := secrets.Update(ctx, got, metav1.UpdateOptions{FieldManager: FieldManager}); err != nil {
-		return fmt.Errorf("updating Secret %s/%s: %w", i.namespace(), CredentialsSecret, err)
+	want := corev1ac.Secret(CredentialsSecret, i.namespace()).
+		WithLabels(map[string]string{"app.kubernetes.io/part-of": "seed"}).
+		WithType(corev1.SecretTypeOpaque).
+		WithData(map[string][]byte{"cloud": credentials})
+	if _, err := i.Core.CoreV1().Secrets(i.namespace()).Apply(ctx, want, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		return fmt.Errorf("applying Secret %s/%s: %w", i.namespace(), CredentialsSecret, err)
 	}
 	return nil
 }

@@ -156,7 +156,7 @@ func (r *Reconciler) advanceCreates(ctx context.Context, ps *pass) {
 		return
 	}
 	for i := range specs {
-		specs[i].Images = images
+		specs[i].Images = imagesFor(images, ps.spec, specs[i].Role)
 	}
 	errs := make([]error, len(specs))
 	parallel(len(specs), func(i int) {

@@ -68,7 +68,7 @@ func newHarness(t testing.TB, spec string) *harness {
 	}
 	var keep = objs[:0]
 	for _, o := range objs {
-		if o.GetKind() != "Namespace" { // the test namespace exists already
+		if o.GetKind() != "Namespace" || o.GetName() != h.ns { // the test namespace exists already
 			keep = append(keep, o)
 		}
 	}

@@ -65,6 +65,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (time.Duration, error) {
 	}
 	r.planPhase(ps)
 	r.act(ctx, ps)
+	r.ensureBackups(ctx, ps)
 	if err := r.report(ctx, ps); err != nil {
 		ps.errs = append(ps.errs, err)
 	}

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -52,7 +53,10 @@ func (f BootstrapperFunc) Bootstrap(ctx context.Context, c *v1alpha1.Cluster, m 
 // Options configure a Reconciler. Client, Bootstrapper, Self and either
 // Provider or NewProvider are required.
 type Options struct {
-	Client   kubernetes.Interface
+	Client kubernetes.Interface
+	// Dynamic reaches Velero's resources, for backups (required while
+	// spec.backup.enabled).
+	Dynamic  dynamic.Interface
 	Provider providers.Provider
 	// NewProvider builds the provider from the first valid spec, when
 	// Provider is nil: the spec says which provider the cluster is on.

@@ -115,7 +115,7 @@ func (r *Reconciler) replaceStep(ctx context.Context, ps *pass, name string, e *
 		if err != nil {
 			return "", err
 		}
-		spec.Images = images
+		spec.Images = imagesFor(images, ps.spec, spec.Role)
 		b, err := r.opts.Bootstrapper.Bootstrap(ctx, ps.spec, spec)
 		if err != nil {
 			return "", fmt.Errorf("rendering the join of control-plane machine %s: %w", name, err)

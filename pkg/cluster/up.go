@@ -283,6 +283,13 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 			return nil, fmt.Errorf("staging the %s image %s: %w", s.img.Name, s.ref, err)
 		}
 	}
+	var images []string
+	if c.Spec.Backup.Enabled {
+		// Velero runs on the control plane, from images Seed builds: a
+		// provider that ships images gives them to it (the agent gives
+		// them to control planes it makes later).
+		images = manifests.VeleroImages()
+	}
 	if _, err := o.Provider.CreateMachine(ctx, providers.MachineSpec{
 		Name:              cpName,
 		Pool:              v1alpha1.ControlPlanePool,
@@ -290,6 +297,7 @@ func createControlPlane(ctx context.Context, o UpOptions, infra providers.Infras
 		MachineType:       c.Spec.ControlPlane.MachineType,
 		KubernetesVersion: c.Spec.KubernetesVersion,
 		Bootstrap:         b,
+		Images:            images,
 	}); err != nil {
 		return nil, fmt.Errorf("creating machine %s: %w", cpName, err)
 	}

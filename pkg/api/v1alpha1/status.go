@@ -1,6 +1,9 @@
 package v1alpha1
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Names of the objects the agent reads and writes, in its namespace.
 const (
@@ -49,9 +52,11 @@ type ClusterStatus struct {
 	// ControlPlaneReplacement is the control-plane replacement under way
 	// (an upgrade, or a new machine type), if any.
 	ControlPlaneReplacement *ReplacementStatus `json:"controlPlaneReplacement,omitempty"`
-	SpecError               string             `json:"specError,omitempty"`
-	LastError               string             `json:"lastError,omitempty"`
-	Extra                   map[string]string  `json:"extra,omitempty"`
+	// Backup is the state of Velero's install, while spec.backup.enabled.
+	Backup    *BackupStatus     `json:"backup,omitempty"`
+	SpecError string            `json:"specError,omitempty"`
+	LastError string            `json:"lastError,omitempty"`
+	Extra     map[string]string `json:"extra,omitempty"`
 }
 
 // Condition types the agent sets.
@@ -66,7 +71,27 @@ const (
 	ConditionRemediationAllowed = "RemediationAllowed"
 	// ConditionPaused: true while spec.paused is set.
 	ConditionPaused = "Paused"
+	// ConditionBackupLocationAvailable: Velero is installed and has found
+	// the backup store usable (set only while spec.backup.enabled).
+	ConditionBackupLocationAvailable = "BackupLocationAvailable"
 )
+
+// BackupStatus is what the agent knows of Velero's install.
+type BackupStatus struct {
+	// Installed: every object of the install is applied and Velero's CRDs
+	// are Established.
+	Installed bool `json:"installed"`
+	// Waiting says what the install waits for, when not Installed.
+	Waiting string `json:"waiting,omitempty"`
+	// Store is the S3 endpoint Velero writes to.
+	Store string `json:"store,omitempty"`
+	// LocationPhase is the BackupStorageLocation's (Available,
+	// Unavailable, or empty before Velero first checked it), with Velero's
+	// message and the time of its last check.
+	LocationPhase       string     `json:"locationPhase,omitempty"`
+	LocationMessage     string     `json:"locationMessage,omitempty"`
+	LocationValidatedAt *time.Time `json:"locationValidatedAt,omitempty"`
+}
 
 // Condition is one observation about the cluster, like Kubernetes conditions.
 type Condition struct {
@@ -164,6 +189,11 @@ func (s *ClusterStatus) Condition(t string) *Condition {
 		}
 	}
 	return nil
+}
+
+// RemoveCondition drops the condition of type t, if set.
+func (s *ClusterStatus) RemoveCondition(t string) {
+	s.Conditions = slices.DeleteFunc(s.Conditions, func(c Condition) bool { return c.Type == t })
 }
 
 // SetCondition sets a condition, keeping its transition time when the status
