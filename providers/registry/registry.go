@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
 	"github.com/seedhq/seed/providers/aws"
 	"github.com/seedhq/seed/providers/docker"
+	"github.com/seedhq/seed/providers/simulated"
 )
 
 // Env is what a provider may need beyond the spec.
@@ -20,6 +23,10 @@ type Env struct {
 	// building the provider. The Docker provider runs its load balancer
 	// from it; the agent leaves it empty, since it never creates one.
 	AgentImage string
+	// Kube reaches the cluster's API server, when the caller has one: the
+	// agent does, the seed before `seed up` has made it does not. The
+	// simulated provider's machines are Nodes created through it.
+	Kube *rest.Config
 }
 
 // Factory builds one kind of provider from a spec.
@@ -27,8 +34,9 @@ type Factory func(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.
 
 // factories is the registration table, one line per provider.
 var factories = map[string]Factory{
-	"docker": newDocker,
-	"aws":    newAWS,
+	"docker":    newDocker,
+	"aws":       newAWS,
+	"simulated": newSimulated,
 }
 
 // Name returns the name of the provider the spec selects.
@@ -38,6 +46,8 @@ func Name(c *v1alpha1.Cluster) string {
 		return "docker"
 	case c.Spec.Provider.AWS != nil:
 		return "aws"
+	case c.Spec.Provider.Simulated != nil:
+		return "simulated"
 	}
 	return ""
 }
@@ -48,7 +58,7 @@ func New(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider,
 	f, ok := factories[name]
 	if !ok {
 		return nil, providers.NewError(providers.KindInvalid, "choosing a provider",
-			fmt.Errorf("no provider is selected: set spec.provider.docker or spec.provider.aws"))
+			fmt.Errorf("no provider is selected: set spec.provider.docker, spec.provider.aws or spec.provider.simulated"))
 	}
 	return f(ctx, c, env)
 }
@@ -91,6 +101,24 @@ func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provid
 		// providers/aws/doc.go for what that exposes and what limits it).
 		ControlPlaneHopLimit: 2,
 		Logger:               env.Logger,
+	})
+}
+
+func newSimulated(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error) {
+	var delay time.Duration
+	if d := c.Spec.Provider.Simulated.RegistrationDelay; d != nil {
+		delay = d.Duration
+	}
+	var cfg *rest.Config
+	if env.Kube != nil {
+		cfg = rest.CopyConfig(env.Kube)
+		cfg.UserAgent = "seed-agent/simulated-provider"
+	}
+	return simulated.New(simulated.Options{
+		ClusterName:       c.Metadata.Name,
+		Config:            cfg,
+		RegistrationDelay: delay,
+		Logger:            env.Logger,
 	})
 }
 

@@ -1,0 +1,419 @@
+package simulated
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/bootstrap"
+	"github.com/seedhq/seed/providers"
+)
+
+// Labels, annotations and taints of a simulated machine's Node, beyond
+// Seed's ownership labels.
+const (
+	// KwokNodeKey marks a Node as kwok's: as an annotation it is what kwok
+	// selects the Nodes it manages by (manageNodesWithAnnotationSelector),
+	// as a label it lets pods and tests select simulated Nodes.
+	KwokNodeKey = "kwok.x-k8s.io/node"
+	// KwokNodeValue is KwokNodeKey's value.
+	KwokNodeValue = "fake"
+	// AnnotationRegisterAt is when the machine registers (RFC 3339): the
+	// creation time plus the registration delay.
+	AnnotationRegisterAt = "seed.dev/simulated-register-at"
+	// TaintUnregistered keeps pods off a machine that has not registered.
+	TaintUnregistered = "seed.dev/unregistered"
+	// ProviderIDPrefix starts every simulated machine's spec.providerID.
+	ProviderIDPrefix = "kwok://"
+	// podsPerMachine is a kubelet's default maxPods.
+	podsPerMachine = 110
+)
+
+// Options configure the provider.
+type Options struct {
+	ClusterName string
+	// Config reaches the API server the machines are Nodes of.
+	Config *rest.Config
+	// RegistrationDelay is how long a new machine waits before kwok takes
+	// its Node over, standing in for boot time.
+	RegistrationDelay time.Duration
+	Clock             clock.WithDelayedExecution
+	Logger            logr.Logger
+}
+
+type provider struct {
+	opts  Options
+	nodes kubernetes.Interface
+	meta  metadata.Interface
+	// timers register machines this process created once their delay is
+	// over; a machine whose timer died with an earlier process is
+	// registered by ListMachines.
+	mu     sync.Mutex
+	timers map[string]clock.Timer
+}
+
+var _ providers.Provider = (*provider)(nil)
+
+// New returns a simulated provider creating Nodes through opts.Config.
+func New(opts Options) (providers.Provider, error) {
+	if opts.ClusterName == "" {
+		return nil, providers.NewError(providers.KindInvalid, "setting up the simulated provider", errors.New("the cluster name is empty"))
+	}
+	if opts.Config == nil {
+		return nil, providers.NewError(providers.KindInvalid, "setting up the simulated provider",
+			errors.New("it needs the API server its machines register with, which only the agent has: "+
+				"run the agent against that API server (as pkg/scaleenv does); seed up cannot create a simulated cluster"))
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	nodes, err := kubernetes.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("building the simulated provider's client: %w", err)
+	}
+	meta, err := metadata.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("building the simulated provider's metadata client: %w", err)
+	}
+	return &provider{opts: opts, nodes: nodes, meta: meta, timers: map[string]clock.Timer{}}, nil
+}
+
+func (p *provider) Name() string { return "simulated" }
+
+// Capabilities: nothing to ship or read; a simulated machine runs no
+// images at all, so it counts as preloaded (the join then pulls nothing).
+func (p *provider) Capabilities() providers.Capabilities {
+	return providers.Capabilities{PreloadedImages: true}
+}
+
+func (p *provider) Preflight(context.Context) error { return nil }
+
+// EnsureInfrastructure reports the API server itself as the endpoint:
+// there is nothing else.
+func (p *provider) EnsureInfrastructure(context.Context) (providers.Infrastructure, error) {
+	u, err := url.Parse(p.opts.Config.Host)
+	if err != nil || u.Host == "" {
+		return providers.Infrastructure{}, providers.NewError(providers.KindInvalid, "reading the API server endpoint",
+			fmt.Errorf("unusable host %q", p.opts.Config.Host))
+	}
+	return providers.Infrastructure{ControlPlaneEndpoint: u.Host, ExternalEndpoint: u.Host}, nil
+}
+
+// DestroyInfrastructure deletes every machine of the cluster.
+func (p *provider) DestroyInfrastructure(ctx context.Context) error {
+	err := p.nodes.CoreV1().Nodes().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: p.selector()})
+	if err != nil {
+		return classify("deleting the simulated machines", err)
+	}
+	return nil
+}
+
+func (p *provider) StageImage(context.Context, providers.StagedImage) error {
+	return providers.NewError(providers.KindInvalid, "staging an image", errors.New("simulated machines run no images"))
+}
+
+func (p *provider) ReadFile(context.Context, string, string) ([]byte, error) {
+	return nil, providers.NewError(providers.KindInvalid, "reading a file", errors.New("simulated machines have no files"))
+}
+
+func (p *provider) LoadImage(context.Context, string, providers.ImageArchive) error {
+	return providers.NewError(providers.KindInvalid, "loading an image", errors.New("simulated machines run no images"))
+}
+
+// MoveEndpoint has nothing to move: the endpoint is the API server.
+func (p *provider) MoveEndpoint(context.Context, string) error { return nil }
+
+func (p *provider) CreateMachines(ctx context.Context, specs []providers.MachineSpec) ([]providers.Machine, error) {
+	made := make([]providers.Machine, 0, len(specs))
+	var errs []error
+	for _, s := range specs {
+		m, err := p.CreateMachine(ctx, s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		made = append(made, m)
+	}
+	return made, errors.Join(errs...)
+}
+
+// CreateMachine creates the machine's Node, unregistered unless there is no
+// delay. The join's registration (labels, taints) comes from its bootstrap,
+// read as a kubelet would; a control plane created by hand (the harness's)
+// may have none.
+func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec) (providers.Machine, error) {
+	op := "creating machine " + spec.Name
+	node, err := p.node(spec)
+	if err != nil {
+		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
+	}
+	created, err := p.nodes.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// Asked twice, or by two agents: one machine, the first.
+		existing, gerr := p.nodes.CoreV1().Nodes().Get(ctx, spec.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return providers.Machine{}, classify(op, gerr)
+		}
+		if existing.Labels[providers.LabelCluster] != p.opts.ClusterName {
+			return providers.Machine{}, providers.NewError(providers.KindInvalid, op,
+				fmt.Errorf("a Node %s exists that is no machine of cluster %s", spec.Name, p.opts.ClusterName))
+		}
+		created = existing
+	} else if err != nil {
+		return providers.Machine{}, classify(op, err)
+	}
+	m := machine(created.ObjectMeta)
+	if m.Phase == providers.PhasePending {
+		p.registerLater(created.Name, registerAt(created.ObjectMeta))
+	}
+	return m, nil
+}
+
+func (p *provider) node(spec providers.MachineSpec) (*corev1.Node, error) {
+	mt := spec.MachineType
+	if mt == "" {
+		mt = v1alpha1.DefaultSimulatedMachineType
+	}
+	cpus, memGiB, ok := v1alpha1.SimulatedMachineType(mt)
+	if !ok {
+		return nil, fmt.Errorf("unknown simulated machine type %q", mt)
+	}
+	var reg bootstrap.Registration
+	if len(spec.Bootstrap.Files) > 0 {
+		var err error
+		if reg, err = bootstrap.ReadRegistration(spec.Bootstrap); err != nil {
+			return nil, fmt.Errorf("reading the machine's join: %w", err)
+		}
+		if reg.Name != spec.Name {
+			return nil, fmt.Errorf("the join registers Node %q, not %q", reg.Name, spec.Name)
+		}
+	}
+	lbls := map[string]string{}
+	for k, v := range reg.Labels {
+		lbls[k] = v
+	}
+	for k, v := range map[string]string{
+		providers.LabelCluster:         p.opts.ClusterName,
+		providers.LabelPool:            spec.Pool,
+		providers.LabelRole:            string(spec.Role),
+		providers.LabelMachine:         spec.Name,
+		providers.LabelType:            mt,
+		providers.LabelVersion:         spec.KubernetesVersion,
+		corev1.LabelHostname:           spec.Name,
+		corev1.LabelInstanceTypeStable: mt,
+		corev1.LabelOSStable:           "linux",
+		corev1.LabelArchStable:         "amd64",
+		KwokNodeKey:                    KwokNodeValue,
+		"type":                         "kwok",
+		"node.kubernetes.io/exclude-from-external-load-balancers": "",
+	} {
+		lbls[k] = v
+	}
+	if spec.Role != providers.RoleControlPlane {
+		delete(lbls, "node.kubernetes.io/exclude-from-external-load-balancers")
+	} else {
+		// As kubeadm labels a control plane, which the agent looks for.
+		lbls["node-role.kubernetes.io/control-plane"] = ""
+	}
+	now := p.opts.Clock.Now()
+	at := now.Add(p.opts.RegistrationDelay)
+	taints := joinTaints(reg)
+	annotations := map[string]string{AnnotationRegisterAt: at.UTC().Format(time.RFC3339Nano), annotationTaints: encodeTaints(taints)}
+	if p.opts.RegistrationDelay <= 0 {
+		annotations[KwokNodeKey] = KwokNodeValue
+	} else {
+		taints = append(taints, corev1.Taint{Key: TaintUnregistered, Effect: corev1.TaintEffectNoExecute})
+	}
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewQuantity(int64(cpus), resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(int64(memGiB)<<30, resource.BinarySI),
+		corev1.ResourcePods:   *resource.NewQuantity(podsPerMachine, resource.DecimalSI),
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Labels: lbls, Annotations: annotations},
+		Spec:       corev1.NodeSpec{ProviderID: ProviderIDPrefix + spec.Name, Taints: taints},
+		// The API server keeps a Node's status on create, and kwok keeps
+		// the capacity and kubelet version it finds.
+		Status: corev1.NodeStatus{
+			Capacity:    capacity,
+			Allocatable: capacity,
+			NodeInfo:    corev1.NodeSystemInfo{KubeletVersion: spec.KubernetesVersion, OperatingSystem: "linux", Architecture: "amd64"},
+		},
+	}, nil
+}
+
+// annotationTaints keeps the join's taints while the Node carries the
+// unregistered one instead, so that any agent can register it.
+const annotationTaints = "seed.dev/simulated-taints"
+
+func joinTaints(reg bootstrap.Registration) []corev1.Taint {
+	taints := []corev1.Taint{}
+	for _, t := range reg.Taints {
+		taints = append(taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+	}
+	return taints
+}
+
+func encodeTaints(t []corev1.Taint) string {
+	b, _ := json.Marshal(t) // a slice of plain structs always marshals
+	return string(b)
+}
+
+// registerLater registers name at the given time, once per process.
+func (p *provider) registerLater(name string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.timers[name]; ok {
+		return
+	}
+	d := at.Sub(p.opts.Clock.Now())
+	p.timers[name] = p.opts.Clock.AfterFunc(max(d, 0), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := p.register(ctx, name); err != nil {
+			p.opts.Logger.Error(err, "Registering simulated machine; the next listing retries", "machine", name)
+		}
+		p.mu.Lock()
+		delete(p.timers, name)
+		p.mu.Unlock()
+	})
+}
+
+// register hands the Node to kwok: its annotation in, the unregistered
+// taint out, the join's taints in its place. One merge patch, which
+// replaces the taint list whole; doing it twice is harmless.
+func (p *provider) register(ctx context.Context, name string) error {
+	n, err := p.meta.Resource(corev1.SchemeGroupVersion.WithResource("nodes")).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return classify("registering machine "+name, err)
+	}
+	var taints []corev1.Taint
+	if err := json.Unmarshal([]byte(n.Annotations[annotationTaints]), &taints); err != nil {
+		taints = []corev1.Taint{}
+	}
+	patch, _ := json.Marshal(map[string]any{ // maps and slices of plain structs always marshal
+		"metadata": map[string]any{
+			"annotations":     map[string]string{KwokNodeKey: KwokNodeValue},
+			"resourceVersion": n.ResourceVersion,
+		},
+		"spec": map[string]any{"taints": taints},
+	})
+	_, err = p.nodes.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		// Gone, or changed under us (registered by another agent, or
+		// deleted and made again): the next listing looks again.
+		return nil
+	}
+	if err != nil {
+		return classify("registering machine "+name, err)
+	}
+	return nil
+}
+
+// DeleteMachine deletes the machine's Node; kwok and the pod garbage
+// collector take its pods.
+func (p *provider) DeleteMachine(ctx context.Context, name string) error {
+	p.mu.Lock()
+	if t, ok := p.timers[name]; ok {
+		t.Stop()
+		delete(p.timers, name)
+	}
+	p.mu.Unlock()
+	err := p.nodes.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return classify("deleting machine "+name, err)
+	}
+	return nil
+}
+
+// ListMachines lists the cluster's Nodes by their ownership label, reading
+// metadata alone (a Node's status is most of its size), and registers any
+// machine whose delay is over and whose registration no timer of this
+// process has in hand (its creator died).
+func (p *provider) ListMachines(ctx context.Context) ([]providers.Machine, error) {
+	list, err := p.meta.Resource(corev1.SchemeGroupVersion.WithResource("nodes")).List(ctx, metav1.ListOptions{LabelSelector: p.selector()})
+	if err != nil {
+		return nil, classify("listing the simulated machines", err)
+	}
+	machines := make([]providers.Machine, 0, len(list.Items))
+	for i := range list.Items {
+		m := machine(list.Items[i].ObjectMeta)
+		if m.Phase == providers.PhasePending && list.Items[i].DeletionTimestamp == nil {
+			p.registerLater(m.Name, registerAt(list.Items[i].ObjectMeta))
+		}
+		machines = append(machines, m)
+	}
+	return machines, nil
+}
+
+func (p *provider) selector() string {
+	return labels.SelectorFromSet(labels.Set{providers.LabelCluster: p.opts.ClusterName}).String()
+}
+
+// machine reads a machine back from its Node's metadata: everything the
+// provider knows about it is there.
+func machine(meta metav1.ObjectMeta) providers.Machine {
+	m := providers.Machine{
+		Name:              meta.Name,
+		Pool:              meta.Labels[providers.LabelPool],
+		Role:              providers.Role(meta.Labels[providers.LabelRole]),
+		MachineType:       meta.Labels[providers.LabelType],
+		KubernetesVersion: meta.Labels[providers.LabelVersion],
+		ProviderID:        ProviderIDPrefix + meta.Name,
+		CreatedAt:         meta.CreationTimestamp.Time,
+		Phase:             providers.PhaseRunning,
+	}
+	switch {
+	case meta.DeletionTimestamp != nil:
+		m.Phase = providers.PhaseDeleting
+	case meta.Annotations[KwokNodeKey] != KwokNodeValue:
+		m.Phase = providers.PhasePending
+	}
+	return m
+}
+
+func registerAt(meta metav1.ObjectMeta) time.Time {
+	at, err := time.Parse(time.RFC3339Nano, meta.Annotations[AnnotationRegisterAt])
+	if err != nil {
+		return meta.CreationTimestamp.Time
+	}
+	return at
+}
+
+// classify turns an API error into a provider error kind.
+func classify(op string, err error) error {
+	switch {
+	case apierrors.IsNotFound(err):
+		return providers.NewError(providers.KindNotFound, op, err)
+	case apierrors.IsTooManyRequests(err):
+		e := &providers.Error{Kind: providers.KindThrottled, Op: op, Err: err}
+		if s, ok := apierrors.SuggestsClientDelay(err); ok {
+			e.RetryAfter = time.Duration(s) * time.Second
+		}
+		return e
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err):
+		return providers.NewError(providers.KindInvalid, op, err)
+	}
+	// An unknown error is worth retrying.
+	return providers.NewError(providers.KindTransient, op, err)
+}
