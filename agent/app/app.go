@@ -97,12 +97,13 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	// default limit (5 a second, bursts of 10) would spread a scale-up of
 	// 20 machines over seconds before the first provider call.
 	cfg.QPS, cfg.Burst = 20, 60
+	reg := prometheus.NewRegistry()
+	countRequests(cfg, reg)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("creating the Kubernetes client: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pm := providermetrics.NewMetrics(reg)
 	// The provider is built from the first valid spec; the joiner renders
@@ -112,7 +113,7 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	r, err := controller.New(controller.Options{
 		Client: client,
 		NewProvider: func(ctx context.Context, c *v1alpha1.Cluster) (providers.Provider, error) {
-			p, err := registry.New(ctx, c, registry.Env{Logger: log.WithName("provider")})
+			p, err := registry.New(ctx, c, registry.Env{Logger: log.WithName("provider"), Kube: cfg})
 			if err != nil {
 				return nil, err
 			}
