@@ -14,14 +14,15 @@
 //
 // A machine is its Node and nothing else, so its identity is in the API
 // server from the moment CreateMachine returns, whatever happens to the
-// agent next: the Node carries Seed's ownership labels, the machine type's
-// capacity in its status, `kwok.x-k8s.io/node: fake` as a label, and
-// spec.providerID kwok://<name>. Until the registration delay has passed
-// it lacks kwok's annotation (kwok leaves it alone: no Ready condition)
-// and carries the seed.dev/unregistered:NoExecute taint; registering adds
-// the annotation and puts the taints of the machine's join in its place.
-// An agent that dies in between leaves that to whichever agent lists the
-// machines next. Creating a name that exists returns the existing
-// machine, deleting one that does not is success, so overlapping agents
-// make neither duplicates nor orphans.
+// agent next: the Node carries Seed's ownership labels, the labels and
+// taints of the machine's join, the machine type's capacity in its status,
+// `kwok.x-k8s.io/node: fake` as label and annotation (kwok manages the
+// Nodes with that annotation), spec.providerID kwok://<name>, and
+// seed.dev/simulated-register-at, the creation time plus the registration
+// delay. kwok's node-initialize stage (pkg/scaleenv/kwok) waits until then
+// before it makes the Node Ready; until then the machine is Pending and the
+// API server's not-ready taint keeps pods off it. Nothing is left for the
+// agent to finish after a crash. Creating a name that exists returns the
+// existing machine, deleting one that does not is success, so overlapping
+// agents make neither duplicates nor orphans.
 package simulated

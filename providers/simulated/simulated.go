@@ -2,11 +2,9 @@ package simulated
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -15,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -36,10 +33,10 @@ const (
 	// KwokNodeValue is KwokNodeKey's value.
 	KwokNodeValue = "fake"
 	// AnnotationRegisterAt is when the machine registers (RFC 3339): the
-	// creation time plus the registration delay.
+	// creation time plus the registration delay. kwok's node-initialize
+	// stage waits for it (its delay's durationFrom) before it makes the
+	// Node Ready.
 	AnnotationRegisterAt = "seed.dev/simulated-register-at"
-	// TaintUnregistered keeps pods off a machine that has not registered.
-	TaintUnregistered = "seed.dev/unregistered"
 	// ProviderIDPrefix starts every simulated machine's spec.providerID.
 	ProviderIDPrefix = "kwok://"
 	// podsPerMachine is a kubelet's default maxPods.
@@ -54,7 +51,7 @@ type Options struct {
 	// RegistrationDelay is how long a new machine waits before kwok takes
 	// its Node over, standing in for boot time.
 	RegistrationDelay time.Duration
-	Clock             clock.WithDelayedExecution
+	Clock             clock.PassiveClock
 	Logger            logr.Logger
 }
 
@@ -62,11 +59,6 @@ type provider struct {
 	opts  Options
 	nodes kubernetes.Interface
 	meta  metadata.Interface
-	// timers register machines this process created once their delay is
-	// over; a machine whose timer died with an earlier process is
-	// registered by ListMachines.
-	mu     sync.Mutex
-	timers map[string]clock.Timer
 }
 
 var _ providers.Provider = (*provider)(nil)
@@ -92,7 +84,7 @@ func New(opts Options) (providers.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the simulated provider's metadata client: %w", err)
 	}
-	return &provider{opts: opts, nodes: nodes, meta: meta, timers: map[string]clock.Timer{}}, nil
+	return &provider{opts: opts, nodes: nodes, meta: meta}, nil
 }
 
 func (p *provider) Name() string { return "simulated" }
@@ -154,10 +146,9 @@ func (p *provider) CreateMachines(ctx context.Context, specs []providers.Machine
 	return made, errors.Join(errs...)
 }
 
-// CreateMachine creates the machine's Node, unregistered unless there is no
-// delay. The join's registration (labels, taints) comes from its bootstrap,
-// read as a kubelet would; a control plane created by hand (the harness's)
-// may have none.
+// CreateMachine creates the machine's Node: one request. The join's
+// registration (labels, taints) comes from its bootstrap, read as a kubelet
+// would; a control plane created by hand (the harness's) may have none.
 func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec) (providers.Machine, error) {
 	op := "creating machine " + spec.Name
 	node, err := p.node(spec)
@@ -179,11 +170,7 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	} else if err != nil {
 		return providers.Machine{}, classify(op, err)
 	}
-	m := machine(created.ObjectMeta)
-	if m.Phase == providers.PhasePending {
-		p.registerLater(created.Name, registerAt(created.ObjectMeta))
-	}
-	return m, nil
+	return p.machine(created.ObjectMeta), nil
 }
 
 func (p *provider) node(spec providers.MachineSpec) (*corev1.Node, error) {
@@ -232,15 +219,8 @@ func (p *provider) node(spec providers.MachineSpec) (*corev1.Node, error) {
 		// As kubeadm labels a control plane, which the agent looks for.
 		lbls["node-role.kubernetes.io/control-plane"] = ""
 	}
-	now := p.opts.Clock.Now()
-	at := now.Add(p.opts.RegistrationDelay)
-	taints := joinTaints(reg)
-	annotations := map[string]string{AnnotationRegisterAt: at.UTC().Format(time.RFC3339Nano), annotationTaints: encodeTaints(taints)}
-	if p.opts.RegistrationDelay <= 0 {
-		annotations[KwokNodeKey] = KwokNodeValue
-	} else {
-		taints = append(taints, corev1.Taint{Key: TaintUnregistered, Effect: corev1.TaintEffectNoExecute})
-	}
+	at := p.opts.Clock.Now().Add(p.opts.RegistrationDelay)
+	annotations := map[string]string{AnnotationRegisterAt: at.UTC().Format(time.RFC3339Nano), KwokNodeKey: KwokNodeValue}
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewQuantity(int64(cpus), resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(int64(memGiB)<<30, resource.BinarySI),
@@ -248,7 +228,7 @@ func (p *provider) node(spec providers.MachineSpec) (*corev1.Node, error) {
 	}
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Labels: lbls, Annotations: annotations},
-		Spec:       corev1.NodeSpec{ProviderID: ProviderIDPrefix + spec.Name, Taints: taints},
+		Spec:       corev1.NodeSpec{ProviderID: ProviderIDPrefix + spec.Name, Taints: joinTaints(reg)},
 		// The API server keeps a Node's status on create, and kwok keeps
 		// the capacity and kubelet version it finds.
 		Status: corev1.NodeStatus{
@@ -259,10 +239,6 @@ func (p *provider) node(spec providers.MachineSpec) (*corev1.Node, error) {
 	}, nil
 }
 
-// annotationTaints keeps the join's taints while the Node carries the
-// unregistered one instead, so that any agent can register it.
-const annotationTaints = "seed.dev/simulated-taints"
-
 func joinTaints(reg bootstrap.Registration) []corev1.Taint {
 	taints := []corev1.Taint{}
 	for _, t := range reg.Taints {
@@ -271,74 +247,9 @@ func joinTaints(reg bootstrap.Registration) []corev1.Taint {
 	return taints
 }
 
-func encodeTaints(t []corev1.Taint) string {
-	b, _ := json.Marshal(t) // a slice of plain structs always marshals
-	return string(b)
-}
-
-// registerLater registers name at the given time, once per process.
-func (p *provider) registerLater(name string, at time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.timers[name]; ok {
-		return
-	}
-	d := at.Sub(p.opts.Clock.Now())
-	p.timers[name] = p.opts.Clock.AfterFunc(max(d, 0), func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := p.register(ctx, name); err != nil {
-			p.opts.Logger.Error(err, "Registering simulated machine; the next listing retries", "machine", name)
-		}
-		p.mu.Lock()
-		delete(p.timers, name)
-		p.mu.Unlock()
-	})
-}
-
-// register hands the Node to kwok: its annotation in, the unregistered
-// taint out, the join's taints in its place. One merge patch, which
-// replaces the taint list whole; doing it twice is harmless.
-func (p *provider) register(ctx context.Context, name string) error {
-	n, err := p.meta.Resource(corev1.SchemeGroupVersion.WithResource("nodes")).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return classify("registering machine "+name, err)
-	}
-	var taints []corev1.Taint
-	if err := json.Unmarshal([]byte(n.Annotations[annotationTaints]), &taints); err != nil {
-		taints = []corev1.Taint{}
-	}
-	patch, _ := json.Marshal(map[string]any{ // maps and slices of plain structs always marshal
-		"metadata": map[string]any{
-			"annotations":     map[string]string{KwokNodeKey: KwokNodeValue},
-			"resourceVersion": n.ResourceVersion,
-		},
-		"spec": map[string]any{"taints": taints},
-	})
-	_, err = p.nodes.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		// Gone, or changed under us (registered by another agent, or
-		// deleted and made again): the next listing looks again.
-		return nil
-	}
-	if err != nil {
-		return classify("registering machine "+name, err)
-	}
-	return nil
-}
-
 // DeleteMachine deletes the machine's Node; kwok and the pod garbage
 // collector take its pods.
 func (p *provider) DeleteMachine(ctx context.Context, name string) error {
-	p.mu.Lock()
-	if t, ok := p.timers[name]; ok {
-		t.Stop()
-		delete(p.timers, name)
-	}
-	p.mu.Unlock()
 	err := p.nodes.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return classify("deleting machine "+name, err)
@@ -347,9 +258,7 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 }
 
 // ListMachines lists the cluster's Nodes by their ownership label, reading
-// metadata alone (a Node's status is most of its size), and registers any
-// machine whose delay is over and whose registration no timer of this
-// process has in hand (its creator died).
+// metadata alone: a Node's status is most of its size.
 func (p *provider) ListMachines(ctx context.Context) ([]providers.Machine, error) {
 	list, err := p.meta.Resource(corev1.SchemeGroupVersion.WithResource("nodes")).List(ctx, metav1.ListOptions{LabelSelector: p.selector()})
 	if err != nil {
@@ -357,11 +266,7 @@ func (p *provider) ListMachines(ctx context.Context) ([]providers.Machine, error
 	}
 	machines := make([]providers.Machine, 0, len(list.Items))
 	for i := range list.Items {
-		m := machine(list.Items[i].ObjectMeta)
-		if m.Phase == providers.PhasePending && list.Items[i].DeletionTimestamp == nil {
-			p.registerLater(m.Name, registerAt(list.Items[i].ObjectMeta))
-		}
-		machines = append(machines, m)
+		machines = append(machines, p.machine(list.Items[i].ObjectMeta))
 	}
 	return machines, nil
 }
@@ -371,8 +276,8 @@ func (p *provider) selector() string {
 }
 
 // machine reads a machine back from its Node's metadata: everything the
-// provider knows about it is there.
-func machine(meta metav1.ObjectMeta) providers.Machine {
+// provider knows about it is there. It is Pending until it registers.
+func (p *provider) machine(meta metav1.ObjectMeta) providers.Machine {
 	m := providers.Machine{
 		Name:              meta.Name,
 		Pool:              meta.Labels[providers.LabelPool],
@@ -386,7 +291,7 @@ func machine(meta metav1.ObjectMeta) providers.Machine {
 	switch {
 	case meta.DeletionTimestamp != nil:
 		m.Phase = providers.PhaseDeleting
-	case meta.Annotations[KwokNodeKey] != KwokNodeValue:
+	case p.opts.Clock.Now().Before(registerAt(meta)):
 		m.Phase = providers.PhasePending
 	}
 	return m
