@@ -1,0 +1,114 @@
+package scaleenv
+
+import (
+	"testing"
+	"time"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+)
+
+// convergeTimeout bounds each wait for convergence. It is no timing
+// assertion (the benchmark measures); it only stops a stuck run.
+const convergeTimeout = 15 * time.Minute
+
+// TestScale1000 runs the real agent binary at 1,000 simulated machines in
+// three pools: it creates them, scales two pools up and is SIGKILLed while
+// the new machines are being made, a fresh agent takes over, and a pool
+// scales down, draining the pods on it. After each step the machines are
+// exactly the spec's, every one Running with a Ready Node registered as
+// its pool says, with no duplicate, no orphan, nothing left in the ledger,
+// and the workload whole again.
+func TestScale1000(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a thousand machines take minutes")
+	}
+	ctx := t.Context()
+	pools := []Pool{
+		{Name: "general", Replicas: 400, MachineType: "sim-2x8"},
+		{Name: "batch", Replicas: 350, MachineType: "sim-4x16", Labels: map[string]string{"workload": "batch"},
+			Taints: []v1alpha1.Taint{{Key: "dedicated", Value: "batch", Effect: "NoSchedule"}}},
+		{Name: "web", Replicas: 250, Labels: map[string]string{"tier": "web"}},
+	}
+	env := Start(ctx, t, Options{Spec: Spec("scale", "1s", pools)})
+	if err := env.RunWorkload(ctx, "app", 300); err != nil {
+		t.Fatal(err)
+	}
+	first, err := env.StartAgent("agent-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, env, first, pools, "the first 1,000 machines")
+
+	// Scale up by 200 and kill the agent while the creations are under
+	// way: the ledger holds them, and some machines exist already.
+	pools[0].Replicas, pools[2].Replicas = 500, 350
+	if err := env.SetSpec(ctx, Spec("scale", "1s", pools)); err != nil {
+		t.Fatal(err)
+	}
+	// Polled often: the window between the first new machine and the last
+	// lasts seconds.
+	waitFor(t, first, "the scale-up to start", 100*time.Millisecond, func() (bool, string) {
+		o, err := env.Observe(ctx, pools)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(o.Ledger) > 0 && len(o.Machines["general"])+len(o.Machines["web"]) > 650, ""
+	})
+	first.Kill()
+	t.Log("Killed the agent mid scale-up")
+	second, err := env.StartAgent("agent-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, env, second, pools, "the scale-up of 200 after the kill")
+
+	// Scale down the untainted web pool, where the workload runs.
+	pools[2].Replicas = 150
+	if err := env.SetSpec(ctx, Spec("scale", "1s", pools)); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, env, second, pools, "the scale-down of 200")
+}
+
+// waitConverged waits for Observe to find the pools exactly and the
+// workload ready, failing with what is still missing.
+func waitConverged(t *testing.T, env *Env, agent *Agent, pools []Pool, what string) {
+	t.Helper()
+	ctx := t.Context()
+	start := time.Now()
+	waitFor(t, agent, what, 2*time.Second, func() (bool, string) {
+		o, err := env.Observe(ctx, pools)
+		if err != nil {
+			return false, err.Error()
+		}
+		why := o.Converged(pools)
+		if ready, want, err := env.WorkloadReady(ctx, "app"); err != nil || ready != want {
+			why += "; workload not ready"
+		}
+		return why == "", why
+	})
+	t.Logf("Converged: %s (%s)", what, time.Since(start).Round(time.Second))
+}
+
+func waitFor(t *testing.T, agent *Agent, what string, interval time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(convergeTimeout)
+	why := ""
+	for {
+		var ok bool
+		if ok, why = cond(); ok {
+			return
+		}
+		if err := agent.Check(); err != nil {
+			t.Fatalf("waiting for %s: the agent exited: %v", what, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: not there after %s: %s\nagent's last lines:\n%s", what, convergeTimeout, why, agent.LogTail(30))
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		case <-time.After(interval):
+		}
+	}
+}
