@@ -32,6 +32,10 @@ import (
 	"github.com/seedhq/seed/providers/registry"
 )
 
+// joinShareWindow is how long the joins of new machines share a token;
+// the token lives for the spec's nodeStartupTimeout plus five minutes.
+const joinShareWindow = 30 * time.Second
+
 // Main runs the agent with the process's arguments until SIGTERM or SIGINT.
 func Main() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -121,7 +125,8 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 			caps.Store(&declared)
 			return pm.Decorate(p), nil
 		},
-		Bootstrapper: joiner.Joiner{Client: client, Capabilities: func() providers.Capabilities {
+		// One token and one cluster-info read per burst of creations.
+		Bootstrapper: joiner.Joiner{Client: client, Share: joiner.NewShare(joinShareWindow), Capabilities: func() providers.Capabilities {
 			if c := caps.Load(); c != nil {
 				return *c
 			}
