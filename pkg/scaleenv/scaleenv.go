@@ -26,7 +26,7 @@ import (
 	"github.com/seedhq/seed/pkg/kube"
 	"github.com/seedhq/seed/pkg/testenv"
 	"github.com/seedhq/seed/providers"
-	"github.com/seedhq/seed/providers/simulated"
+	"github.com/seedhq/seed/providers/registry"
 )
 
 // KwokBinDirEnv points at the directory holding kwok, overriding the build
@@ -100,8 +100,12 @@ func Start(ctx context.Context, t testing.TB, opts Options) *Env {
 	if err := e.install(ctx, opts.Spec); err != nil {
 		t.Fatal(err)
 	}
-	e.Provider, err = simulated.New(simulated.Options{ClusterName: opts.ClusterName, Config: e.Config})
+	// Built from the spec as the agent builds its own, through the registry.
+	spec, err := v1alpha1.Load([]byte(opts.Spec), v1alpha1.ValidateOptions{})
 	if err != nil {
+		t.Fatalf("the scale spec: %v", err)
+	}
+	if e.Provider, err = registry.New(ctx, spec, registry.Env{Kube: e.Config}); err != nil {
 		t.Fatal(err)
 	}
 	// The machine the agent runs on, as seed up leaves it.
