@@ -5,15 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -55,11 +56,17 @@ type Options struct {
 	Logger            logr.Logger
 }
 
+// provider reaches Nodes through the dynamic and metadata clients, not
+// client-go's typed clientset: the seed links this package (through the
+// registry), and the clientset and k8s.io/api would make it big (see
+// hack/verify-method-elimination.sh).
 type provider struct {
 	opts  Options
-	nodes kubernetes.Interface
-	meta  metadata.Interface
+	nodes dynamic.NamespaceableResourceInterface
+	meta  metadata.Getter
 }
+
+var nodesResource = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
 
 var _ providers.Provider = (*provider)(nil)
 
@@ -76,7 +83,7 @@ func New(opts Options) (providers.Provider, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	nodes, err := kubernetes.NewForConfig(opts.Config)
+	dyn, err := dynamic.NewForConfig(opts.Config)
 	if err != nil {
 		return nil, fmt.Errorf("building the simulated provider's client: %w", err)
 	}
@@ -84,7 +91,7 @@ func New(opts Options) (providers.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the simulated provider's metadata client: %w", err)
 	}
-	return &provider{opts: opts, nodes: nodes, meta: meta}, nil
+	return &provider{opts: opts, nodes: dyn.Resource(nodesResource), meta: meta.Resource(nodesResource)}, nil
 }
 
 func (p *provider) Name() string { return "simulated" }
@@ -110,7 +117,7 @@ func (p *provider) EnsureInfrastructure(context.Context) (providers.Infrastructu
 
 // DestroyInfrastructure deletes every machine of the cluster.
 func (p *provider) DestroyInfrastructure(ctx context.Context) error {
-	err := p.nodes.CoreV1().Nodes().DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: p.selector()})
+	err := p.nodes.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: p.selector()})
 	if err != nil {
 		return classify("deleting the simulated machines", err)
 	}
@@ -155,10 +162,10 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	if err != nil {
 		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
 	}
-	created, err := p.nodes.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	created, err := p.nodes.Create(ctx, node, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		// Asked twice, or by two agents: one machine, the first.
-		existing, gerr := p.nodes.CoreV1().Nodes().Get(ctx, spec.Name, metav1.GetOptions{})
+		existing, gerr := p.meta.Get(ctx, spec.Name, metav1.GetOptions{})
 		if gerr != nil {
 			return providers.Machine{}, classify(op, gerr)
 		}
@@ -166,14 +173,16 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 			return providers.Machine{}, providers.NewError(providers.KindInvalid, op,
 				fmt.Errorf("a Node %s exists that is no machine of cluster %s", spec.Name, p.opts.ClusterName))
 		}
-		created = existing
-	} else if err != nil {
+		return p.machine(existing.ObjectMeta), nil
+	}
+	if err != nil {
 		return providers.Machine{}, classify(op, err)
 	}
-	return p.machine(created.ObjectMeta), nil
+	return p.machine(metav1.ObjectMeta{Name: created.GetName(), Labels: created.GetLabels(), Annotations: created.GetAnnotations(),
+		CreationTimestamp: created.GetCreationTimestamp()}), nil
 }
 
-func (p *provider) node(spec providers.MachineSpec) (*corev1.Node, error) {
+func (p *provider) node(spec providers.MachineSpec) (*unstructured.Unstructured, error) {
 	mt := spec.MachineType
 	if mt == "" {
 		mt = v1alpha1.DefaultSimulatedMachineType
@@ -192,23 +201,23 @@ func (p *provider) node(spec providers.MachineSpec) (*corev1.Node, error) {
 			return nil, fmt.Errorf("the join registers Node %q, not %q", reg.Name, spec.Name)
 		}
 	}
-	lbls := map[string]string{}
+	lbls := map[string]any{}
 	for k, v := range reg.Labels {
 		lbls[k] = v
 	}
 	for k, v := range map[string]string{
-		providers.LabelCluster:         p.opts.ClusterName,
-		providers.LabelPool:            spec.Pool,
-		providers.LabelRole:            string(spec.Role),
-		providers.LabelMachine:         spec.Name,
-		providers.LabelType:            mt,
-		providers.LabelVersion:         spec.KubernetesVersion,
-		corev1.LabelHostname:           spec.Name,
-		corev1.LabelInstanceTypeStable: mt,
-		corev1.LabelOSStable:           "linux",
-		corev1.LabelArchStable:         "amd64",
-		KwokNodeKey:                    KwokNodeValue,
-		"type":                         "kwok",
+		providers.LabelCluster:             p.opts.ClusterName,
+		providers.LabelPool:                spec.Pool,
+		providers.LabelRole:                string(spec.Role),
+		providers.LabelMachine:             spec.Name,
+		providers.LabelType:                mt,
+		providers.LabelVersion:             spec.KubernetesVersion,
+		"kubernetes.io/hostname":           spec.Name,
+		"node.kubernetes.io/instance-type": mt,
+		"kubernetes.io/os":                 "linux",
+		"kubernetes.io/arch":               "amd64",
+		KwokNodeKey:                        KwokNodeValue,
+		"type":                             "kwok",
 		"node.kubernetes.io/exclude-from-external-load-balancers": "",
 	} {
 		lbls[k] = v
@@ -220,29 +229,38 @@ func (p *provider) node(spec providers.MachineSpec) (*corev1.Node, error) {
 		lbls["node-role.kubernetes.io/control-plane"] = ""
 	}
 	at := p.opts.Clock.Now().Add(p.opts.RegistrationDelay)
-	annotations := map[string]string{AnnotationRegisterAt: at.UTC().Format(time.RFC3339Nano), KwokNodeKey: KwokNodeValue}
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    *resource.NewQuantity(int64(cpus), resource.DecimalSI),
-		corev1.ResourceMemory: *resource.NewQuantity(int64(memGiB)<<30, resource.BinarySI),
-		corev1.ResourcePods:   *resource.NewQuantity(podsPerMachine, resource.DecimalSI),
+	capacity := map[string]any{
+		"cpu":    strconv.Itoa(cpus),
+		"memory": strconv.Itoa(memGiB) + "Gi",
+		"pods":   strconv.Itoa(podsPerMachine),
 	}
-	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: spec.Name, Labels: lbls, Annotations: annotations},
-		Spec:       corev1.NodeSpec{ProviderID: ProviderIDPrefix + spec.Name, Taints: joinTaints(reg)},
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Node",
+		"metadata": map[string]any{
+			"name":        spec.Name,
+			"labels":      lbls,
+			"annotations": map[string]any{AnnotationRegisterAt: at.UTC().Format(time.RFC3339Nano), KwokNodeKey: KwokNodeValue},
+		},
+		"spec": map[string]any{"providerID": ProviderIDPrefix + spec.Name, "taints": joinTaints(reg)},
 		// The API server keeps a Node's status on create, and kwok keeps
 		// the capacity and kubelet version it finds.
-		Status: corev1.NodeStatus{
-			Capacity:    capacity,
-			Allocatable: capacity,
-			NodeInfo:    corev1.NodeSystemInfo{KubeletVersion: spec.KubernetesVersion, OperatingSystem: "linux", Architecture: "amd64"},
+		"status": map[string]any{
+			"capacity":    capacity,
+			"allocatable": capacity,
+			"nodeInfo":    map[string]any{"kubeletVersion": spec.KubernetesVersion, "operatingSystem": "linux", "architecture": "amd64"},
 		},
-	}, nil
+	}}, nil
 }
 
-func joinTaints(reg bootstrap.Registration) []corev1.Taint {
-	taints := []corev1.Taint{}
+func joinTaints(reg bootstrap.Registration) []any {
+	taints := []any{}
 	for _, t := range reg.Taints {
-		taints = append(taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+		taint := map[string]any{"key": t.Key, "effect": t.Effect}
+		if t.Value != "" {
+			taint["value"] = t.Value
+		}
+		taints = append(taints, taint)
 	}
 	return taints
 }
@@ -250,7 +268,7 @@ func joinTaints(reg bootstrap.Registration) []corev1.Taint {
 // DeleteMachine deletes the machine's Node; kwok and the pod garbage
 // collector take its pods.
 func (p *provider) DeleteMachine(ctx context.Context, name string) error {
-	err := p.nodes.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+	err := p.nodes.Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return classify("deleting machine "+name, err)
 	}
@@ -260,7 +278,7 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 // ListMachines lists the cluster's Nodes by their ownership label, reading
 // metadata alone: a Node's status is most of its size.
 func (p *provider) ListMachines(ctx context.Context) ([]providers.Machine, error) {
-	list, err := p.meta.Resource(corev1.SchemeGroupVersion.WithResource("nodes")).List(ctx, metav1.ListOptions{LabelSelector: p.selector()})
+	list, err := p.meta.List(ctx, metav1.ListOptions{LabelSelector: p.selector()})
 	if err != nil {
 		return nil, classify("listing the simulated machines", err)
 	}
