@@ -48,6 +48,11 @@ type Options struct {
 	KubernetesVersion string
 	// Spec is the cluster spec the agent finds (SetSpec changes it).
 	Spec string
+	// NodeLeaseDuration is how long kwok's node Leases last (default 40s,
+	// a kubelet's), renewed every quarter of it; the controller-manager
+	// marks a Node unknown 10s after its Lease lapses. At 5,000 Nodes the
+	// renewals of 40s Leases alone are 500 writes a second.
+	NodeLeaseDuration time.Duration
 }
 
 // Env is a running scale environment.
@@ -79,6 +84,9 @@ func Start(ctx context.Context, t testing.TB, opts Options) *Env {
 	if opts.KubernetesVersion == "" {
 		opts.KubernetesVersion = v1alpha1.DefaultKubernetesVersion
 	}
+	if opts.NodeLeaseDuration == 0 {
+		opts.NodeLeaseDuration = 40 * time.Second
+	}
 	scheduler, err := testenv.KubeBinary("kube-scheduler")
 	testenv.RequireBinaries(t, err)
 	kcm, err := testenv.KubeBinary("kube-controller-manager")
@@ -95,8 +103,8 @@ func Start(ctx context.Context, t testing.TB, opts Options) *Env {
 		t.Fatalf("building bin/agent: %v\n%s", err, out)
 	}
 
-	e.startControllers(t, scheduler, kcm)
-	e.startKwok(t)
+	e.startControllers(t, scheduler, kcm, opts.NodeLeaseDuration)
+	e.startKwok(t, opts.NodeLeaseDuration)
 	if err := e.install(ctx, opts.Spec); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +124,7 @@ func Start(ctx context.Context, t testing.TB, opts Options) *Env {
 	return e
 }
 
-func (e *Env) startControllers(t testing.TB, scheduler, kcm string) {
+func (e *Env) startControllers(t testing.TB, scheduler, kcm string, lease time.Duration) {
 	t.Helper()
 	ports, err := testenv.FreePorts(2)
 	if err != nil {
@@ -138,8 +146,7 @@ func (e *Env) startControllers(t testing.TB, scheduler, kcm string) {
 		// needs tokens (the apiserver's ServiceAccount admission is off).
 		"--controllers=*,-serviceaccount-token",
 		"--kube-api-qps=500", "--kube-api-burst=1000",
-		// kwok's Leases last 40s, renewed every 10s.
-		"--node-monitor-grace-period=50s",
+		"--node-monitor-grace-period="+(lease+10*time.Second).String(),
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +154,7 @@ func (e *Env) startControllers(t testing.TB, scheduler, kcm string) {
 
 // startKwok writes kwok's configuration (options and stages in one file)
 // and runs it.
-func (e *Env) startKwok(t testing.TB) {
+func (e *Env) startKwok(t testing.TB, lease time.Duration) {
 	t.Helper()
 	var config bytes.Buffer
 	for _, name := range []string{"kwok.yaml", "node-initialize.yaml", "node-heartbeat-with-lease.yaml",
@@ -165,7 +172,8 @@ func (e *Env) startKwok(t testing.TB) {
 	if err := os.WriteFile(path, config.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.StartProcess("kwok", e.kwokBin, "--kubeconfig="+e.KubeconfigPath, "--config="+path); err != nil {
+	if _, err := e.StartProcess("kwok", e.kwokBin, "--kubeconfig="+e.KubeconfigPath, "--config="+path,
+		"--node-lease-duration-seconds="+strconv.Itoa(int(lease.Seconds()))); err != nil {
 		t.Fatal(err)
 	}
 }
