@@ -120,8 +120,11 @@ type Reconciler struct {
 	lastGoodVersion string
 	lastRejected    string
 	lastBlocked     map[string]string
-	status          v1alpha1.ClusterStatus
-	runningVersion  string
+	// addonsAt is the version kube-proxy and CoreDNS were last found at
+	// (see upgradeAddons).
+	addonsAt       string
+	status         v1alpha1.ClusterStatus
+	runningVersion string
 	// lastWritten is the status ConfigMap's content as last written, so an
 	// unchanged status costs no write.
 	lastWritten map[string]string
@@ -232,6 +235,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return fmt.Errorf("trimming the node cache: %w", err)
 	}
 	r.configMaps = cmInformer.Lister()
+	r.ledger.cache = r.configMaps
 	r.nodes = nodeInformer.Lister()
 	r.drainer = drain.Drainer{Client: r.opts.Client, Nodes: r.nodes, Pods: podInformer.Informer().GetIndexer(),
 		Budgets: pdbInformer.Lister(), Clock: r.opts.Clock}
