@@ -45,26 +45,6 @@ func (a *Agent) Memory() (rss, peak int64, err error) {
 // Samples are one scrape of the agent's /metrics.
 type Samples map[string]float64
 
-// Sum adds up the samples of metric whose labels contain every one of
-// the given label pairs (`verb="list"`).
-func (s Samples) Sum(metric string, labels ...string) float64 {
-	total := 0.0
-	for k, v := range s {
-		name, rest, _ := strings.Cut(k, "{")
-		if name != metric {
-			continue
-		}
-		match := true
-		for _, l := range labels {
-			match = match && strings.Contains(rest, l)
-		}
-		if match {
-			total += v
-		}
-	}
-	return total
-}
-
 // Requests are the agent's API requests between two scrapes, by
 // "verb resource", the Lease's leader-election renewals apart.
 type Requests struct {

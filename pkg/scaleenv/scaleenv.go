@@ -263,9 +263,6 @@ func (e *Env) StartAgent(identity string, extraArgs ...string) (*Agent, error) {
 // Kill ends the agent with SIGKILL: no deferred write, no Lease released.
 func (a *Agent) Kill() { a.proc.Kill() }
 
-// Stop ends the agent with SIGTERM.
-func (a *Agent) Stop() { a.proc.Stop() }
-
 // Pid is the agent process's ID.
 func (a *Agent) Pid() int { return a.proc.Pid() }
 

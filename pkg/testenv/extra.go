@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"path/filepath"
-	"syscall"
 	"testing"
 )
 
@@ -36,23 +35,9 @@ func (p *Process) Pid() int { return p.p.cmd.Process.Pid }
 // process to end.
 func (p *Process) Kill() { p.p.stop() }
 
-// Stop sends SIGTERM and waits for the process to end.
-func (p *Process) Stop() {
-	select {
-	case <-p.p.exited:
-		return
-	default:
-	}
-	_ = p.p.cmd.Process.Signal(syscall.SIGTERM)
-	<-p.p.exited
-}
-
 // Check returns an error, with the end of the log, once the process has
 // ended.
 func (p *Process) Check() error { return p.p.check() }
-
-// LogPath is the file holding the process's output.
-func (p *Process) LogPath() string { return p.p.logPath }
 
 // LogTail returns the last n lines of the process's output.
 func (p *Process) LogTail(n int) string { return p.p.logTail(n) }
