@@ -113,6 +113,11 @@ func newSimulated(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Pr
 	if env.Kube != nil {
 		cfg = rest.CopyConfig(env.Kube)
 		cfg.UserAgent = "seed-agent/simulated-provider"
+		// Its Node writes stand in for a cloud's API calls, whose limits
+		// are the cloud's, not the agent's client limit (20 a second) for
+		// its own requests; its requests still count in the agent's
+		// metrics, the transport being the same.
+		cfg.QPS, cfg.Burst = 200, 400
 	}
 	return simulated.New(simulated.Options{
 		ClusterName:       c.Metadata.Name,
