@@ -47,20 +47,36 @@ func TestScale1000(t *testing.T) {
 	}
 	// Polled often: the window between the first new machine and the last
 	// lasts seconds.
+	var atKill Observation
 	waitFor(t, first, "the scale-up to start", 100*time.Millisecond, func() (bool, string) {
 		o, err := env.Observe(ctx, pools)
 		if err != nil {
 			return false, err.Error()
 		}
+		atKill = o
 		return len(o.Ledger) > 0 && len(o.Machines["general"])+len(o.Machines["web"]) > 650, ""
 	})
 	first.Kill()
-	t.Log("Killed the agent mid scale-up")
+	t.Logf("Killed the agent mid scale-up: %d of 200 new machines made, %d creations recorded",
+		len(atKill.Machines["general"])+len(atKill.Machines["web"])-650, len(atKill.Ledger))
 	second, err := env.StartAgent("agent-2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitConverged(t, env, second, pools, "the scale-up of 200 after the kill")
+	final := waitConverged(t, env, second, pools, "the scale-up of 200 after the kill")
+	// The creations the killed agent recorded were resumed under their
+	// names, not abandoned for new ones.
+	exists := map[string]bool{}
+	for _, ms := range final.Machines {
+		for _, m := range ms {
+			exists[m.Name] = true
+		}
+	}
+	for _, name := range atKill.Ledger {
+		if !exists[name] {
+			t.Errorf("machine %s, recorded by the killed agent, was not made: the new agent replaced it", name)
+		}
+	}
 
 	// Scale down the untainted web pool, where the workload runs.
 	pools[2].Replicas = 150
@@ -72,15 +88,17 @@ func TestScale1000(t *testing.T) {
 
 // waitConverged waits for Observe to find the pools exactly and the
 // workload ready, failing with what is still missing.
-func waitConverged(t *testing.T, env *Env, agent *Agent, pools []Pool, what string) {
+func waitConverged(t *testing.T, env *Env, agent *Agent, pools []Pool, what string) Observation {
 	t.Helper()
 	ctx := t.Context()
 	start := time.Now()
+	var last Observation
 	waitFor(t, agent, what, 2*time.Second, func() (bool, string) {
 		o, err := env.Observe(ctx, pools)
 		if err != nil {
 			return false, err.Error()
 		}
+		last = o
 		why := o.Converged(pools)
 		if ready, want, err := env.WorkloadReady(ctx, "app"); err != nil || ready != want {
 			why += "; workload not ready"
@@ -88,6 +106,7 @@ func waitConverged(t *testing.T, env *Env, agent *Agent, pools []Pool, what stri
 		return why == "", why
 	})
 	t.Logf("Converged: %s (%s)", what, time.Since(start).Round(time.Second))
+	return last
 }
 
 func waitFor(t *testing.T, agent *Agent, what string, interval time.Duration, cond func() (bool, string)) {
