@@ -4,6 +4,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 )
 
@@ -40,25 +43,46 @@ func TestScale1000(t *testing.T) {
 	waitConverged(t, env, first, pools, "the first 1,000 machines")
 
 	// Scale up by 200 and kill the agent while the creations are under
-	// way: the ledger holds them, and some machines exist already.
+	// way: the ledger holds them, and some machines exist already. A watch
+	// sees the new Nodes within milliseconds of their creation, and the
+	// 200 take about a second, so the kill lands in the middle.
+	nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "seed.dev/cluster=scale"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := env.Client.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{LabelSelector: "seed.dev/cluster=scale",
+		ResourceVersion: nodes.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
 	pools[0].Replicas, pools[2].Replicas = 500, 350
 	if err := env.SetSpec(ctx, Spec("scale", "1s", pools)); err != nil {
 		t.Fatal(err)
 	}
-	// Polled often: the window between the first new machine and the last
-	// lasts seconds.
-	var atKill Observation
-	waitFor(t, first, "the scale-up to start", 100*time.Millisecond, func() (bool, string) {
-		o, err := env.Observe(ctx, pools)
-		if err != nil {
-			return false, err.Error()
+	for added := 0; added < 10; {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("the watch of Nodes ended before the scale-up began")
+			}
+			if ev.Type == watch.Added {
+				added++
+			}
+		case <-time.After(convergeTimeout):
+			t.Fatalf("no new Node within %s of the scale-up", convergeTimeout)
 		}
-		atKill = o
-		return len(o.Ledger) > 0 && len(o.Machines["general"])+len(o.Machines["web"]) > 650, ""
-	})
+	}
 	first.Kill()
-	t.Logf("Killed the agent mid scale-up: %d of 200 new machines made, %d creations recorded",
-		len(atKill.Machines["general"])+len(atKill.Machines["web"])-650, len(atKill.Ledger))
+	w.Stop()
+	atKill, err := env.Observe(ctx, pools)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := len(atKill.Machines["general"]) + len(atKill.Machines["web"]) - 650
+	t.Logf("Killed the agent mid scale-up: %d of 200 new machines made, %d creations recorded", made, len(atKill.Ledger))
+	if len(atKill.Ledger) == 0 {
+		t.Error("the kill came after the scale-up: the ledger is empty")
+	}
 	second, err := env.StartAgent("agent-2")
 	if err != nil {
 		t.Fatal(err)
