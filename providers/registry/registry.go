@@ -123,7 +123,6 @@ func newSimulated(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Pr
 		ClusterName:       c.Metadata.Name,
 		Config:            cfg,
 		RegistrationDelay: delay,
-		Logger:            env.Logger,
 	})
 }
 

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -53,7 +52,6 @@ type Options struct {
 	// its Node over, standing in for boot time.
 	RegistrationDelay time.Duration
 	Clock             clock.PassiveClock
-	Logger            logr.Logger
 }
 
 // provider reaches Nodes through the dynamic and metadata clients, not
