@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -137,16 +138,32 @@ func (p *provider) LoadImage(context.Context, string, providers.ImageArchive) er
 // MoveEndpoint has nothing to move: the endpoint is the API server.
 func (p *provider) MoveEndpoint(context.Context, string) error { return nil }
 
+// createParallelism is how many Node creations are in flight at once: a
+// cloud takes a batch in one call, and one at a time a thousand would
+// take a thousand round trips.
+const createParallelism = 16
+
+// CreateMachines creates the machines createParallelism at a time and
+// returns those made, in spec order.
 func (p *provider) CreateMachines(ctx context.Context, specs []providers.MachineSpec) ([]providers.Machine, error) {
+	results := make([]providers.Machine, len(specs))
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, createParallelism)
+	for i := range specs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			results[i], errs[i] = p.CreateMachine(ctx, specs[i])
+		}()
+	}
+	wg.Wait()
 	made := make([]providers.Machine, 0, len(specs))
-	var errs []error
-	for _, s := range specs {
-		m, err := p.CreateMachine(ctx, s)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	for i := range specs {
+		if errs[i] == nil {
+			made = append(made, results[i])
 		}
-		made = append(made, m)
 	}
 	return made, errors.Join(errs...)
 }
