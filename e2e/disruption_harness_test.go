@@ -185,14 +185,14 @@ func (d *disruption) log(f disruptionFigures, t0 time.Time) {
 	fmt.Fprintf(&b, "timeline (seconds from %s):\n%s", t0.Format("15:04:05.000"), d.tl.String(t0))
 	fmt.Fprintf(&b, "workload via NodePort: %d OK, %d failed, longest gap %s at %s\n", f.Workload.OK, f.Workload.Failed,
 		f.Workload.Longest.Round(time.Millisecond), f.Workload.LongestAt.Format("15:04:05.000"))
-	fmt.Fprintf(&b, "API via the external endpoint: %d OK, %d failed, longest gap %s at %s\n", f.API.OK, f.API.Failed,
-		f.API.Longest.Round(time.Millisecond), f.API.LongestAt.Format("15:04:05.000"))
+	fmt.Fprintf(&b, "API via the external endpoint: %d OK, %d failed, longest gap %s at %s; /readyz not ready %d times\n", f.API.OK, f.API.Failed,
+		f.API.Longest.Round(time.Millisecond), f.API.LongestAt.Format("15:04:05.000"), f.API.NotReady)
 	for _, e := range f.API.Failures {
 		fmt.Fprintf(&b, "  %s\n", e)
 	}
-	fmt.Fprintf(&b, "API in-cluster (Service VIP), %d probe pods: %d OK, %d failed, longest gap %s (%s at %s), longest stretch no pod covered %s\n",
+	fmt.Fprintf(&b, "API in-cluster (Service VIP), %d probe pods: %d OK, %d failed, longest gap %s (%s at %s), longest stretch no pod covered %s; /readyz not ready %d times\n",
 		f.InCluster.Pods, f.InCluster.OK, f.InCluster.Failed, f.InCluster.LongestGap.Round(time.Millisecond), f.InCluster.LongestGapPod,
-		f.InCluster.LongestGapAt.Format("15:04:05.000"), f.InCluster.LongestBlind.Round(time.Millisecond))
+		f.InCluster.LongestGapAt.Format("15:04:05.000"), f.InCluster.LongestBlind.Round(time.Millisecond), f.InCluster.NotReady)
 	for _, r := range f.InCluster.Reports {
 		fmt.Fprintf(&b, "  %s on %s: %s–%s, %d OK, %d failed, longest gap %dms, final %t %s\n", r.Pod, r.Node,
 			r.FirstOK.Format("15:04:05.000"), r.LastOK.Format("15:04:05.000"), r.OK, r.Failed, r.LongestGapMS, r.Final, r.LastError)

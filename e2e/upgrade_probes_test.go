@@ -25,6 +25,7 @@ import (
 type gapMeter struct {
 	mu           sync.Mutex
 	ok, failed   int
+	notReady     int // /readyz answers that said not ready
 	lastOK       time.Time
 	longest      time.Duration
 	longestAt    time.Time
@@ -57,8 +58,16 @@ func (g *gapMeter) record(now time.Time, err error) {
 	g.ok++
 }
 
+// notReadyAnswer counts a /readyz that said not ready: no failure.
+func (g *gapMeter) notReadyAnswer() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.notReady++
+}
+
 type gapFigures struct {
 	OK, Failed int
+	NotReady   int
 	Longest    time.Duration
 	LongestAt  time.Time
 	Failures   []string
@@ -67,7 +76,7 @@ type gapFigures struct {
 func (g *gapMeter) figures() gapFigures {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return gapFigures{OK: g.ok, Failed: g.failed, Longest: g.longest, LongestAt: g.longestAt,
+	return gapFigures{OK: g.ok, Failed: g.failed, NotReady: g.notReady, Longest: g.longest, LongestAt: g.longestAt,
 		Failures: append(slices.Clone(g.failures), g.lastFailures...)}
 }
 
@@ -228,9 +237,10 @@ func probeWorkload(ctx context.Context, lb *lbNodes, nodePort int32, g *gapMeter
 	})
 }
 
-// probeAPI GETs /readyz and /api/v1/namespaces/default through the
-// kubeconfig's endpoint every 100 ms; a probe succeeds when both answer
-// 200. Each request opens a new connection, as a new kubectl would, so a
+// probeAPI GETs /api/v1/namespaces/default through the kubeconfig's
+// endpoint every 100 ms; a probe succeeds when it answers 200. It asks
+// /readyz too and counts its not-ready answers apart: a stopping API server
+// answers not ready on purpose while it goes on serving requests. Each request opens a new connection, as a new kubectl would, so a
 // connection kept alive to an apiserver that is gone does not stretch a
 // gap past what the endpoint itself does.
 func probeAPI(ctx context.Context, cfg *rest.Config, g *gapMeter) error {
@@ -255,11 +265,12 @@ func probeAPI(ctx context.Context, cfg *rest.Config, g *gapMeter) error {
 		return nil
 	}
 	go every(ctx, 100*time.Millisecond, func(time.Time) {
-		err := get("/readyz")
-		if err == nil {
-			err = get("/api/v1/namespaces/default")
-		}
+		notReady := get("/readyz") != nil
+		err := get("/api/v1/namespaces/default")
 		if ctx.Err() == nil {
+			if notReady {
+				g.notReadyAnswer()
+			}
 			g.record(time.Now(), err)
 		}
 	})
@@ -351,6 +362,7 @@ type apiProbeReport struct {
 	LastOK       time.Time `json:"lastOK"`
 	OK           int       `json:"ok"`
 	Failed       int       `json:"failed"`
+	NotReady     int       `json:"notReady"`
 	LongestGapMS int64     `json:"longestGapMS"`
 	LongestGapAt time.Time `json:"longestGapAt"`
 	LastError    string    `json:"lastError"`
@@ -364,6 +376,7 @@ type apiProbeReport struct {
 type inClusterFigures struct {
 	Pods           int
 	OK, Failed     int
+	NotReady       int
 	LongestGap     time.Duration
 	LongestGapPod  string
 	LongestGapAt   time.Time
@@ -392,6 +405,7 @@ func readInClusterProbe(ctx context.Context, c *framework.Cluster, ns, name stri
 		f.Pods++
 		f.OK += r.OK
 		f.Failed += r.Failed
+		f.NotReady += r.NotReady
 		if gap := time.Duration(r.LongestGapMS) * time.Millisecond; gap > f.LongestGap {
 			f.LongestGap, f.LongestGapPod, f.LongestGapAt = gap, r.Pod, r.LongestGapAt
 		}

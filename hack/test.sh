@@ -23,9 +23,23 @@ integration_env() {
   seed::log "Building Kubernetes, etcd and kwok from source (cached)"
   SEED_KUBE_BIN_DIR=$(hack/build-kube.sh | tail -n1)
   SEED_ETCD_BIN_DIR=$(hack/build-etcd.sh | tail -n1)
+  # agent/backup runs the real Velero server against the store.
+  seed::log "Building Velero and its S3 plugin from source (cached)"
+  SEED_VELERO_BIN_DIR=$(hack/build-velero.sh --bin-dir | tail -n1)
   # kwok plays the kubelets of pkg/scaleenv's simulated machines (TestScale1000).
   SEED_KWOK_BIN_DIR=$(hack/build-kwok.sh | tail -n1)
-  export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR SEED_KWOK_BIN_DIR
+  export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR SEED_VELERO_BIN_DIR SEED_KWOK_BIN_DIR
+}
+
+# store_image builds the Docker provider's backup store (versitygw), which
+# its real-engine test and agent/backup's Velero test run; without an
+# engine those skip anyway.
+store_image() {
+  if docker info >/dev/null 2>&1; then
+    seed::log "Building the backup store image (cached)"
+    SEED_BACKUP_STORE_IMAGE=$(hack/build-versitygw.sh | tail -n1)
+    export SEED_BACKUP_STORE_IMAGE
+  fi
 }
 
 run_unit() {
@@ -52,6 +66,7 @@ run_integration() {
     hack/ensure-docker.sh || seed::log "No Docker engine: the Docker provider's real-engine test will skip"
   fi
   integration_env
+  store_image
   seed::log "Unit and integration tests"
   go test -count=1 -timeout 30m $packages
   run_monitoring

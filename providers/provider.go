@@ -117,6 +117,10 @@ type Capabilities struct {
 	// fetch the admin kubeconfig of a cluster it holds no context for.
 	// Without it, ReadFile fails.
 	ReadsFiles bool
+	// KeepsBackupStore: EnsureBackupStore runs an S3-compatible store for
+	// the cluster's backups, which outlives the cluster. Without it,
+	// EnsureBackupStore fails and backups need a store the spec names.
+	KeepsBackupStore bool
 	// Agent is how the in-cluster agent must run to drive this provider.
 	Agent AgentRequirements
 }
@@ -192,6 +196,30 @@ type Provider interface {
 	// machines' runtimes this way fails as Invalid, saying how its machines
 	// get images instead.
 	LoadImage(ctx context.Context, machine string, img ImageArchive) error
+	// EnsureBackupStore creates, or finds, the cluster's backup store,
+	// starts it if it is stopped, makes it reachable from the machines and
+	// reports it. The store and what it holds outlive the cluster:
+	// DestroyInfrastructure leaves them, and a cluster made again under
+	// the same name finds them. Only when Capabilities().KeepsBackupStore;
+	// otherwise it fails as Invalid. A caller that may not create it (the
+	// agent) gets NotFound when it does not exist.
+	EnsureBackupStore(ctx context.Context) (BackupStore, error)
+	// DeleteBackupStore removes the cluster's backup store and every
+	// backup in it. A store that does not exist is success.
+	DeleteBackupStore(ctx context.Context) error
+}
+
+// BackupStore is an S3-compatible object store for a cluster's backups.
+type BackupStore struct {
+	// Endpoint is the store's URL as the machines' pods reach it.
+	Endpoint string
+	// Bucket is the bucket backups go to; it exists.
+	Bucket string
+	// Region is the region to sign requests for.
+	Region string
+	// AccessKeyID and SecretAccessKey are the store's credentials.
+	AccessKeyID     string
+	SecretAccessKey string
 }
 
 // ImageArchive is a `docker save` tar stream of one or more images.

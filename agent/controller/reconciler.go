@@ -88,6 +88,10 @@ type Options struct {
 	// node): the agent on a control plane being replaced stops its API
 	// server there.
 	ManifestsDir string
+	// DialAPIServer reports whether an API server accepts connections at
+	// addr (host:port): nil if it does (default: a TCP dial of at most a
+	// second).
+	DialAPIServer func(ctx context.Context, addr string) error
 	// Resign, when set, gives up the leadership at once (releasing the
 	// Lease): the agent on a control plane being replaced calls it once it
 	// has evicted its own pod.
@@ -169,6 +173,9 @@ func New(opts Options) (*Reconciler, error) {
 	}
 	if opts.ManifestsDir == "" {
 		opts.ManifestsDir = "/etc/kubernetes/manifests"
+	}
+	if opts.DialAPIServer == nil {
+		opts.DialAPIServer = dialAPIServer
 	}
 	if opts.EtcdPKIDir == "" {
 		opts.EtcdPKIDir = "/etc/kubernetes/pki/etcd"

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -322,6 +324,9 @@ func (r *Reconciler) raiseKubeadmConfig(ctx context.Context, version string) err
 	}
 	etcdCfg["local"] = local
 	cc["etcd"] = etcdCfg
+	if err := addAPIServerArgs(cc); err != nil {
+		return err
+	}
 	out, err := yaml.Marshal(cc)
 	if err != nil {
 		return err
@@ -497,6 +502,13 @@ func (r *Reconciler) stopAPIServer(ctx context.Context, ps *pass, old string) (s
 	default:
 		return "", fmt.Errorf("stopping the API server of %s: %w", old, err)
 	}
+	if r.apiServerStopped.IsZero() {
+		r.apiServerStopped = ps.now // stopped by an agent before this one
+	}
+	if ps.now.Sub(r.apiServerStopped) > apiServerStopTimeout {
+		r.opts.Logger.Info("The old API server has not stopped; going on", "machine", old, "after", apiServerStopTimeout)
+		return "", nil
+	}
 	// What matters is that in-cluster clients no longer reach it: its
 	// address leaves the kubernetes Service as it shuts down.
 	ips := map[string]bool{}
@@ -507,24 +519,40 @@ func (r *Reconciler) stopAPIServer(ctx context.Context, ps *pass, old string) (s
 			}
 		}
 	}
+	port := "6443"
 	ep, err := r.opts.Client.CoreV1().Endpoints(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return "", nil // no API server publishes endpoints
-	}
-	if err != nil {
+	switch {
+	case apierrors.IsNotFound(err):
+		ep = &corev1.Endpoints{} // no API server publishes endpoints
+	case err != nil:
 		return "", fmt.Errorf("reading the kubernetes Service's endpoints: %w", err)
 	}
 	for _, sub := range ep.Subsets {
 		for _, a := range sub.Addresses {
 			if ips[a.IP] {
-				if r.apiServerStopped.IsZero() {
-					r.apiServerStopped = ps.now // stopped by an agent before this one
-				}
-				if ps.now.Sub(r.apiServerStopped) > apiServerStopTimeout {
-					r.opts.Logger.Info("The old API server is still an endpoint of the kubernetes Service; going on", "machine", old, "after", apiServerStopTimeout)
-					return "", nil
-				}
 				return "waiting for the API server of " + old + " to leave the kubernetes Service", nil
+			}
+		}
+		for _, p := range sub.Ports {
+			if p.Name == "https" {
+				port = strconv.Itoa(int(p.Port))
+			}
+		}
+	}
+	// Then that it no longer answers. It serves on for its shutdown delay
+	// (bootstrap.APIServerShutdownDelay) after leaving the Service, for the
+	// clients that kube-proxy still sends to it, and it must not outlive
+	// its etcd member, which the next step removes (cluster-api#2652).
+	for _, n := range ps.nodes {
+		if n.Name != old {
+			continue
+		}
+		for _, a := range n.Status.Addresses {
+			if a.Type != corev1.NodeInternalIP {
+				continue
+			}
+			if r.opts.DialAPIServer(ctx, net.JoinHostPort(a.Address, port)) == nil {
+				return "waiting for the API server of " + old + " to stop answering (it serves on for its shutdown delay)", nil
 			}
 		}
 	}
@@ -532,8 +560,55 @@ func (r *Reconciler) stopAPIServer(ctx context.Context, ps *pass, old string) (s
 }
 
 // apiServerStopTimeout bounds the wait for a stopped API server to leave
-// the kubernetes Service (its endpoint lease lasts 15 s at most).
+// the kubernetes Service (its endpoint lease lasts 15 s at most) and to
+// stop answering (the kubelet kills it 30 s after it stopped it, kubeadm's
+// static pods having the default grace period).
 const apiServerStopTimeout = 30 * time.Second
+
+// addAPIServerArgs adds to a ClusterConfiguration the kube-apiserver flags
+// Seed gives every control plane (bootstrap.APIServerArgs) that it does not
+// set already, so that a control plane joining a cluster an older seed made
+// gets them; a flag set to another value is left as it is.
+func addAPIServerArgs(cc map[string]any) error {
+	apiServer, _ := cc["apiServer"].(map[string]any)
+	if apiServer == nil {
+		apiServer = map[string]any{}
+	}
+	args, ok := apiServer["extraArgs"].([]any)
+	if !ok && apiServer["extraArgs"] != nil {
+		return fmt.Errorf("kube-system/kubeadm-config: apiServer.extraArgs is a %T, want a list of name and value (kubeadm.k8s.io/v1beta4)", apiServer["extraArgs"])
+	}
+	have := map[string]bool{}
+	for _, a := range args {
+		if m, ok := a.(map[string]any); ok {
+			if name, ok := m["name"].(string); ok {
+				have[name] = true
+			}
+		}
+	}
+	want := bootstrap.APIServerArgs()
+	names := slices.Sorted(maps.Keys(want))
+	for _, name := range names {
+		if !have[name] {
+			args = append(args, map[string]any{"name": name, "value": want[name]})
+		}
+	}
+	if len(args) > 0 {
+		apiServer["extraArgs"] = args
+		cc["apiServer"] = apiServer
+	}
+	return nil
+}
+
+// dialAPIServer is the default Options.DialAPIServer.
+func dialAPIServer(ctx context.Context, addr string) error {
+	d := net.Dialer{Timeout: time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
 
 func (r *Reconciler) evictPod(ctx context.Context, ns, name string) error {
 	err := r.opts.Client.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})

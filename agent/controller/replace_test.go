@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +40,8 @@ type fakeEtcd struct {
 	leader  uint64
 	nextID  uint64
 	removed []string
+	// removing, when set, is called as a member is removed.
+	removing func(name string)
 }
 
 func (f *fakeEtcd) join(name string) {
@@ -79,6 +83,9 @@ func (f *fakeEtcd) RemoveMember(_ context.Context, _ []string, id uint64) error 
 			if id == f.leader {
 				return fmt.Errorf("removing the leader %s: the test expects the leadership moved first", m.Name)
 			}
+			if f.removing != nil {
+				f.removing(m.Name)
+			}
 			f.removed = append(f.removed, m.Name)
 			f.members = slices.Delete(f.members, i, i+1)
 		}
@@ -110,12 +117,27 @@ type upgradeWorld struct {
 
 	mu     sync.Mutex
 	images [][]string // Images of every control-plane machine asked for
+	// addrs are the control planes' addresses, and stopped when the
+	// kubelet stopped each one's API server.
+	addrs   map[string]string
+	stopped map[string]time.Time
 }
+
+// shutdownDelay stands in for bootstrap.APIServerShutdownDelay: how long a
+// stopped API server goes on answering.
+const shutdownDelay = time.Second
 
 func newUpgradeWorld(t *testing.T) *upgradeWorld {
 	spec := strings.ReplaceAll(specYAML(1), "v1.34.2", fromVersion)
 	h := newHarness(t, spec)
-	w := &upgradeWorld{harness: h, etcd: &fakeEtcd{}, pki: t.TempDir()}
+	w := &upgradeWorld{harness: h, etcd: &fakeEtcd{}, pki: t.TempDir(), addrs: map[string]string{}, stopped: map[string]time.Time{}}
+	w.etcd.removing = func(name string) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if _, ok := w.stopped[name]; ok && w.answers(name) {
+			t.Errorf("etcd member %s removed while its stopped API server still answers", name)
+		}
+	}
 	ctx := context.Background()
 
 	// The seed's machine, at the old version.
@@ -175,7 +197,15 @@ func (w *upgradeWorld) registerControlPlane(name, version string) {
 		return
 	}
 	node.Status.NodeInfo.KubeletVersion = version
-	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.9.0.1"}}
+	w.mu.Lock()
+	addr, ok := w.addrs[name]
+	if !ok {
+		// TEST-NET-1: never dialled, DialAPIServer answers for it.
+		addr = fmt.Sprintf("192.0.2.%d", len(w.addrs)+1)
+		w.addrs[name] = addr
+	}
+	w.mu.Unlock()
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: addr}}
 	if _, err := w.admin.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
 		w.t.Errorf("%v", err)
 	}
@@ -218,11 +248,39 @@ func (w *upgradeWorld) staticPodKubelet(ctx context.Context) {
 		entries, _ := os.ReadDir(w.pki)
 		for _, e := range entries {
 			if _, err := os.Stat(filepath.Join(w.manifests(e.Name()), "kube-apiserver.yaml")); errors.Is(err, fs.ErrNotExist) {
+				w.mu.Lock()
+				if _, ok := w.stopped[e.Name()]; !ok {
+					w.stopped[e.Name()] = time.Now()
+				}
+				w.mu.Unlock()
 				zero := int64(0)
 				_ = w.admin.CoreV1().Pods(metav1.NamespaceSystem).Delete(ctx, "kube-apiserver-"+e.Name(), metav1.DeleteOptions{GracePeriodSeconds: &zero})
 			}
 		}
 	}
+}
+
+// answers reports whether a control plane's API server accepts
+// connections: until shutdownDelay after the kubelet stopped it. w.mu is held.
+func (w *upgradeWorld) answers(name string) bool {
+	stopped, ok := w.stopped[name]
+	return !ok || time.Since(stopped) < shutdownDelay
+}
+
+// dialAPIServer is the agents' Options.DialAPIServer.
+func (w *upgradeWorld) dialAPIServer(_ context.Context, addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name, a := range w.addrs {
+		if a == host && w.answers(name) {
+			return nil
+		}
+	}
+	return syscall.ECONNREFUSED
 }
 
 // agentDeployment keeps two agent pods, as the Deployment controller and
@@ -276,6 +334,7 @@ func (w *upgradeWorld) agentPod(skip ...string) (name, node string) {
 func (w *upgradeWorld) reconciler(pod, node string) *Reconciler {
 	return w.newReconciler(pod, func(o *Options) {
 		o.Self, o.Etcd, o.ManifestsDir = node, w.etcd, w.manifests(node)
+		o.DialAPIServer = w.dialAPIServer
 		o.Bootstrapper = BootstrapperFunc(func(_ context.Context, _ *v1alpha1.Cluster, m providers.MachineSpec) (providers.Bootstrap, error) {
 			if m.Role == providers.RoleControlPlane {
 				w.mu.Lock()
@@ -401,6 +460,9 @@ func (w *upgradeWorld) check(t *testing.T) {
 	if cc["kubernetesVersion"] != toVersion || strings.Contains(cm.Data["ClusterConfiguration"], "imageTag") ||
 		!strings.Contains(cm.Data["ClusterConfiguration"], "dataDir: /var/lib/etcd") {
 		t.Errorf("kubeadm ClusterConfiguration after the upgrade:\n%s\nwant %s, etcd's pin dropped, the rest kept", cm.Data["ClusterConfiguration"], toVersion)
+	}
+	if !strings.Contains(cm.Data["ClusterConfiguration"], "name: shutdown-delay-duration") {
+		t.Errorf("kubeadm ClusterConfiguration after the upgrade:\n%s\nwant the API server's shutdown delay added", cm.Data["ClusterConfiguration"])
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -31,6 +31,10 @@ type APIReport struct {
 	LastOK  time.Time `json:"lastOK,omitzero"`
 	OK      int       `json:"ok"`
 	Failed  int       `json:"failed"`
+	// NotReady counts the /readyz answers that said not ready. Those are
+	// no failed request: a stopping API server says so on purpose while it
+	// goes on serving for its shutdown delay.
+	NotReady int `json:"notReady"`
 	// LongestGapMS is the longest time between two successful probes, and
 	// LongestGapAt when it began.
 	LongestGapMS int64     `json:"longestGapMS"`
@@ -41,9 +45,11 @@ type APIReport struct {
 }
 
 // apiProbe probes the kubernetes.default Service (its VIP) every
-// interval with the pod's service account: GET /readyz and a GET of a
-// ConfigMap (a read that needs authentication, authorisation and etcd).
-// A probe succeeds when both return 200. Each request uses a new
+// interval with the pod's service account: a GET of a ConfigMap (a read
+// that needs authentication, authorisation and etcd), which succeeds when
+// it returns 200, and GET /readyz, whose not-ready answers are counted
+// apart: clients never ask /readyz, and a stopping API server answers it
+// not ready while it still serves their requests. Each request uses a new
 // connection, so a dead apiserver behind a kept-alive connection is not
 // mistaken for a slow one, and every probe sees what the VIP routes to now.
 //
@@ -160,16 +166,17 @@ func (p *prober) do(ctx context.Context, method, path, contentType string, body 
 }
 
 func (p *prober) probe(ctx context.Context) {
-	err := p.do(ctx, http.MethodGet, "/readyz", "", nil)
-	if err == nil {
-		err = p.do(ctx, http.MethodGet, "/api/v1/namespaces/"+p.namespace+"/configmaps/kube-root-ca.crt", "", nil)
-	}
+	notReady := p.do(ctx, http.MethodGet, "/readyz", "", nil) != nil
+	err := p.do(ctx, http.MethodGet, "/api/v1/namespaces/"+p.namespace+"/configmaps/kube-root-ca.crt", "", nil)
 	if ctx.Err() != nil {
 		return // stopping, not an API failure
 	}
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if notReady {
+		p.r.NotReady++
+	}
 	if err != nil {
 		if p.r.Failed == 0 || p.lastError != err.Error() {
 			fmt.Printf("%s apiprobe FAIL %v\n", now.Format(time.RFC3339Nano), err)

@@ -156,6 +156,11 @@ func TestControlPlane(t *testing.T) {
 			if got := get(t, cc, "apiServer.certSANs"); !reflect.DeepEqual(got, []any{"127.0.0.1", "localhost"}) {
 				t.Errorf("certSANs = %v", got)
 			}
+			// A stopping API server keeps answering while kube-proxy
+			// catches up with its leaving the kubernetes Service.
+			if got, want := get(t, cc, "apiServer.extraArgs"), []any{map[string]any{"name": "shutdown-delay-duration", "value": "5s"}}; !reflect.DeepEqual(got, want) {
+				t.Errorf("apiServer.extraArgs = %v, want %v", got, want)
+			}
 			ic := d["InitConfiguration"]
 			if got := get(t, ic, "nodeRegistration.name"); got != tt.machine.Name {
 				t.Errorf("node name = %v", got)

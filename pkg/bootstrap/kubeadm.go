@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -63,7 +64,8 @@ type networking struct {
 }
 
 type apiServer struct {
-	CertSANs []string `json:"certSANs,omitempty"`
+	CertSANs  []string `json:"certSANs,omitempty"`
+	ExtraArgs []arg    `json:"extraArgs,omitempty"`
 }
 
 type controlPlaneComponent struct {
@@ -97,6 +99,30 @@ type clusterConfiguration struct {
 // that alone held every Deployment and DaemonSet, the agent's and the pod
 // network's included, for about six seconds after the API server was up.
 var controllerManagerArgs = []arg{{Name: "kube-api-qps", Value: "100"}, {Name: "kube-api-burst", Value: "200"}}
+
+// APIServerShutdownDelay is how long a stopping kube-apiserver keeps
+// answering after it has taken its address out of the kubernetes Service
+// (--shutdown-delay-duration; none by default). Without it, an API server
+// stopped during a control-plane replacement refuses connections at once,
+// while kube-proxy on every node still sends the Service's traffic to it
+// for up to a second (its minimum sync period): in-cluster clients saw
+// refused connections. Five seconds covers that, and the agent's load
+// balancer, which drops a backend whose /readyz fails within two.
+const APIServerShutdownDelay = 5 * time.Second
+
+var apiServerArgs = []arg{{Name: "shutdown-delay-duration", Value: APIServerShutdownDelay.String()}}
+
+// APIServerArgs are the extra kube-apiserver flags of every control plane,
+// by name. The agent adds any a cluster's kubeadm configuration lacks
+// before a new control plane joins, so that clusters an older seed made get
+// them too.
+func APIServerArgs() map[string]string {
+	m := map[string]string{}
+	for _, a := range apiServerArgs {
+		m[a.Name] = a.Value
+	}
+	return m
+}
 
 type bootstrapTokenDiscovery struct {
 	APIServerEndpoint string   `json:"apiServerEndpoint"`
@@ -193,7 +219,7 @@ func renderInit(c Cluster, m Machine) ([]byte, error) {
 			KubernetesVersion:    c.KubernetesVersion,
 			ControlPlaneEndpoint: c.ControlPlaneEndpoint,
 			Networking:           networking{PodSubnet: c.PodSubnet, ServiceSubnet: c.ServiceSubnet, DNSDomain: "cluster.local"},
-			APIServer:            apiServer{CertSANs: c.CertSANs},
+			APIServer:            apiServer{CertSANs: c.CertSANs, ExtraArgs: apiServerArgs},
 			ControllerManager:    controlPlaneComponent{ExtraArgs: controllerManagerArgs},
 			Etcd:                 etcdFor(c.KubernetesVersion),
 		},

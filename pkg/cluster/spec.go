@@ -59,7 +59,7 @@ func Open(ctx context.Context, path, name, agentImage string) (*v1alpha1.Cluster
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p, err := registry.New(ctx, c, registry.Env{AgentImage: agentImage})
+	p, err := registry.New(ctx, c, registry.Env{AgentImage: agentImage, OnHost: true})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -110,6 +110,15 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 		return res, step.fail(fmt.Errorf("preparing infrastructure: %w", err))
 	}
 	step.done()
+	if c.Spec.Backup.Enabled && o.Provider.Capabilities().KeepsBackupStore {
+		// Before the control plane, so the agent finds the store at once;
+		// started again if it was found stopped.
+		step = p.start("Starting the backup store of cluster %q", name)
+		if _, err := o.Provider.EnsureBackupStore(ctx); err != nil {
+			return res, step.fail(fmt.Errorf("starting the backup store: %w", err))
+		}
+		step.done()
+	}
 
 	cpName := ControlPlaneMachineName(name)
 	machines, err := o.Provider.ListMachines(ctx)

@@ -125,6 +125,22 @@
 // follow the EC2 API reference, and the claim script is only parsed
 // (bash -n), never run.
 //
+// # Concurrent callers
+//
+// Two `seed up` of one cluster at once, or `seed up` and `seed kubeconfig`,
+// both run EnsureInfrastructure, and each may find nothing and create. They
+// end with one of everything, all using the same one (races.go). Where EC2
+// admits only one (a group name in its VPC, a subnet's CIDR, a VPC's one
+// internet gateway, a route, a subnet's route table, a rule, a ClientToken)
+// the later write fails and its step starts again from a fresh describe,
+// at most five times. Where EC2 keeps every create (VPCs, Elastic IPs), the
+// caller that made one waits five seconds, describes again, and keeps the
+// lowest ID (for Elastic IPs, one already mapped first), as every caller
+// does; a caller whose own lost deletes it, and nothing else. EC2's IDs are
+// not in creation order, so a create that takes longer than those five
+// seconds can still leave two VPCs or Elastic IPs, each used by a caller:
+// later calls keep the lowest ID, and destroy removes both.
+//
 // # IMDSv2 and hop limits
 //
 // Every instance requires IMDSv2 session tokens (HttpTokens required), so

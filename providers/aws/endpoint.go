@@ -88,6 +88,8 @@ func endpointOf(ni types.NetworkInterface) (e *endpoint, untagged bool) {
 	return e, false
 }
 
+// describeEndpoint finds the endpoint interface; of several, the lowest
+// ID, which every caller picks alike.
 func (p *provider) describeEndpoint(ctx context.Context) (*types.NetworkInterface, error) {
 	out, err := p.ec2.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{
 		Filters: p.ownedFilters(filter("tag:"+tagComponent, componentEndpoint)),
@@ -95,12 +97,20 @@ func (p *provider) describeEndpoint(ctx context.Context) (*types.NetworkInterfac
 	if err != nil || len(out.NetworkInterfaces) == 0 {
 		return nil, err
 	}
-	return &out.NetworkInterfaces[0], nil
+	ni := out.NetworkInterfaces[0]
+	for _, o := range out.NetworkInterfaces[1:] {
+		if aws.ToString(o.NetworkInterfaceId) < aws.ToString(ni.NetworkInterfaceId) {
+			ni = o
+		}
+	}
+	return &ni, nil
 }
 
 // ensureEndpoint finds or makes the holder and its VIP, makes sure some
 // interface has the VIP, and reports where it is. Two callers at once make
-// one holder: the ClientToken names it.
+// one holder: the ClientToken, which depends on the cluster and the first
+// subnet, names it, and callers agree on the first subnet once
+// ensureSubnets has settled.
 func (p *provider) ensureEndpoint(ctx context.Context, n *network) (*endpoint, error) {
 	const op = "creating the control-plane endpoint"
 	ni, err := p.describeEndpoint(ctx)

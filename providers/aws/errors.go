@@ -25,6 +25,9 @@ const (
 	codeInvalidInstanceIDNotFound   = "InvalidInstanceID.NotFound"
 	codeInvalidPermissionDuplicate  = "InvalidPermission.Duplicate"
 	codeRouteAlreadyExists          = "RouteAlreadyExists"
+	codeResourceAlreadyAssociated   = "Resource.AlreadyAssociated"
+	codeInvalidGroupDuplicate       = "InvalidGroup.Duplicate"
+	codeInvalidSubnetConflict       = "InvalidSubnet.Conflict"
 	codeNoSuchEntity                = "NoSuchEntity"
 	codeEntityAlreadyExists         = "EntityAlreadyExists"
 	codeLimitExceeded               = "LimitExceeded"
@@ -89,9 +92,9 @@ var permanentCodes = map[string]bool{
 	// Our own request contradicts an earlier one with the same client token.
 	codeIdempotentParameterMismatch: true,
 	// What the spec asks for collides with what the account has.
-	"InvalidSubnet.Range":    true,
-	"InvalidSubnet.Conflict": true,
-	"InvalidVpc.Range":       true,
+	"InvalidSubnet.Range":     true,
+	codeInvalidSubnetConflict: true,
+	"InvalidVpc.Range":        true,
 	// Someone else owns the bucket name.
 	codeBucketAlreadyExists: true,
 	// Answers that mean "already done": callers test for them before

@@ -70,6 +70,13 @@ func (p *provider) ownedFilters(extra ...types.Filter) []types.Filter {
 	return append(f, extra...)
 }
 
+// owns says whether tags are those of a resource the cluster owns, by the
+// same two tags ownedFilters match.
+func (p *provider) owns(tags []types.Tag) bool {
+	m := tagMap(tags)
+	return m[ownershipKey(p.cluster)] == ownedValue && m[providers.LabelCluster] == p.cluster
+}
+
 func filter(name string, values ...string) types.Filter {
 	return types.Filter{Name: aws.String(name), Values: values}
 }

@@ -361,3 +361,15 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// EnsureBackupStore implements providers.Provider. The cluster's bucket is
+// deleted with the cluster (DestroyInfrastructure), and the agent's policy
+// may only read images from it, so it is no place for backups that must
+// outlive the cluster; a retained bucket is not implemented yet.
+func (p *provider) EnsureBackupStore(context.Context) (providers.BackupStore, error) {
+	return providers.BackupStore{}, providers.NewError(providers.KindInvalid, "ensuring the backup store",
+		errors.New("the AWS provider keeps no backup store yet: name an S3 bucket in the spec's backup store instead"))
+}
+
+// DeleteBackupStore implements providers.Provider: there is none to delete.
+func (p *provider) DeleteBackupStore(context.Context) error { return nil }

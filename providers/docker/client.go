@@ -318,6 +318,7 @@ func (c *client) ContainerInspect(ctx context.Context, idOrName string) (contain
 		} `json:"State"`
 		Config struct {
 			Labels map[string]string `json:"Labels"`
+			Env    []string          `json:"Env"`
 		} `json:"Config"`
 		NetworkSettings struct {
 			Networks map[string]endpointJSON `json:"Networks"`
@@ -336,6 +337,7 @@ func (c *client) ContainerInspect(ctx context.Context, idOrName string) (contain
 		// machine's CreatedAt does not depend on how it was found.
 		Created: out.Created.Truncate(time.Second).UTC(),
 		IPs:     ips(out.NetworkSettings.Networks),
+		Env:     out.Config.Env,
 	}, nil
 }
 
@@ -424,6 +426,25 @@ func (c *client) NetworkList(ctx context.Context, f filters) ([]network, error) 
 // NetworkRemove implements engine.
 func (c *client) NetworkRemove(ctx context.Context, id string) error {
 	return c.do(ctx, "removing network "+shortID(id), http.MethodDelete, "/networks/"+url.PathEscape(id), nil, nil, nil)
+}
+
+// NetworkConnect implements engine.
+func (c *client) NetworkConnect(ctx context.Context, network, container string) error {
+	body := struct {
+		Container string `json:"Container"`
+	}{container}
+	return c.do(ctx, "connecting container "+shortID(container)+" to network "+network, http.MethodPost,
+		"/networks/"+url.PathEscape(network)+"/connect", nil, body, nil)
+}
+
+// NetworkDisconnect implements engine.
+func (c *client) NetworkDisconnect(ctx context.Context, network, container string) error {
+	body := struct {
+		Container string `json:"Container"`
+		Force     bool   `json:"Force"`
+	}{container, true}
+	return c.do(ctx, "disconnecting container "+shortID(container)+" from network "+network, http.MethodPost,
+		"/networks/"+url.PathEscape(network)+"/disconnect", nil, body, nil)
 }
 
 // VolumeList implements engine.

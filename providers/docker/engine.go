@@ -41,6 +41,12 @@ type engine interface {
 	// filter matches substrings: callers compare names themselves.
 	NetworkList(ctx context.Context, f filters) ([]network, error)
 	NetworkRemove(ctx context.Context, id string) error
+	// NetworkConnect attaches a container to a network; one attached
+	// already is a conflict or, on some engines, a 403 (see isAttached).
+	NetworkConnect(ctx context.Context, network, container string) error
+	// NetworkDisconnect detaches a container from a network, by force, so
+	// that it works on a stopped container too.
+	NetworkDisconnect(ctx context.Context, network, container string) error
 
 	VolumeList(ctx context.Context, f filters) ([]volume, error)
 	VolumeRemove(ctx context.Context, name string) error
@@ -75,6 +81,8 @@ type container struct {
 	Created time.Time
 	// IPs maps network names to the container's IPv4 address on them.
 	IPs map[string]string
+	// Env is the container's environment; only inspects report it.
+	Env []string
 }
 
 type network struct {
@@ -93,6 +101,7 @@ type volume struct {
 type containerCreateRequest struct {
 	Hostname         string              `json:"Hostname,omitempty"`
 	Image            string              `json:"Image"`
+	User             string              `json:"User,omitempty"`
 	Cmd              []string            `json:"Cmd,omitempty"`
 	Env              []string            `json:"Env,omitempty"`
 	Labels           map[string]string   `json:"Labels,omitempty"`

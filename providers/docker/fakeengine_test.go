@@ -187,6 +187,7 @@ func (f *fakeEngine) ContainerCreate(ctx context.Context, name string, req conta
 		container: container{
 			ID: id, Name: name, State: stateCreated, Labels: req.Labels, Created: f.tick(),
 			IPs: map[string]string{nw.Name: fmt.Sprintf("172.30.0.%d", f.seq+1)},
+			Env: req.Env,
 		},
 		req: req,
 	}
@@ -337,11 +338,63 @@ func (f *fakeEngine) NetworkRemove(ctx context.Context, id string) error {
 		return engineError("removing network "+id, http.StatusNotFound, "network "+id+" not found")
 	}
 	for _, c := range f.containers {
-		if c.req.HostConfig.NetworkMode == n.Name {
+		if _, attached := c.IPs[n.Name]; attached {
 			return engineError("removing network "+id, http.StatusForbidden, "error while removing network: network "+n.Name+" has active endpoints")
 		}
 	}
 	delete(f.networks, id)
+	return nil
+}
+
+func (f *fakeEngine) networkByName(name string) *network {
+	for _, n := range f.networks {
+		if n.Name == name || n.ID == name {
+			return n
+		}
+	}
+	return nil
+}
+
+func (f *fakeEngine) NetworkConnect(ctx context.Context, network, ref string) error {
+	if err := f.enter("NetworkConnect"); err != nil {
+		return err
+	}
+	defer f.mu.Unlock()
+	op := "connecting container " + ref + " to network " + network
+	n := f.networkByName(network)
+	if n == nil {
+		return engineError(op, http.StatusNotFound, "network "+network+" not found")
+	}
+	c := f.lookup(ref)
+	if c == nil {
+		return engineError(op, http.StatusNotFound, "No such container: "+ref)
+	}
+	if _, ok := c.IPs[n.Name]; ok {
+		return engineError(op, http.StatusForbidden, "endpoint with name "+c.Name+" already exists in network "+n.Name)
+	}
+	c.IPs[n.Name] = fmt.Sprintf("172.31.0.%d", f.seq+1)
+	f.seq++
+	return nil
+}
+
+func (f *fakeEngine) NetworkDisconnect(ctx context.Context, network, ref string) error {
+	if err := f.enter("NetworkDisconnect"); err != nil {
+		return err
+	}
+	defer f.mu.Unlock()
+	op := "disconnecting container " + ref + " from network " + network
+	n := f.networkByName(network)
+	if n == nil {
+		return engineError(op, http.StatusNotFound, "network "+network+" not found")
+	}
+	c := f.lookup(ref)
+	if c == nil {
+		return engineError(op, http.StatusNotFound, "No such container: "+ref)
+	}
+	if _, ok := c.IPs[n.Name]; !ok {
+		return engineError(op, http.StatusForbidden, "container "+c.Name+" is not connected to network "+n.Name)
+	}
+	delete(c.IPs, n.Name)
 	return nil
 }
 

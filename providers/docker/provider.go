@@ -59,6 +59,15 @@ type Options struct {
 	// load balancer, only start the one that exists: that is the agent's
 	// copy of the provider, which never creates it.
 	LBImage string
+	// BackupDir is the backup store's directory on the Docker host: its
+	// data, its IAM state and its keys. It must not be a cache, because
+	// the backups in it are meant to outlive the cluster.
+	BackupDir string
+	// BackupImage is the image the backup store runs (versitygw). Without
+	// BackupDir and BackupImage, EnsureBackupStore cannot create the store,
+	// only start and attach the one that exists: that is the agent's copy
+	// of the provider.
+	BackupImage string
 	// Logger receives one line per decision; the zero value discards.
 	Logger logr.Logger
 }
@@ -71,15 +80,21 @@ type provider struct {
 	backendAlias string // every control plane's name, which the load balancer resolves
 	lbName       string
 	lbImage      string
-	nodeImage    string
-	privileged   bool
-	apiPort      int32
-	hostSocket   string
-	engine       engine
-	log          logr.Logger
-	locks        nameLocks
-	pickFreePort func() (int32, error)
-	now          func() time.Time
+	// The backup store: its container, its own network, its directory on
+	// the host and its image.
+	backupName    string
+	backupNetwork string
+	backupDir     string
+	backupImage   string
+	nodeImage     string
+	privileged    bool
+	apiPort       int32
+	hostSocket    string
+	engine        engine
+	log           logr.Logger
+	locks         nameLocks
+	pickFreePort  func() (int32, error)
+	now           func() time.Time
 	// awaitTimeout bounds how long CreateMachine waits for a container
 	// whose name another caller has reserved.
 	awaitTimeout time.Duration
@@ -120,21 +135,25 @@ func newProvider(opts Options, e engine) (*provider, error) {
 		log = logr.Discard()
 	}
 	return &provider{
-		cluster:      opts.ClusterName,
-		network:      "seed-" + opts.ClusterName,
-		alias:        opts.ClusterName + "-control-plane",
-		backendAlias: opts.ClusterName + "-apiservers",
-		lbName:       opts.ClusterName + "-lb",
-		lbImage:      opts.LBImage,
-		nodeImage:    opts.NodeImage,
-		privileged:   opts.Privileged,
-		apiPort:      opts.APIServerPort,
-		hostSocket:   hostSocket,
-		engine:       e,
-		log:          log.WithValues("provider", "docker", "cluster", opts.ClusterName),
-		pickFreePort: freeLoopbackPort,
-		now:          time.Now,
-		awaitTimeout: 30 * time.Second,
+		cluster:       opts.ClusterName,
+		network:       "seed-" + opts.ClusterName,
+		alias:         opts.ClusterName + "-control-plane",
+		backendAlias:  opts.ClusterName + "-apiservers",
+		lbName:        opts.ClusterName + "-lb",
+		lbImage:       opts.LBImage,
+		backupName:    opts.ClusterName + "-backups",
+		backupNetwork: "seed-" + opts.ClusterName + "-backups",
+		backupDir:     opts.BackupDir,
+		backupImage:   opts.BackupImage,
+		nodeImage:     opts.NodeImage,
+		privileged:    opts.Privileged,
+		apiPort:       opts.APIServerPort,
+		hostSocket:    hostSocket,
+		engine:        e,
+		log:           log.WithValues("provider", "docker", "cluster", opts.ClusterName),
+		pickFreePort:  freeLoopbackPort,
+		now:           time.Now,
+		awaitTimeout:  30 * time.Second,
 	}, nil
 }
 
@@ -157,10 +176,11 @@ func (p *provider) Name() string { return "docker" }
 // containers.
 func (p *provider) Capabilities() providers.Capabilities {
 	return providers.Capabilities{
-		PreloadedImages: true,
-		ShipsImages:     true,
-		ReadsFiles:      true,
-		Agent:           providers.AgentRequirements{HostDockerSocket: true},
+		PreloadedImages:  true,
+		ShipsImages:      true,
+		ReadsFiles:       true,
+		KeepsBackupStore: true,
+		Agent:            providers.AgentRequirements{HostDockerSocket: true},
 	}
 }
 
@@ -407,6 +427,9 @@ func (p *provider) DestroyInfrastructure(ctx context.Context) error {
 		}
 	}
 
+	if err := p.detachBackupStore(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("backup store %s: %w", p.backupName, err))
+	}
 	if nws, err := p.engine.NetworkList(ctx, owned); err != nil {
 		errs = append(errs, err)
 	} else {

@@ -28,6 +28,8 @@ const (
 	MethodReadFile              = "ReadFile"
 	MethodLoadImage             = "LoadImage"
 	MethodMoveEndpoint          = "MoveEndpoint"
+	MethodEnsureBackupStore     = "EnsureBackupStore"
+	MethodDeleteBackupStore     = "DeleteBackupStore"
 )
 
 // Provider is an in-memory providers.Provider. Its exported methods beyond
@@ -49,6 +51,9 @@ type Provider struct {
 	infra    providers.Infrastructure
 	// endpoint is the machine MoveEndpoint last named.
 	endpoint string
+	// store is the backup store EnsureBackupStore made, until
+	// DeleteBackupStore.
+	store *providers.BackupStore
 	// interrupt is how many coming creates stop halfway; halfMade are the
 	// machines they left.
 	interrupt int
@@ -513,4 +518,38 @@ func (p *Provider) Endpoint() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.endpoint
+}
+
+// EnsureBackupStore implements providers.Provider: with the
+// KeepsBackupStore capability (SetCapabilities), it reports a store that
+// lives until DeleteBackupStore, outliving DestroyInfrastructure as real
+// stores do.
+func (p *Provider) EnsureBackupStore(ctx context.Context) (providers.BackupStore, error) {
+	if err := p.begin(ctx, MethodEnsureBackupStore); err != nil {
+		return providers.BackupStore{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.caps.KeepsBackupStore {
+		return providers.BackupStore{}, providers.NewError(providers.KindInvalid, "ensuring the backup store",
+			errors.New("this provider keeps no backup store"))
+	}
+	if p.store == nil {
+		p.store = &providers.BackupStore{
+			Endpoint: "http://fake-backups:7070", Bucket: "seed-backups", Region: "us-east-1",
+			AccessKeyID: "fake", SecretAccessKey: "fake-secret",
+		}
+	}
+	return *p.store, nil
+}
+
+// DeleteBackupStore implements providers.Provider.
+func (p *Provider) DeleteBackupStore(ctx context.Context) error {
+	if err := p.begin(ctx, MethodDeleteBackupStore); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.store = nil
+	return nil
 }

@@ -116,3 +116,13 @@ func (d *decorated) LoadImage(ctx context.Context, machine string, img providers
 	defer func(start time.Time) { d.observe("LoadImage", start, err) }(time.Now())
 	return d.next.LoadImage(ctx, machine, img)
 }
+
+func (d *decorated) EnsureBackupStore(ctx context.Context) (_ providers.BackupStore, err error) {
+	defer func(start time.Time) { d.observe("EnsureBackupStore", start, err) }(time.Now())
+	return d.next.EnsureBackupStore(ctx)
+}
+
+func (d *decorated) DeleteBackupStore(ctx context.Context) (err error) {
+	defer func(start time.Time) { d.observe("DeleteBackupStore", start, err) }(time.Now())
+	return d.next.DeleteBackupStore(ctx)
+}

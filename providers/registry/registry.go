@@ -23,6 +23,11 @@ type Env struct {
 	// building the provider. The Docker provider runs its load balancer
 	// from it; the agent leaves it empty, since it never creates one.
 	AgentImage string
+	// OnHost: the caller is the seed, on the machine that hosts the
+	// provider, where a provider may keep what outlives the cluster (the
+	// Docker provider's backup store and its directory). The agent leaves
+	// it false: it never creates the store, only starts it.
+	OnHost bool
 	// Kube reaches the cluster's API server, when the caller has one: the
 	// agent does, the seed before `seed up` has made it does not. The
 	// simulated provider's machines are Nodes created through it.
@@ -65,14 +70,22 @@ func New(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider,
 
 func newDocker(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error) {
 	d := c.Spec.Provider.Docker
-	return docker.New(docker.Options{
+	opts := docker.Options{
 		ClusterName:   c.Metadata.Name,
 		NodeImage:     d.NodeImage,
 		Privileged:    d.Privileged,
 		APIServerPort: d.APIServerPort,
 		LBImage:       env.AgentImage,
 		Logger:        env.Logger,
-	})
+	}
+	if env.OnHost {
+		dir, err := docker.DefaultBackupDir(c.Metadata.Name)
+		if err != nil {
+			return nil, err
+		}
+		opts.BackupDir, opts.BackupImage = dir, docker.BackupStoreImage
+	}
+	return docker.New(opts)
 }
 
 func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error) {

@@ -20,7 +20,7 @@ func TestNewTranslatesTheSpecIntoCapabilities(t *testing.T) {
 		provider string
 		want     providers.Capabilities
 	}{
-		{"docker", "docker: {}", providers.Capabilities{PreloadedImages: true, ShipsImages: true, ReadsFiles: true,
+		{"docker", "docker: {}", providers.Capabilities{PreloadedImages: true, ShipsImages: true, ReadsFiles: true, KeepsBackupStore: true,
 			Agent: providers.AgentRequirements{HostDockerSocket: true}}},
 		{"aws, the seed's own agent image", "aws: {region: eu-west-1}", providers.Capabilities{StagesImages: true}},
 		{"aws, a registry agent image and credentials", "aws: {region: eu-west-1, agentImage: registry.example/seed-agent:v1, credentialsSecret: aws-creds}",

@@ -135,6 +135,16 @@ func (p *provider) LoadImage(context.Context, string, providers.ImageArchive) er
 	return providers.NewError(providers.KindInvalid, "loading an image", errors.New("simulated machines run no images"))
 }
 
+// EnsureBackupStore fails: a simulated cluster keeps no backup store (its
+// Capabilities say so), and backups need one the spec names.
+func (p *provider) EnsureBackupStore(context.Context) (providers.BackupStore, error) {
+	return providers.BackupStore{}, providers.NewError(providers.KindInvalid, "ensuring the backup store",
+		errors.New("the simulated provider keeps no backup store: name one in spec.backup.store"))
+}
+
+// DeleteBackupStore has nothing to delete.
+func (p *provider) DeleteBackupStore(context.Context) error { return nil }
+
 // MoveEndpoint has nothing to move: the endpoint is the API server.
 func (p *provider) MoveEndpoint(context.Context, string) error { return nil }
 

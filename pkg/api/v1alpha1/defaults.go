@@ -12,6 +12,8 @@ const (
 	DefaultMaxUnavailable      = 0
 	DefaultDrainTimeout        = 10 * time.Minute
 	DefaultClusterName         = "seed"
+	DefaultBackupMaxAge        = 30 * time.Minute
+	DefaultBackupRegion        = "us-east-1"
 	// ControlPlanePool is the pool name machines of the control plane carry.
 	ControlPlanePool = "control-plane"
 )
@@ -57,6 +59,12 @@ func SetDefaults(c *Cluster) {
 	if s.Backup.Enabled && s.Backup.BeforeUpgrade == nil {
 		t := true
 		s.Backup.BeforeUpgrade = &t
+	}
+	if s.Backup.Enabled && s.Backup.MaxAge == nil {
+		s.Backup.MaxAge = NewDuration(DefaultBackupMaxAge)
+	}
+	if st := s.Backup.Store; st != nil && st.Region == "" {
+		st.Region = DefaultBackupRegion
 	}
 }
 

@@ -161,6 +161,29 @@ type BackupSpec struct {
 	BeforeUpgrade *bool `json:"beforeUpgrade,omitempty"`
 	// Schedule is an optional cron schedule for periodic backups.
 	Schedule string `json:"schedule,omitempty"`
+	// MaxAge is how long before a risky change its backup may have
+	// completed and still let it go ahead (default 30m when enabled).
+	MaxAge *Duration `json:"maxAge,omitempty"`
+	// Store is an S3-compatible object store for the backups. Without it,
+	// the provider's own store is used (Docker: a versitygw container whose
+	// data outlives the cluster); the AWS provider has none yet.
+	Store *BackupStoreSpec `json:"store,omitempty"`
+}
+
+// BackupStoreSpec names an S3-compatible store: AWS S3, MinIO, Ceph, a
+// versitygw of your own. Backups go under the prefix velero/ of the bucket.
+type BackupStoreSpec struct {
+	// Endpoint is the store's URL as the cluster's pods reach it, such as
+	// https://s3.eu-west-1.amazonaws.com or http://10.0.0.5:9000.
+	Endpoint string `json:"endpoint"`
+	// Bucket must exist; Seed creates no buckets in stores it does not own.
+	Bucket string `json:"bucket"`
+	// Region to sign requests for (default us-east-1, which most
+	// S3-compatible servers accept).
+	Region string `json:"region,omitempty"`
+	// CredentialsSecret names a Secret in the agent's namespace whose key
+	// "cloud" is an AWS shared-credentials file for the store.
+	CredentialsSecret string `json:"credentialsSecret"`
 }
 
 // MaxSimulatedRegistrationDelay bounds spec.provider.simulated.registrationDelay.

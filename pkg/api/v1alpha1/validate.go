@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -136,7 +137,7 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 	validatePools(&errs, c.Metadata.Name, s.NodePools, clusterVersion)
 	validateHealth(&errs, &s.Health)
 	validateRollout(&errs, &s.Rollout)
-	validateBackup(&errs, &s.Backup)
+	validateBackup(&errs, &s.Backup, s.Provider.AWS != nil)
 	validateSimulatedMachineTypes(&errs, s)
 
 	// A frozen field's other problems go with it: setting it back fixes them.
@@ -527,10 +528,53 @@ func validateRollout(errs *errorList, r *RolloutSpec) {
 // a spec that asks for them and silently gets none is worse than one that
 // is rejected. The other fields are still checked, so that settings written
 // ahead of time fail only once they are wrong.
-func validateBackup(errs *errorList, b *BackupSpec) {
+func validateBackup(errs *errorList, b *BackupSpec, aws bool) {
 	printable(errs, "spec.backup.storageLocation", b.StorageLocation)
 	printable(errs, "spec.backup.schedule", b.Schedule)
+	validateDuration(errs, "spec.backup.maxAge", b.MaxAge)
+	if b.Store != nil {
+		validateBackupStore(errs, b.Store)
+	} else if b.Enabled && aws {
+		// The cluster's bucket goes with the cluster, and the agent may
+		// only read images from it.
+		errs.add("spec.backup.store", "required on AWS, whose provider keeps no backup store yet: name an S3 bucket that outlives the cluster")
+	}
 	if b.Enabled {
 		errs.add("spec.backup.enabled", "backups are not implemented yet, so the agent would take none: remove spec.backup, or set enabled to false")
+	}
+}
+
+var (
+	// bucketName is S3's rule for bucket names that work path-style everywhere.
+	bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	regionName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// validateBackupStore checks a store the user names, each field on its own,
+// so that one edit can fix every problem.
+func validateBackupStore(errs *errorList, st *BackupStoreSpec) {
+	const path = "spec.backup.store"
+	switch u, err := url.Parse(st.Endpoint); {
+	case st.Endpoint == "":
+		errs.add(path+".endpoint", "required: the store's URL as the cluster's pods reach it, such as https://s3.eu-west-1.amazonaws.com")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		errs.add(path+".endpoint", fmt.Sprintf("%q is not an http or https URL: write it with its scheme, such as https://%s", st.Endpoint, strings.TrimPrefix(st.Endpoint, "//")))
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
+		errs.add(path+".endpoint", fmt.Sprintf("%q must be the store's address only, without credentials, path or query: name the bucket in bucket and the keys in credentialsSecret", st.Endpoint))
+	}
+	switch {
+	case st.Bucket == "":
+		errs.add(path+".bucket", "required: the bucket to keep backups in, which must exist")
+	case !bucketName.MatchString(st.Bucket) || strings.Contains(st.Bucket, ".."):
+		errs.add(path+".bucket", fmt.Sprintf("%q is not a bucket name: 3 to 63 lower-case letters, digits, '.' or '-', starting and ending with a letter or digit", st.Bucket))
+	}
+	if st.Region != "" && !regionName.MatchString(st.Region) {
+		errs.add(path+".region", fmt.Sprintf("%q is not a region name such as us-east-1", st.Region))
+	}
+	switch {
+	case st.CredentialsSecret == "":
+		errs.add(path+".credentialsSecret", "required: a Secret in the agent's namespace whose key \"cloud\" holds an AWS shared-credentials file for the store")
+	case len(validation.IsDNS1123Subdomain(st.CredentialsSecret)) > 0:
+		errs.add(path+".credentialsSecret", fmt.Sprintf("%q is not a Secret name: lower-case letters, digits, '-' and '.'", st.CredentialsSecret))
 	}
 }

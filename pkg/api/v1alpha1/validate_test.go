@@ -550,6 +550,57 @@ func TestValidate(t *testing.T) {
 				c.Spec.Backup = BackupSpec{StorageLocation: "default", Schedule: "@daily", BeforeUpgrade: ptr(true)}
 			},
 		},
+		{
+			name: "a store of the user's, written ahead",
+			mutate: func(c *Cluster) {
+				c.Spec.Backup = BackupSpec{MaxAge: NewDuration(time.Hour), Store: &BackupStoreSpec{
+					Endpoint: "https://s3.eu-west-1.amazonaws.com", Bucket: "lab-backups", Region: "eu-west-1", CredentialsSecret: "s3-keys"}}
+			},
+		},
+		{
+			name: "a store with every field wrong names each one",
+			mutate: func(c *Cluster) {
+				c.Spec.Backup.Store = &BackupStoreSpec{Endpoint: "s3.example.com", Bucket: "Lab_Backups", Region: "EU West", CredentialsSecret: "S3 keys"}
+			},
+			want: []FieldError{
+				{Field: "spec.backup.store.endpoint", Detail: `"s3.example.com" is not an http or https URL: write it with its scheme, such as https://s3.example.com`},
+				{Field: "spec.backup.store.bucket", Detail: `"Lab_Backups" is not a bucket name`},
+				{Field: "spec.backup.store.region", Detail: `"EU West" is not a region name`},
+				{Field: "spec.backup.store.credentialsSecret", Detail: `"S3 keys" is not a Secret name`},
+			},
+		},
+		{
+			name:   "a store with nothing in it says what each field is",
+			mutate: func(c *Cluster) { c.Spec.Backup.Store = &BackupStoreSpec{} },
+			want: []FieldError{
+				{Field: "spec.backup.store.endpoint", Detail: "required: the store's URL"},
+				{Field: "spec.backup.store.bucket", Detail: "required: the bucket"},
+				{Field: "spec.backup.store.credentialsSecret", Detail: "required: a Secret in the agent's namespace"},
+			},
+		},
+		{
+			name: "a store URL with a path or credentials in it",
+			mutate: func(c *Cluster) {
+				c.Spec.Backup.Store = &BackupStoreSpec{Endpoint: "http://key:secret@10.0.0.5:9000/lab-backups", Bucket: "lab-backups", CredentialsSecret: "s3-keys"}
+			},
+			want: []FieldError{{Field: "spec.backup.store.endpoint", Detail: "without credentials, path or query"}},
+		},
+		{
+			name: "backups enabled on AWS without a store",
+			mutate: func(c *Cluster) {
+				awsProvider(c)
+				c.Spec.Backup.Enabled = true
+			},
+			want: []FieldError{
+				{Field: "spec.backup.store", Detail: "required on AWS"},
+				{Field: "spec.backup.enabled", Detail: "not implemented yet"},
+			},
+		},
+		{
+			name:   "maxAge not positive",
+			mutate: func(c *Cluster) { c.Spec.Backup.MaxAge = NewDuration(0) },
+			want:   []FieldError{{Field: "spec.backup.maxAge", Detail: "must be longer than 0s"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,7 +80,8 @@ func (f *EC2) CreateVpc(_ context.Context, in *ec2.CreateVpcInput, _ ...func(*ec
 		sg := f.id("sg")
 		f.sgs[sg] = &types.SecurityGroup{GroupId: aws.String(sg), GroupName: aws.String("default"), VpcId: aws.String(id),
 			Description: aws.String("default VPC security group")}
-		return &ec2.CreateVpcOutput{Vpc: v}, nil
+		out := *v
+		return &ec2.CreateVpcOutput{Vpc: &out}, nil
 	})
 }
 
@@ -208,7 +209,8 @@ func (f *EC2) CreateSubnet(_ context.Context, in *ec2.CreateSubnetInput, _ ...fu
 			State: types.SubnetStateAvailable, MapPublicIpOnLaunch: aws.Bool(false), OwnerId: aws.String(f.account),
 			Tags: tags(in.TagSpecifications, types.ResourceTypeSubnet)}
 		f.subnets[id] = s
-		return &ec2.CreateSubnetOutput{Subnet: s}, nil
+		out := *s
+		return &ec2.CreateSubnetOutput{Subnet: &out}, nil
 	})
 }
 
@@ -302,7 +304,8 @@ func (f *EC2) CreateInternetGateway(_ context.Context, in *ec2.CreateInternetGat
 		g := &types.InternetGateway{InternetGatewayId: aws.String(id), OwnerId: aws.String(f.account),
 			Tags: tags(in.TagSpecifications, types.ResourceTypeInternetGateway)}
 		f.igws[id] = g
-		return &ec2.CreateInternetGatewayOutput{InternetGateway: g}, nil
+		out := *g
+		return &ec2.CreateInternetGatewayOutput{InternetGateway: &out}, nil
 	})
 }
 
@@ -333,7 +336,9 @@ func (f *EC2) DescribeInternetGateways(_ context.Context, in *ec2.DescribeIntern
 	})
 }
 
-// AttachInternetGateway attaches a gateway to a VPC.
+// AttachInternetGateway attaches a gateway to a VPC. As in EC2, a gateway
+// attaches to one VPC (Resource.AlreadyAssociated) and a VPC takes one
+// gateway (InvalidParameterValue).
 func (f *EC2) AttachInternetGateway(_ context.Context, in *ec2.AttachInternetGatewayInput, _ ...func(*ec2.Options)) (*ec2.AttachInternetGatewayOutput, error) {
 	return op(f, "AttachInternetGateway", func() (*ec2.AttachInternetGatewayOutput, error) {
 		if err := f.young(aws.ToString(in.InternetGatewayId), aws.ToString(in.VpcId)); err != nil {
@@ -348,6 +353,13 @@ func (f *EC2) AttachInternetGateway(_ context.Context, in *ec2.AttachInternetGat
 		}
 		if len(g.Attachments) > 0 {
 			return nil, APIError("Resource.AlreadyAssociated", "resource %s is already attached to network %s", aws.ToString(g.InternetGatewayId), aws.ToString(g.Attachments[0].VpcId))
+		}
+		for _, other := range f.igws {
+			for _, a := range other.Attachments {
+				if aws.ToString(a.VpcId) == aws.ToString(in.VpcId) {
+					return nil, APIError("InvalidParameterValue", "Network %s already has an internet gateway attached", aws.ToString(in.VpcId))
+				}
+			}
 		}
 		g.Attachments = []types.InternetGatewayAttachment{{VpcId: in.VpcId, State: types.AttachmentStatus("available")}}
 		return &ec2.AttachInternetGatewayOutput{}, nil
@@ -402,7 +414,8 @@ func (f *EC2) CreateRouteTable(_ context.Context, in *ec2.CreateRouteTableInput,
 	return op(f, "CreateRouteTable", func() (*ec2.CreateRouteTableOutput, error) {
 		if id, ok := f.rtTokens[aws.ToString(in.ClientToken)]; ok && in.ClientToken != nil {
 			if rt := f.rts[id]; rt != nil {
-				return &ec2.CreateRouteTableOutput{RouteTable: rt, ClientToken: in.ClientToken}, nil
+				out := *rt
+				return &ec2.CreateRouteTableOutput{RouteTable: &out, ClientToken: in.ClientToken}, nil
 			}
 		}
 		v := f.vpcs[aws.ToString(in.VpcId)]
@@ -420,7 +433,8 @@ func (f *EC2) CreateRouteTable(_ context.Context, in *ec2.CreateRouteTableInput,
 		if in.ClientToken != nil {
 			f.rtTokens[*in.ClientToken] = id
 		}
-		return &ec2.CreateRouteTableOutput{RouteTable: rt, ClientToken: in.ClientToken}, nil
+		out := *rt
+		return &ec2.CreateRouteTableOutput{RouteTable: &out, ClientToken: in.ClientToken}, nil
 	})
 }
 
@@ -453,7 +467,8 @@ func (f *EC2) DescribeRouteTables(_ context.Context, in *ec2.DescribeRouteTables
 	})
 }
 
-// CreateRoute adds a route through an internet gateway.
+// CreateRoute adds a route through an internet gateway, which must be
+// attached to the route table's VPC.
 func (f *EC2) CreateRoute(_ context.Context, in *ec2.CreateRouteInput, _ ...func(*ec2.Options)) (*ec2.CreateRouteOutput, error) {
 	return op(f, "CreateRoute", func() (*ec2.CreateRouteOutput, error) {
 		if err := f.young(aws.ToString(in.RouteTableId), aws.ToString(in.GatewayId)); err != nil {
@@ -463,8 +478,12 @@ func (f *EC2) CreateRoute(_ context.Context, in *ec2.CreateRouteInput, _ ...func
 		if rt == nil {
 			return nil, APIError("InvalidRouteTableID.NotFound", "The routeTable ID '%s' does not exist", aws.ToString(in.RouteTableId))
 		}
-		if f.igws[aws.ToString(in.GatewayId)] == nil {
+		g := f.igws[aws.ToString(in.GatewayId)]
+		if g == nil {
 			return nil, APIError("InvalidGatewayID.NotFound", "The gateway ID '%s' does not exist", aws.ToString(in.GatewayId))
+		}
+		if len(g.Attachments) == 0 || aws.ToString(g.Attachments[0].VpcId) != aws.ToString(rt.VpcId) {
+			return nil, APIError("InvalidParameterValue", "route table %s and network gateway %s belong to different networks", aws.ToString(rt.RouteTableId), aws.ToString(g.InternetGatewayId))
 		}
 		for _, r := range rt.Routes {
 			if aws.ToString(r.DestinationCidrBlock) == aws.ToString(in.DestinationCidrBlock) {
@@ -903,7 +922,9 @@ func (f *EC2) DescribeAddresses(_ context.Context, in *ec2.DescribeAddressesInpu
 	})
 }
 
-// AssociateAddress maps an Elastic IP to a network interface.
+// AssociateAddress maps an Elastic IP to an address of a network
+// interface. An address has one Elastic IP: one mapped to it before is
+// unmapped and stays allocated, as EC2 documents.
 func (f *EC2) AssociateAddress(_ context.Context, in *ec2.AssociateAddressInput, _ ...func(*ec2.Options)) (*ec2.AssociateAddressOutput, error) {
 	return op(f, "AssociateAddress", func() (*ec2.AssociateAddressOutput, error) {
 		if err := f.young(aws.ToString(in.AllocationId), aws.ToString(in.NetworkInterfaceId)); err != nil {
@@ -943,6 +964,11 @@ func (f *EC2) AssociateAddress(_ context.Context, in *ec2.AssociateAddressInput,
 		}
 		if a.AssociationId == nil || aws.ToString(a.NetworkInterfaceId) != aws.ToString(in.NetworkInterfaceId) || aws.ToString(a.PrivateIpAddress) != aws.ToString(private) {
 			a.AssociationId = aws.String(f.id("eipassoc"))
+		}
+		for _, other := range f.addresses {
+			if other != a && aws.ToString(other.NetworkInterfaceId) == aws.ToString(e.NetworkInterfaceId) && aws.ToString(other.PrivateIpAddress) == aws.ToString(private) {
+				other.AssociationId, other.NetworkInterfaceId, other.PrivateIpAddress = nil, nil, nil
+			}
 		}
 		a.NetworkInterfaceId, a.PrivateIpAddress = in.NetworkInterfaceId, private
 		return &ec2.AssociateAddressOutput{AssociationId: a.AssociationId}, nil

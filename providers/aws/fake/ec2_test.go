@@ -166,3 +166,64 @@ func TestSecondaryAddressMovesAndItsElasticIPFollows(t *testing.T) {
 		t.Errorf("reclaiming a free address = %v", err)
 	}
 }
+
+// What two callers racing to build one network run into: EC2 lets a VPC
+// have one internet gateway, routes only through a gateway attached to the
+// table's VPC, and maps one Elastic IP to an address.
+func TestOneGatewayPerVPCAndOneElasticIPPerAddress(t *testing.T) {
+	ctx := context.Background()
+	f := NewEC2(NewClock(time.Unix(0, 0)), "eu-west-1")
+	sub := subnet(t, f, "eu-west-1a")
+	vpc := f.subnets[sub].VpcId
+	gw := func() *string {
+		g, err := f.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.InternetGateway.InternetGatewayId
+	}
+	first, second := gw(), gw()
+	rt, err := f.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: vpc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := func(g *string) error {
+		_, err := f.CreateRoute(ctx, &ec2.CreateRouteInput{RouteTableId: rt.RouteTable.RouteTableId, DestinationCidrBlock: aws.String("0.0.0.0/0"), GatewayId: g})
+		return err
+	}
+	if err := route(first); code(err) != "InvalidParameterValue" {
+		t.Errorf("a route through a detached gateway = %v, want InvalidParameterValue", err)
+	}
+	if _, err := f.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: first, VpcId: vpc}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: first, VpcId: vpc}); code(err) != "Resource.AlreadyAssociated" {
+		t.Errorf("attaching an attached gateway = %v, want Resource.AlreadyAssociated", err)
+	}
+	if _, err := f.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: second, VpcId: vpc}); code(err) != "InvalidParameterValue" {
+		t.Errorf("a second gateway on the VPC = %v, want InvalidParameterValue", err)
+	}
+	if err := route(second); code(err) != "InvalidParameterValue" {
+		t.Errorf("a route through a gateway of no network = %v, want InvalidParameterValue", err)
+	}
+	if err := route(first); err != nil {
+		t.Errorf("a route through the attached gateway = %v", err)
+	}
+
+	ni, err := f.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: aws.String(sub)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allocs []*string
+	for range 2 {
+		a, _ := f.AllocateAddress(ctx, &ec2.AllocateAddressInput{})
+		if _, err := f.AssociateAddress(ctx, &ec2.AssociateAddressInput{AllocationId: a.AllocationId, NetworkInterfaceId: ni.NetworkInterface.NetworkInterfaceId}); err != nil {
+			t.Fatal(err)
+		}
+		allocs = append(allocs, a.AllocationId)
+	}
+	as, _ := f.DescribeAddresses(ctx, &ec2.DescribeAddressesInput{AllocationIds: []string{aws.ToString(allocs[0]), aws.ToString(allocs[1])}})
+	if len(as.Addresses) != 2 || as.Addresses[0].AssociationId != nil || as.Addresses[1].AssociationId == nil {
+		t.Errorf("after a second Elastic IP on the address: %+v, want the first unmapped and still allocated", as.Addresses)
+	}
+}
