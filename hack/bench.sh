@@ -5,6 +5,7 @@
 #   hack/bench.sh unit       planner, spec-edit latency (real kube-apiserver), provider call counts
 #   hack/bench.sh cluster    seed up hand-off vs raw kubeadm init (real clusters in Docker)
 #   hack/bench.sh upgrade    a v1.33 → v1.34 upgrade of 1 control plane + 2 workers under load
+#   hack/bench.sh scale      bin/agent at 10 and 1,000 simulated machines (kwok); SEED_BENCH_SCALE_SIZES=10,1000,5000 adds 5,000
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(seed::root)"
@@ -62,10 +63,20 @@ upgrade() {
   go test ./e2e/ -run '^$' -bench 'BenchmarkUpgrade' -benchtime="${SEED_BENCH_UPGRADE_RUNS:-1}x" -timeout 90m
 }
 
+scale() {
+  SEED_KUBE_BIN_DIR=$(hack/build-kube.sh | tail -n1)
+  SEED_ETCD_BIN_DIR=$(hack/build-etcd.sh | tail -n1)
+  SEED_KWOK_BIN_DIR=$(hack/build-kwok.sh | tail -n1)
+  export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR SEED_KWOK_BIN_DIR
+  seed::log "Agent at scale (${SEED_BENCH_SCALE_SIZES:-10,1000} simulated machines): RSS, pass p50/p99, API requests, object sizes"
+  go test ./pkg/scaleenv/ -run '^$' -bench BenchmarkAgentScale -benchtime=1x -timeout 120m -v
+}
+
 case "$mode" in
   unit) unit ;;
+  scale) scale ;;
   cluster) cluster ;;
   upgrade) upgrade ;;
-  all) unit; cluster; upgrade ;;
-  *) seed::die "unknown mode $mode: use all, unit, cluster or upgrade" ;;
+  all) unit; scale; cluster; upgrade ;;
+  *) seed::die "unknown mode $mode: use all, unit, scale, cluster or upgrade" ;;
 esac

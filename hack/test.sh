@@ -20,13 +20,15 @@ start=$(date +%s)
 packages=$(go list ./... | grep -v '/e2e')
 
 integration_env() {
-  seed::log "Building kube-apiserver and etcd from source (cached)"
+  seed::log "Building Kubernetes, etcd and kwok from source (cached)"
   SEED_KUBE_BIN_DIR=$(hack/build-kube.sh | tail -n1)
   SEED_ETCD_BIN_DIR=$(hack/build-etcd.sh | tail -n1)
   # agent/backup runs the real Velero server against the store.
   seed::log "Building Velero and its S3 plugin from source (cached)"
   SEED_VELERO_BIN_DIR=$(hack/build-velero.sh --bin-dir | tail -n1)
-  export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR SEED_VELERO_BIN_DIR
+  # kwok plays the kubelets of pkg/scaleenv's simulated machines (TestScale1000).
+  SEED_KWOK_BIN_DIR=$(hack/build-kwok.sh | tail -n1)
+  export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR SEED_VELERO_BIN_DIR SEED_KWOK_BIN_DIR
 }
 
 # store_image builds the Docker provider's backup store (versitygw), which
@@ -66,7 +68,7 @@ run_integration() {
   integration_env
   store_image
   seed::log "Unit and integration tests"
-  go test -count=1 -timeout 20m $packages
+  go test -count=1 -timeout 30m $packages
   run_monitoring
 }
 

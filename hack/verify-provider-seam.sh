@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The provider seam is closed: only providers/ knows the concrete providers.
-# Outside providers/, no package (tests included) imports providers/docker or
-# providers/aws; it builds a provider through providers/registry and acts on
-# what the provider declares (providers.Capabilities). Nothing outside
+# Outside providers/, no package (tests included) imports providers/docker,
+# providers/aws or providers/simulated; it builds a provider through
+# providers/registry and acts on what the provider declares
+# (providers.Capabilities). Nothing outside
 # providers/ and the spec API (pkg/api) branches on spec.provider.docker or
 # spec.provider.aws.
 set -euo pipefail
@@ -10,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(seed::root)"
 
 module=$(go list -m)
-concrete="^${module}/providers/(docker|aws)(/|\$)"
+concrete="^${module}/providers/(docker|aws|simulated)(/|\$)"
 failed=0
 
 # Every package with its imports, test imports included.

@@ -142,7 +142,7 @@ type AgentRequirements struct {
 // Provider creates and removes a cluster's machines. Every method is safe to
 // call again after a failure or a crash, and safe when two callers overlap.
 type Provider interface {
-	// Name is the provider's registered name ("docker", "aws", "fake").
+	// Name is the provider's registered name ("docker", "aws", "simulated", "fake").
 	Name() string
 	// Capabilities declares what this provider's machines and agent differ
 	// by. It is fixed for the provider's life and calls nothing remote.

@@ -33,6 +33,10 @@ import (
 	"github.com/seedhq/seed/providers/registry"
 )
 
+// joinShareWindow is how long the joins of new machines share a token;
+// the token lives for the spec's nodeStartupTimeout plus five minutes.
+const joinShareWindow = 30 * time.Second
+
 // Main runs the agent with the process's arguments until SIGTERM or SIGINT.
 func Main() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -98,6 +102,8 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	// default limit (5 a second, bursts of 10) would spread a scale-up of
 	// 20 machines over seconds before the first provider call.
 	cfg.QPS, cfg.Burst = 20, 60
+	reg := prometheus.NewRegistry()
+	countRequests(cfg, reg)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("creating the Kubernetes client: %w", err)
@@ -108,7 +114,6 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 		return fmt.Errorf("creating the dynamic Kubernetes client: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pm := providermetrics.NewMetrics(reg)
 	// The provider is built from the first valid spec; the joiner renders
@@ -119,7 +124,7 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 		Client:  client,
 		Dynamic: dyn,
 		NewProvider: func(ctx context.Context, c *v1alpha1.Cluster) (providers.Provider, error) {
-			p, err := registry.New(ctx, c, registry.Env{Logger: log.WithName("provider")})
+			p, err := registry.New(ctx, c, registry.Env{Logger: log.WithName("provider"), Kube: cfg})
 			if err != nil {
 				return nil, err
 			}
@@ -127,7 +132,8 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 			caps.Store(&declared)
 			return pm.Decorate(p), nil
 		},
-		Bootstrapper: joiner.Joiner{Client: client, Capabilities: func() providers.Capabilities {
+		// One token and one cluster-info read per burst of creations.
+		Bootstrapper: joiner.Joiner{Client: client, Share: joiner.NewShare(joinShareWindow), Capabilities: func() providers.Capabilities {
 			if c := caps.Load(); c != nil {
 				return *c
 			}

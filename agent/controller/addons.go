@@ -20,13 +20,21 @@ import (
 // Cluster API does it, after the control plane; kubeadm upgrade apply's
 // addon phase, here run by the agent). Patching what is already there
 // changes nothing.
+//
+// Once both are found at the version (or absent), they are not read again
+// until the version changes or the agent restarts: an idle pass then
+// costs them no request.
 func (r *Reconciler) upgradeAddons(ctx context.Context, ps *pass) {
 	version := ps.spec.Spec.KubernetesVersion
+	if r.addonsAt == version {
+		return
+	}
 	for _, n := range ps.nodes {
 		if n.Status.NodeInfo.KubeletVersion != version {
 			return
 		}
 	}
+	settled := true
 	apps := r.opts.Client.AppsV1()
 	type addon struct {
 		kind, name, container, tag string
@@ -63,6 +71,7 @@ func (r *Reconciler) upgradeAddons(ctx context.Context, ps *pass) {
 		if a.tag == "" {
 			r.blocked(ps.specCM, "addon/"+a.name, "AddonNotUpgraded",
 				fmt.Sprintf("%s %s is left as it is: Seed does not know which version kubeadm deploys with Kubernetes %s", a.kind, a.name, version))
+			settled = false
 			continue
 		}
 		containers, err := a.get()
@@ -71,6 +80,7 @@ func (r *Reconciler) upgradeAddons(ctx context.Context, ps *pass) {
 		}
 		if err != nil {
 			ps.errs = append(ps.errs, fmt.Errorf("reading %s kube-system/%s: %w", a.kind, a.name, err))
+			settled = false
 			continue
 		}
 		for _, c := range containers {
@@ -90,11 +100,15 @@ func (r *Reconciler) upgradeAddons(ctx context.Context, ps *pass) {
 			r.countAction("UpgradeAddon", err)
 			if err != nil {
 				ps.errs = append(ps.errs, fmt.Errorf("upgrading %s kube-system/%s to %s: %w", a.kind, a.name, image, err))
+				settled = false
 				continue
 			}
 			r.opts.Logger.Info("Upgraded add-on", "kind", a.kind, "name", a.name, "from", c.Image, "to", image)
 			r.event(ps.specCM, corev1.EventTypeNormal, "AddonUpgraded", "%s kube-system/%s: %s → %s, every machine runs Kubernetes %s",
 				a.kind, a.name, c.Image, image, version)
 		}
+	}
+	if settled {
+		r.addonsAt = version
 	}
 }

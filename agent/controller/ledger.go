@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 
 	seedledger "github.com/seedhq/seed/pkg/ledger"
 	"github.com/seedhq/seed/pkg/plan"
@@ -40,9 +41,21 @@ type ledgerStore struct {
 	client    kubernetes.Interface
 	namespace string
 	name      string
+	// cache, when set, is the informer's copy, which load uses while it is
+	// still the version this store last read or wrote: then nobody has
+	// written since, and an idle pass costs no request. Any other version
+	// may be stale (the informer lags our own writes), so load reads the
+	// API server. Every write is fenced by the resourceVersion read anyway.
+	cache corelisters.ConfigMapLister
+	seen  string
 }
 
-func (s ledgerStore) load(ctx context.Context) (*ledger, error) {
+func (s *ledgerStore) load(ctx context.Context) (*ledger, error) {
+	if s.cache != nil && s.seen != "" {
+		if cm, err := s.cache.ConfigMaps(s.namespace).Get(s.name); err == nil && cm.ResourceVersion == s.seen {
+			return &ledger{Entries: seedledger.Decode(cm.Data), resourceVersion: cm.ResourceVersion, exists: true, saved: cm.Data}, nil
+		}
+	}
 	cm, err := s.client.CoreV1().ConfigMaps(s.namespace).Get(ctx, s.name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return &ledger{Entries: map[string]*ledgerEntry{}}, nil
@@ -50,12 +63,13 @@ func (s ledgerStore) load(ctx context.Context) (*ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading ledger %s/%s: %w", s.namespace, s.name, err)
 	}
+	s.seen = cm.ResourceVersion
 	return &ledger{Entries: seedledger.Decode(cm.Data), resourceVersion: cm.ResourceVersion, exists: true, saved: cm.Data}, nil
 }
 
 // save writes the ledger. A conflict means another writer got there first;
 // the caller must start its reconcile over.
-func (s ledgerStore) save(ctx context.Context, l *ledger) error {
+func (s *ledgerStore) save(ctx context.Context, l *ledger) error {
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            s.name,
@@ -91,5 +105,6 @@ func (s ledgerStore) save(ctx context.Context, l *ledger) error {
 		return fmt.Errorf("writing ledger %s/%s: %w", s.namespace, s.name, err)
 	}
 	l.resourceVersion, l.exists, l.saved = out.ResourceVersion, true, cm.Data
+	s.seen = out.ResourceVersion
 	return nil
 }

@@ -128,8 +128,11 @@ type Reconciler struct {
 	lastGoodVersion string
 	lastRejected    string
 	lastBlocked     map[string]string
-	status          v1alpha1.ClusterStatus
-	runningVersion  string
+	// addonsAt is the version kube-proxy and CoreDNS were last found at
+	// (see upgradeAddons).
+	addonsAt       string
+	status         v1alpha1.ClusterStatus
+	runningVersion string
 	// lastWritten is the status ConfigMap's content as last written, so an
 	// unchanged status costs no write.
 	lastWritten map[string]string
@@ -221,8 +224,16 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", v1alpha1.SpecConfigMap).String()
 		}))
+	// The ledger too, on its own and with no handler (the agent's own
+	// writes must not wake it): an idle pass then reads it from memory.
+	ledgerFactory := informers.NewSharedInformerFactoryWithOptions(r.opts.Client, 0,
+		informers.WithNamespace(r.opts.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", v1alpha1.LedgerConfigMap).String()
+		}))
 	factory := informers.NewSharedInformerFactory(r.opts.Client, 0)
 	cmInformer := cmFactory.Core().V1().ConfigMaps()
+	ledgerInformer := ledgerFactory.Core().V1().ConfigMaps()
 	nodeInformer := factory.Core().V1().Nodes()
 	// Drains read pods and budgets from caches: listing pods live on every
 	// step of every drain costs the API server a full scan each time.
@@ -242,7 +253,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if err := nodeInformer.Informer().SetTransform(trimObject); err != nil {
 		return fmt.Errorf("trimming the node cache: %w", err)
 	}
+	if err := ledgerInformer.Informer().SetTransform(trimObject); err != nil {
+		return fmt.Errorf("trimming the ledger cache: %w", err)
+	}
 	r.configMaps = cmInformer.Lister()
+	r.ledger.cache = ledgerInformer.Lister()
 	r.nodes = nodeInformer.Lister()
 	r.drainer = drain.Drainer{Client: r.opts.Client, Nodes: r.nodes, Pods: podInformer.Informer().GetIndexer(),
 		Budgets: pdbInformer.Lister(), Clock: r.opts.Clock}
@@ -258,11 +273,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		return fmt.Errorf("watching nodes: %w", err)
 	}
 	cmFactory.Start(ctx.Done())
+	ledgerFactory.Start(ctx.Done())
 	factory.Start(ctx.Done())
 	defer cmFactory.Shutdown()
+	defer ledgerFactory.Shutdown()
 	defer factory.Shutdown()
-	r.synced = []cache.InformerSynced{cmInformer.Informer().HasSynced, nodeInformer.Informer().HasSynced,
-		podInformer.Informer().HasSynced, pdbInformer.Informer().HasSynced}
+	r.synced = []cache.InformerSynced{cmInformer.Informer().HasSynced, ledgerInformer.Informer().HasSynced,
+		nodeInformer.Informer().HasSynced, podInformer.Informer().HasSynced, pdbInformer.Informer().HasSynced}
 	if !cache.WaitForCacheSync(ctx.Done(), r.synced...) {
 		return fmt.Errorf("waiting for informer caches: %w", ctx.Err())
 	}

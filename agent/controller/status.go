@@ -127,6 +127,7 @@ func (r *Reconciler) fillStatus(ps *pass) {
 		}
 	}
 	sort.Slice(st.Machines, func(i, j int) bool { return st.Machines[i].Name < st.Machines[j].Name })
+	st.Machines, st.MachinesNotListed = listedMachines(st.Machines)
 	r.fillReplacement(ps)
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.machines.Reset()
@@ -140,9 +141,10 @@ func (r *Reconciler) fillStatus(ps *pass) {
 			Ready: ps.Ready, Updated: ps.Updated, Unhealthy: ps.Unhealthy})
 	}
 	st.Plan = st.Plan[:0]
-	for _, a := range p.Actions {
+	for _, a := range p.Actions[:min(len(p.Actions), v1alpha1.MaxListedActions)] {
 		st.Plan = append(st.Plan, v1alpha1.PlannedAction{Action: string(a.Type), Pool: a.Pool, Machine: a.Machine, Reason: a.Reason})
 	}
+	st.PlanNotListed = len(p.Actions) - len(st.Plan)
 	if adopted {
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionAdopted, Status: "True", Reason: "Managed",
 			Message: fmt.Sprintf("the agent manages machine %s, which it runs on", r.opts.Self)}, now)
@@ -183,6 +185,25 @@ func (r *Reconciler) fillStatus(ps *pass) {
 	} else {
 		st.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionReady, Status: "False", Reason: "Reconciling", Message: fmt.Sprintf("%d actions planned", len(p.Actions))}, now)
 	}
+}
+
+// listedMachines is what the status lists of all, sorted by name (see
+// ClusterStatus.Machines), and how many it leaves out.
+func listedMachines(all []v1alpha1.MachineStatus) ([]v1alpha1.MachineStatus, int) {
+	if len(all) <= v1alpha1.MaxListedMachines {
+		return all, 0
+	}
+	keep := make([]v1alpha1.MachineStatus, 0, v1alpha1.MaxListedMachines)
+	for _, m := range all {
+		controlPlane := m.Role == string(providers.RoleControlPlane)
+		attention := m.Phase != string(providers.PhaseRunning) || !m.NodeReady || !m.Managed || m.Operation != "" || m.LastError != ""
+		// The control plane is always there: the seed finds its adoption
+		// by it.
+		if controlPlane || (attention && len(keep) < v1alpha1.MaxListedMachines) {
+			keep = append(keep, m)
+		}
+	}
+	return keep, len(all) - len(keep)
 }
 
 // writeStatus stores the status (and the spec in force) in the status

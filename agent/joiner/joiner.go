@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,21 +41,40 @@ type Joiner struct {
 	// certificates (default bootstrap.PKIDir, mounted read-only from the
 	// node); a joining control plane gets the shared ones from there.
 	PKIDir string
+	// Share, when set, lets the joins rendered within its window share one
+	// read of cluster-info and one token: a scale-up of a thousand
+	// machines then costs two requests, not two thousand. Nil gives every
+	// machine a token of its own.
+	Share *Share
 }
+
+// Share is what the joins of one burst of creations have in common. The
+// zero value is not usable: see NewShare.
+type Share struct {
+	window time.Duration
+	mu     sync.Mutex
+	// infoAt and tokenAt are when endpoint/caPEM and token were got.
+	infoAt, tokenAt time.Time
+	endpoint        string
+	caPEM           []byte
+	token           string
+}
+
+// NewShare shares cluster-info and tokens for window: a token is handed to
+// the joins rendered up to window after it was made, and outlives the
+// last of them by the Joiner's TokenTTL less window at worst, so window
+// must stay small beside it (seconds, not minutes).
+func NewShare(window time.Duration) *Share { return &Share{window: window} }
 
 // Bootstrap creates a token for the machine and renders its kubeadm join.
 func (j Joiner) Bootstrap(ctx context.Context, c *v1alpha1.Cluster, m providers.MachineSpec) (providers.Bootstrap, error) {
-	endpoint, caPEM, err := j.clusterInfo(ctx)
+	endpoint, caPEM, token, err := j.joinInputs(ctx, c, m.Name)
 	if err != nil {
 		return providers.Bootstrap{}, err
 	}
 	hash, err := pki.CACertHash(caPEM)
 	if err != nil {
 		return providers.Bootstrap{}, fmt.Errorf("hashing the cluster CA: %w", err)
-	}
-	token, err := j.createToken(ctx, c, m.Name)
-	if err != nil {
-		return providers.Bootstrap{}, err
 	}
 	machine := bootstrap.Machine{
 		Name:              m.Name,
@@ -92,6 +112,46 @@ func (j Joiner) Bootstrap(ctx context.Context, c *v1alpha1.Cluster, m providers.
 	return b, nil
 }
 
+// joinInputs reads the cluster's endpoint and CA and makes a token, or
+// takes them from the Share when it holds them fresh.
+func (j Joiner) joinInputs(ctx context.Context, c *v1alpha1.Cluster, machine string) (endpoint string, caPEM []byte, token string, err error) {
+	sh := j.Share
+	if sh == nil {
+		if endpoint, caPEM, err = j.clusterInfo(ctx); err != nil {
+			return "", nil, "", err
+		}
+		token, err = j.createToken(ctx, c, machine)
+		return endpoint, caPEM, token, err
+	}
+	// Held across the requests, so that a burst of joins rendered in
+	// parallel waits for the first one's token instead of making its own.
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := j.now()
+	if sh.endpoint == "" || now.Sub(sh.infoAt) >= sh.window {
+		if sh.endpoint, sh.caPEM, err = j.clusterInfo(ctx); err != nil {
+			sh.endpoint = ""
+			return "", nil, "", err
+		}
+		sh.infoAt = now
+	}
+	if sh.token == "" || now.Sub(sh.tokenAt) >= sh.window {
+		if sh.token, err = j.createToken(ctx, c, machine); err != nil {
+			sh.token = ""
+			return "", nil, "", err
+		}
+		sh.tokenAt = now
+	}
+	return sh.endpoint, sh.caPEM, sh.token, nil
+}
+
+func (j Joiner) now() time.Time {
+	if j.Now != nil {
+		return j.Now()
+	}
+	return time.Now()
+}
+
 // sharedCertificates reads the certificate authorities and service-account
 // keys every control plane of the cluster shares.
 func (j Joiner) sharedCertificates() (map[string][]byte, error) {
@@ -109,6 +169,14 @@ func (j Joiner) sharedCertificates() (map[string][]byte, error) {
 		certs[name] = b
 	}
 	return certs, nil
+}
+
+// sharedWith says, in a token's description, that other machines may use it.
+func (j Joiner) sharedWith() string {
+	if j.Share == nil {
+		return ""
+	}
+	return fmt.Sprintf(", and of the machines created up to %s after it", j.Share.window)
 }
 
 func (j Joiner) capabilities() providers.Capabilities {
@@ -151,10 +219,7 @@ func (j Joiner) createToken(ctx context.Context, c *v1alpha1.Cluster, machine st
 		return "", err
 	}
 	id, secret, _ := strings.Cut(token, ".")
-	now := time.Now
-	if j.Now != nil {
-		now = j.Now
-	}
+	now := j.now
 	ttl := j.TokenTTL
 	if ttl == 0 {
 		ttl = 5 * time.Minute
@@ -172,7 +237,7 @@ func (j Joiner) createToken(ctx context.Context, c *v1alpha1.Cluster, machine st
 		},
 		Type: corev1.SecretTypeBootstrapToken,
 		StringData: map[string]string{
-			"description":                    "seed agent: join of machine " + machine,
+			"description":                    "seed agent: join of machine " + machine + j.sharedWith(),
 			"token-id":                       id,
 			"token-secret":                   secret,
 			"expiration":                     now().Add(ttl).UTC().Format(time.RFC3339),

@@ -78,6 +78,10 @@ func PrintStatus(w io.Writer, st *v1alpha1.ClusterStatus, format string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%t\t%s\t%s\n", m.Name, m.Pool, m.Phase, m.NodeReady, m.KubernetesVersion,
 			m.Managed, dash(m.Operation), dash(m.LastError))
 	}
+	if st.MachinesNotListed > 0 {
+		fmt.Fprintf(tw, "(%d more machines not listed: the agent lists those that need a look once there are more than %d)\n",
+			st.MachinesNotListed, v1alpha1.MaxListedMachines)
+	}
 	if rs := st.ControlPlaneReplacement; rs != nil {
 		fmt.Fprintln(tw)
 		fmt.Fprintf(tw, "Control plane:\treplacing %s by %s (Kubernetes %s), since %s\n", rs.Old, rs.New, rs.KubernetesVersion, rs.StartedAt.Format("15:04:05"))
@@ -107,6 +111,9 @@ func PrintStatus(w io.Writer, st *v1alpha1.ClusterStatus, format string) error {
 		fmt.Fprintln(tw, "PLAN\tPOOL\tMACHINE\tREASON")
 		for _, a := range st.Plan {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Action, a.Pool, a.Machine, a.Reason)
+		}
+		if st.PlanNotListed > 0 {
+			fmt.Fprintf(tw, "(%d more actions)\n", st.PlanNotListed)
 		}
 	}
 	return tw.Flush()

@@ -116,6 +116,14 @@
 // true when no action but Blocked is planned, nothing is recorded, and every
 // pool has its desired machines, all Ready and updated.
 //
+// # Creations in flight
+//
+// At most MaxCreationsInFlight creations are recorded and unfinished at
+// once: the ledger holds each until its provider call returns, in one
+// object the API server caps at 1 MiB. Creations past the bound wait for a
+// later pass, each pool's as one Blocked action saying how many; the first
+// pools in action order (by name) go first.
+//
 // # Action order
 //
 // Decisions on recorded operations (Cancel, GiveUp, SkipDrain) come first,

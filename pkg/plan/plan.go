@@ -355,9 +355,51 @@ func Compute(in Input) Plan {
 	slices.SortStableFunc(p.actions, func(a, b Action) int {
 		return cmp.Or(cmp.Compare(rank(a.Type), rank(b.Type)), cmp.Compare(a.Pool, b.Pool))
 	})
-	plan.Actions = p.actions
+	plan.Actions = limitCreations(p.actions, in.Operations)
 	plan.Converged = converged(plan, len(in.Operations))
 	return plan
+}
+
+// MaxCreationsInFlight bounds the creations recorded and not yet returned
+// by the provider. The ledger is one ConfigMap holding each (about 250
+// bytes) until its provider call returns, so 5,000 at once would pass the
+// API server's 1 MiB object limit, and no write of it could succeed.
+const MaxCreationsInFlight = 1000
+
+// limitCreations keeps the first creations (actions are in plan order:
+// by pool name) that fit MaxCreationsInFlight beside those recorded, and
+// turns the rest into one Blocked action per pool saying how many wait.
+func limitCreations(actions []Action, ops []Operation) []Action {
+	room := MaxCreationsInFlight
+	for _, op := range ops {
+		if op.Type == OpCreate {
+			room--
+		}
+	}
+	var out []Action
+	waiting := map[string]int{}
+	var order []string
+	for _, a := range actions {
+		if a.Type != Create {
+			out = append(out, a)
+			continue
+		}
+		if room > 0 {
+			room--
+			out = append(out, a)
+			continue
+		}
+		if waiting[a.Pool] == 0 {
+			order = append(order, a.Pool)
+		}
+		waiting[a.Pool]++
+	}
+	for _, pool := range order {
+		out = append(out, Action{Type: Blocked, Pool: pool, Reason: fmt.Sprintf(
+			"%d more machines wait: at most %d creations are in flight at once (the ledger is one object)",
+			waiting[pool], MaxCreationsInFlight)})
+	}
+	return out
 }
 
 // converged: no action but Blocked ones, no recorded work, and every pool

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -774,5 +775,65 @@ func TestSummary(t *testing.T) {
 	want := []string{"Create pool a: r1", "Delete a/m: r2", "Delete orphan: r3", "Blocked pool a: r4", "Paused: r5"}
 	if got := p.Summary(); !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// The ledger holds every creation until its provider call returns, in one
+// object: a scale-up of thousands is made MaxCreationsInFlight at a time.
+func TestCreationsInFlightAreBounded(t *testing.T) {
+	cp := controlPlane("cp")
+	recorded := func(n int) []Operation {
+		var ops []Operation
+		for i := range n {
+			ops = append(ops, Operation{Type: OpCreate, Machine: fmt.Sprintf("a-%05d", i), Step: StepCreate, Pool: "a", RecordedAt: now,
+				Spec: providers.MachineSpec{Name: fmt.Sprintf("a-%05d", i), Pool: "a", Role: providers.RoleWorker}})
+		}
+		return ops
+	}
+	for _, c := range []struct {
+		name        string
+		replicas    [2]int32
+		inFlight    int
+		wantCreates map[string]int
+		wantBlocked map[string]string
+	}{
+		{"within the bound: all at once", [2]int32{400, 500}, 0, map[string]int{"a": 400, "b": 500}, nil},
+		{"past it: the first pools first, the rest wait", [2]int32{700, 800}, 0, map[string]int{"a": 700, "b": 300},
+			map[string]string{"b": "500 more machines wait: at most 1000 creations are in flight"}},
+		{"recorded creations take room", [2]int32{1200, 0}, 600, map[string]int{"a": 400},
+			map[string]string{"a": "200 more machines wait: at most 1000 creations are in flight"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ops := recorded(c.inFlight)
+			var machines []providers.Machine
+			for _, op := range ops {
+				machines = append(machines, providers.Machine{Name: op.Machine, Pool: "a", Role: providers.RoleWorker, Phase: providers.PhasePending, CreatedAt: now})
+			}
+			got := Compute(Input{Cluster: cluster([]v1alpha1.NodePool{pool("a", c.replicas[0]), pool("b", c.replicas[1])}),
+				Machines: append(machines, cp), Nodes: []Node{ready("cp", v1alpha1.ControlPlanePool)}, Self: "cp", Now: now, Operations: ops})
+			creates, blocked := map[string]int{}, map[string]string{}
+			for _, a := range got.Actions {
+				switch a.Type {
+				case Create:
+					creates[a.Pool]++
+				case Blocked:
+					blocked[a.Pool] = a.Reason
+				}
+			}
+			if !maps.Equal(creates, c.wantCreates) {
+				t.Errorf("creates by pool = %v, want %v", creates, c.wantCreates)
+			}
+			for pool, want := range c.wantBlocked {
+				if !strings.Contains(blocked[pool], want) {
+					t.Errorf("pool %s blocked: %q, want it to say %q", pool, blocked[pool], want)
+				}
+			}
+			if len(blocked) != len(c.wantBlocked) {
+				t.Errorf("blocked = %v, want %v", blocked, c.wantBlocked)
+			}
+			if got.Converged {
+				t.Error("converged with machines still to create")
+			}
+		})
 	}
 }

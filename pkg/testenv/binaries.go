@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The versions whose binaries are used when no directory is given: the
@@ -106,7 +107,7 @@ func buildCommand(script, version, envVar string) string {
 	dir, err := os.Getwd()
 	for err == nil {
 		if candidate := filepath.Join(dir, rel); isExecutable(candidate) {
-			return candidate + " " + version
+			return strings.TrimSpace(candidate + " " + version)
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -114,5 +115,5 @@ func buildCommand(script, version, envVar string) string {
 		}
 		dir = parent
 	}
-	return rel + " " + version + " (from the repository root)"
+	return strings.TrimSpace(rel+" "+version) + " (from the repository root)"
 }

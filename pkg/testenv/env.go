@@ -45,6 +45,9 @@ type Env struct {
 	etcd      *process
 	apiserver *process
 	stopOnce  sync.Once
+	mu        sync.Mutex
+	// extra are the processes StartProcess ran.
+	extra []*process
 }
 
 // Start runs a fresh etcd and kube-apiserver for t and stops them when t
@@ -208,8 +211,12 @@ func (e *Env) waitReady(ctx context.Context) error {
 // call more than once; Start registers it with t.Cleanup.
 func (e *Env) Stop() {
 	e.stopOnce.Do(func() {
-		// The apiserver first, so it does not log a storm of etcd errors.
-		for _, p := range []*process{e.apiserver, e.etcd} {
+		// Clients first, then the apiserver, so it does not log a storm of
+		// etcd errors.
+		e.mu.Lock()
+		procs := append(e.extra, e.apiserver, e.etcd)
+		e.mu.Unlock()
+		for _, p := range procs {
 			if p != nil {
 				p.stop()
 			}

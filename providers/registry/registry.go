@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
 	"github.com/seedhq/seed/providers/aws"
 	"github.com/seedhq/seed/providers/docker"
+	"github.com/seedhq/seed/providers/simulated"
 )
 
 // Env is what a provider may need beyond the spec.
@@ -25,6 +28,10 @@ type Env struct {
 	// Docker provider's backup store and its directory). The agent leaves
 	// it false: it never creates the store, only starts it.
 	OnHost bool
+	// Kube reaches the cluster's API server, when the caller has one: the
+	// agent does, the seed before `seed up` has made it does not. The
+	// simulated provider's machines are Nodes created through it.
+	Kube *rest.Config
 }
 
 // Factory builds one kind of provider from a spec.
@@ -32,8 +39,9 @@ type Factory func(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.
 
 // factories is the registration table, one line per provider.
 var factories = map[string]Factory{
-	"docker": newDocker,
-	"aws":    newAWS,
+	"docker":    newDocker,
+	"aws":       newAWS,
+	"simulated": newSimulated,
 }
 
 // Name returns the name of the provider the spec selects.
@@ -43,6 +51,8 @@ func Name(c *v1alpha1.Cluster) string {
 		return "docker"
 	case c.Spec.Provider.AWS != nil:
 		return "aws"
+	case c.Spec.Provider.Simulated != nil:
+		return "simulated"
 	}
 	return ""
 }
@@ -53,7 +63,7 @@ func New(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider,
 	f, ok := factories[name]
 	if !ok {
 		return nil, providers.NewError(providers.KindInvalid, "choosing a provider",
-			fmt.Errorf("no provider is selected: set spec.provider.docker or spec.provider.aws"))
+			fmt.Errorf("no provider is selected: set spec.provider.docker, spec.provider.aws or spec.provider.simulated"))
 	}
 	return f(ctx, c, env)
 }
@@ -104,6 +114,28 @@ func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provid
 		// providers/aws/doc.go for what that exposes and what limits it).
 		ControlPlaneHopLimit: 2,
 		Logger:               env.Logger,
+	})
+}
+
+func newSimulated(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error) {
+	var delay time.Duration
+	if d := c.Spec.Provider.Simulated.RegistrationDelay; d != nil {
+		delay = d.Duration
+	}
+	var cfg *rest.Config
+	if env.Kube != nil {
+		cfg = rest.CopyConfig(env.Kube)
+		cfg.UserAgent = "seed-agent/simulated-provider"
+		// Its Node writes stand in for a cloud's API calls, whose limits
+		// are the cloud's, not the agent's client limit (20 a second) for
+		// its own requests; its requests still count in the agent's
+		// metrics, the transport being the same.
+		cfg.QPS, cfg.Burst = 200, 400
+	}
+	return simulated.New(simulated.Options{
+		ClusterName:       c.Metadata.Name,
+		Config:            cfg,
+		RegistrationDelay: delay,
 	})
 }
 

@@ -55,23 +55,38 @@ func immutableChanges(prev, c *Cluster) (errs errorList, covered []string) {
 	return errs, covered
 }
 
-// providerKind names the one provider set, or "" when none or both are (which
-// validateProvider reports).
+// providerKind names the one provider set, or "" when none or several are
+// (which validateProvider reports).
 func providerKind(p *ProviderSpec) string {
-	switch {
-	case p.Docker != nil && p.AWS == nil:
-		return "docker"
-	case p.AWS != nil && p.Docker == nil:
-		return "aws"
+	if set := providerKinds(p); len(set) == 1 {
+		return set[0]
 	}
 	return ""
+}
+
+// providerKinds names the providers the spec sets, in the spec's order.
+func providerKinds(p *ProviderSpec) []string {
+	var set []string
+	if p.Docker != nil {
+		set = append(set, "docker")
+	}
+	if p.AWS != nil {
+		set = append(set, "aws")
+	}
+	if p.Simulated != nil {
+		set = append(set, "simulated")
+	}
+	return set
 }
 
 // providerBlock returns the settings of the named provider: a pointer to its
 // struct, nil when the spec does not set it.
 func providerBlock(p *ProviderSpec, kind string) any {
-	if kind == "docker" {
+	switch kind {
+	case "docker":
 		return p.Docker
+	case "simulated":
+		return p.Simulated
 	}
 	return p.AWS
 }

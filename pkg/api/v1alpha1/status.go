@@ -31,6 +31,14 @@ const (
 	LeaseName = "seed-agent"
 )
 
+// MaxListedMachines and MaxListedActions bound the lists of the status
+// (see ClusterStatus.Machines): at about 200 bytes a machine, 5,000 of
+// them would come near the 1 MiB object limit.
+const (
+	MaxListedMachines = 100
+	MaxListedActions  = 100
+)
+
 // ClusterStatus is what the agent reports about the cluster it manages.
 type ClusterStatus struct {
 	// Agent names the agent replica that wrote this status.
@@ -43,12 +51,23 @@ type ClusterStatus struct {
 	// one the agent acts on.
 	AppliedSpecVersion string `json:"appliedSpecVersion,omitempty"`
 	// KubernetesVersion is the version the API server reports.
-	KubernetesVersion string          `json:"kubernetesVersion,omitempty"`
-	Conditions        []Condition     `json:"conditions,omitempty"`
-	Pools             []PoolStatus    `json:"pools,omitempty"`
-	Machines          []MachineStatus `json:"machines,omitempty"`
-	Plan              []PlannedAction `json:"plan,omitempty"`
-	Drains            []DrainStatus   `json:"drains,omitempty"`
+	KubernetesVersion string       `json:"kubernetesVersion,omitempty"`
+	Conditions        []Condition  `json:"conditions,omitempty"`
+	Pools             []PoolStatus `json:"pools,omitempty"`
+	// Machines lists every machine while there are at most
+	// MaxListedMachines; beyond that, only those that need a look (the
+	// control plane, and machines not Running and Ready, not managed, or
+	// with an operation or an error), at most MaxListedMachines of them, so
+	// that the status stays far below the API server's 1 MiB object limit
+	// at thousands of machines. Pools counts them all.
+	Machines []MachineStatus `json:"machines,omitempty"`
+	// MachinesNotListed counts the machines Machines leaves out.
+	MachinesNotListed int `json:"machinesNotListed,omitempty"`
+	// Plan is the pass's plan, its first MaxListedActions actions.
+	Plan []PlannedAction `json:"plan,omitempty"`
+	// PlanNotListed counts the planned actions Plan leaves out.
+	PlanNotListed int           `json:"planNotListed,omitempty"`
+	Drains        []DrainStatus `json:"drains,omitempty"`
 	// ControlPlaneReplacement is the control-plane replacement under way
 	// (an upgrade, or a new machine type), if any.
 	ControlPlaneReplacement *ReplacementStatus `json:"controlPlaneReplacement,omitempty"`

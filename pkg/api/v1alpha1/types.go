@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "time"
+
 const (
 	// Group is the API group of the cluster spec.
 	Group = "seed.dev"
@@ -45,8 +47,22 @@ type ClusterSpec struct {
 
 // ProviderSpec selects exactly one infrastructure provider.
 type ProviderSpec struct {
-	Docker *DockerProviderSpec `json:"docker,omitempty"`
-	AWS    *AWSProviderSpec    `json:"aws,omitempty"`
+	Docker    *DockerProviderSpec    `json:"docker,omitempty"`
+	AWS       *AWSProviderSpec       `json:"aws,omitempty"`
+	Simulated *SimulatedProviderSpec `json:"simulated,omitempty"`
+}
+
+// SimulatedProviderSpec configures machines that are Nodes the agent
+// creates itself and kwok (sigs.k8s.io/kwok) keeps alive: no kubelet, no
+// container, a few KiB each. It is for measuring the agent at thousands of
+// machines against a real API server; only an agent already running against
+// that API server can use it (seed up refuses it). Machine types are
+// sim-<cpu>x<memory GiB>: sim-2x8, sim-4x16, sim-8x32 (the default),
+// sim-16x64.
+type SimulatedProviderSpec struct {
+	// RegistrationDelay is how long a new machine takes to register its
+	// Node with kwok, standing in for boot time (default 0, at most 5m).
+	RegistrationDelay *Duration `json:"registrationDelay,omitempty"`
 }
 
 // DockerProviderSpec configures machines that are containers on the local
@@ -169,3 +185,31 @@ type BackupStoreSpec struct {
 	// "cloud" is an AWS shared-credentials file for the store.
 	CredentialsSecret string `json:"credentialsSecret"`
 }
+
+// MaxSimulatedRegistrationDelay bounds spec.provider.simulated.registrationDelay.
+const MaxSimulatedRegistrationDelay = 5 * time.Minute
+
+// DefaultSimulatedMachineType is a simulated machine's type when its pool
+// names none.
+const DefaultSimulatedMachineType = "sim-8x32"
+
+// SimulatedMachineType is what a simulated machine of the named type has:
+// CPUs and memory in GiB; ok is false for a name the simulated provider
+// does not know. Each type holds 110 pods, a kubelet's default.
+func SimulatedMachineType(name string) (cpus, memoryGiB int, ok bool) {
+	switch name {
+	case "sim-2x8":
+		return 2, 8, true
+	case "sim-4x16":
+		return 4, 16, true
+	case "sim-8x32":
+		return 8, 32, true
+	case "sim-16x64":
+		return 16, 64, true
+	}
+	return 0, 0, false
+}
+
+// simulatedMachineTypes lists the names SimulatedMachineType knows, for
+// error messages.
+const simulatedMachineTypes = "sim-2x8, sim-4x16, sim-8x32 or sim-16x64"

@@ -138,6 +138,7 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 	validateHealth(&errs, &s.Health)
 	validateRollout(&errs, &s.Rollout)
 	validateBackup(&errs, &s.Backup, s.Provider.AWS != nil)
+	validateSimulatedMachineTypes(&errs, s)
 
 	// A frozen field's other problems go with it: setting it back fixes them.
 	errs = slices.DeleteFunc(errs, func(fe FieldError) bool { return withinAny(fe.Field, covered) })
@@ -241,11 +242,20 @@ func vstr(v *version.Version) string { return "v" + v.String() }
 
 func validateProvider(errs *errorList, p *ProviderSpec) {
 	const field = "spec.provider"
-	switch {
-	case p.Docker == nil && p.AWS == nil:
-		errs.add(field, "no provider is set: set exactly one of spec.provider.docker or spec.provider.aws")
-	case p.Docker != nil && p.AWS != nil:
-		errs.add(field, "both docker and aws are set: set exactly one of spec.provider.docker or spec.provider.aws")
+	const choose = "set exactly one of spec.provider.docker, spec.provider.aws or spec.provider.simulated"
+	switch set := providerKinds(p); len(set) {
+	case 0:
+		errs.add(field, "no provider is set: "+choose)
+	case 1:
+	case 2:
+		errs.add(field, "both "+set[0]+" and "+set[1]+" are set: "+choose)
+	default:
+		errs.add(field, strings.Join(set, ", ")+" are all set: "+choose)
+	}
+	if s := p.Simulated; s != nil && s.RegistrationDelay != nil {
+		if d := s.RegistrationDelay.Duration; d < 0 || d > MaxSimulatedRegistrationDelay {
+			errs.add(field+".simulated.registrationDelay", fmt.Sprintf("%s is out of range: use 0 to %s", d, MaxSimulatedRegistrationDelay))
+		}
 	}
 	if d := p.Docker; d != nil {
 		printable(errs, field+".docker.nodeImage", d.NodeImage)
@@ -284,6 +294,25 @@ func validateProvider(errs *errorList, p *ProviderSpec) {
 		if a.AMI != "" && !isAWSID("ami", a.AMI) {
 			errs.add(aws+".ami", fmt.Sprintf(`invalid AMI ID %q: AMI IDs look like "ami-0123456789abcdef0"; leave it empty to use Debian 12`, a.AMI))
 		}
+	}
+}
+
+// validateSimulatedMachineTypes rejects machine types the simulated
+// provider has no capacity for: a simulated machine is nothing but its
+// declared capacity, so an unknown type could only be guessed at.
+func validateSimulatedMachineTypes(errs *errorList, s *ClusterSpec) {
+	if s.Provider.Simulated == nil {
+		return
+	}
+	check := func(field, t string) {
+		if _, _, ok := SimulatedMachineType(t); t != "" && !ok {
+			errs.add(field, fmt.Sprintf("unknown simulated machine type %q: use %s, or leave it empty for %s",
+				t, simulatedMachineTypes, DefaultSimulatedMachineType))
+		}
+	}
+	check("spec.controlPlane.machineType", s.ControlPlane.MachineType)
+	for i, p := range s.NodePools {
+		check(index("spec.nodePools", i)+".machineType", p.MachineType)
 	}
 }
 

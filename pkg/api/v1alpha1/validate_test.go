@@ -169,14 +169,36 @@ func TestValidate(t *testing.T) {
 		{
 			name:   "no provider",
 			mutate: func(c *Cluster) { c.Spec.Provider = ProviderSpec{} },
-			want:   []FieldError{{Field: "spec.provider", Detail: "set exactly one of spec.provider.docker or spec.provider.aws"}},
+			want:   []FieldError{{Field: "spec.provider", Detail: "set exactly one of spec.provider.docker, spec.provider.aws or spec.provider.simulated"}},
 		},
 		{
 			name: "two providers",
 			mutate: func(c *Cluster) {
 				c.Spec.Provider.AWS = &AWSProviderSpec{Region: "eu-west-1"}
 			},
-			want: []FieldError{{Field: "spec.provider", Detail: "both docker and aws are set: set exactly one of spec.provider.docker or spec.provider.aws"}},
+			want: []FieldError{{Field: "spec.provider", Detail: "both docker and aws are set: set exactly one of spec.provider.docker, spec.provider.aws or spec.provider.simulated"}},
+		},
+		{
+			name: "simulated, with an unknown machine type",
+			mutate: func(c *Cluster) {
+				c.Spec.Provider = ProviderSpec{Simulated: &SimulatedProviderSpec{}}
+				c.Spec.NodePools[0].MachineType = "m5.large"
+			},
+			want: []FieldError{{Field: "spec.nodePools[0].machineType", Detail: `unknown simulated machine type "m5.large": use sim-2x8, sim-4x16, sim-8x32 or sim-16x64`}},
+		},
+		{
+			name: "simulated, registration delay out of range",
+			mutate: func(c *Cluster) {
+				c.Spec.Provider = ProviderSpec{Simulated: &SimulatedProviderSpec{RegistrationDelay: NewDuration(time.Hour)}}
+			},
+			want: []FieldError{{Field: "spec.provider.simulated.registrationDelay", Detail: "1h0m0s is out of range: use 0 to 5m0s"}},
+		},
+		{
+			name: "simulated, valid",
+			mutate: func(c *Cluster) {
+				c.Spec.Provider = ProviderSpec{Simulated: &SimulatedProviderSpec{RegistrationDelay: NewDuration(2 * time.Second)}}
+				c.Spec.NodePools[0].MachineType = "sim-2x8"
+			},
 		},
 		{
 			name:   "docker port out of range",
@@ -983,5 +1005,25 @@ func TestValidateAgainstPrevious(t *testing.T) {
 			}
 			wantProblems(t, Validate(c, ValidateOptions{Previous: previous}), tt.want)
 		})
+	}
+}
+
+// A field the simulated provider does not have (a Docker one, or a typo) is
+// rejected by name, with what it allows.
+func TestSimulatedProviderFieldsAreChecked(t *testing.T) {
+	_, err := Load([]byte(`apiVersion: seed.dev/v1alpha1
+kind: Cluster
+metadata: {name: a}
+spec:
+  provider:
+    simulated: {registrationDelai: 1s, nodeImage: x}
+`), ValidateOptions{})
+	for _, want := range []string{
+		`spec.provider.simulated.registrationDelai: unknown field; did you mean "registrationDelay"?`,
+		`spec.provider.simulated.nodeImage: unknown field; the fields allowed here are registrationDelay`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %v, want it to say %q", err, want)
+		}
 	}
 }
