@@ -14,13 +14,13 @@ import (
 // the whole upgrade, the control-plane replacement (edit → new Node Ready,
 // edit → replacement done), a worker's replacement, the longest API gap
 // through the external endpoint and in-cluster, and the failed requests
-// to the workload. Each run's assertions still hold; a run that breaks
+// to the workload and to the API (both probes), per run. Each run's assertions still hold; a run that breaks
 // one fails the benchmark.
 func BenchmarkUpgrade(b *testing.B) {
 	requireBench(b)
 	requireNodeImages(b, upgradeFrom, upgradeTo)
 	var whole, cpReady, cpDone, worker, apiExternal, apiInCluster []time.Duration
-	failed := 0
+	failed, apiFailed := 0, 0
 	for range b.N {
 		u := runUpgrade(b, false)
 		u.logFigures(b)
@@ -31,6 +31,7 @@ func BenchmarkUpgrade(b *testing.B) {
 		apiExternal = append(apiExternal, u.figures.API.Longest)
 		apiInCluster = append(apiInCluster, u.figures.InCluster.LongestGap)
 		failed += u.figures.Workload.Failed
+		apiFailed += u.figures.API.Failed + u.figures.InCluster.Failed
 		// The next run starts from an engine at rest.
 		u.d.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -54,4 +55,5 @@ func BenchmarkUpgrade(b *testing.B) {
 	b.ReportMetric(p50(apiExternal), "api-gap-external-p50-s")
 	b.ReportMetric(p50(apiInCluster), "api-gap-incluster-p50-s")
 	b.ReportMetric(float64(failed)/float64(b.N), "failed-requests/op")
+	b.ReportMetric(float64(apiFailed)/float64(b.N), "failed-api-requests/op")
 }
