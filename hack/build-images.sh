@@ -25,45 +25,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 readonly DEFAULT_VERSION=v1.34.2
 readonly SUITE=bookworm
 readonly MIRROR=${SEED_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# The label holding the hash of an image's inputs.
-readonly INPUTS_LABEL=dev.seed.inputs
 
 # hash_of prints the sha256 of its stdin.
 hash_of() { sha256sum | cut -d' ' -f1; }
 
-# image_inputs prints the inputs label of an image, or nothing.
-image_inputs() {
-  docker image inspect -f "{{index .Config.Labels \"$INPUTS_LABEL\"}}" "$1" 2>/dev/null || true
-}
-
 # debootstrap_tar prints the path of a tarball of debootstrap's output for
-# the package list, building it when missing. Only the package list (and
-# suite and mirror) key it, so changing what rootfs does with it does not
-# download Debian again.
-debootstrap_tar() {
-  local packages=$1 dir key
-  dir="$(seed::cache_dir)/rootfs"
-  key=$(echo "$SUITE $MIRROR $packages" | hash_of | cut -c1-16)
-  local tar="$dir/debootstrap-$key.tar"
-  if [[ -s $tar ]]; then
-    echo "$tar"
-    return
-  fi
-  seed::need debootstrap
-  [[ $(id -u) == 0 ]] || seed::die "debootstrap needs root"
-  local work="$dir/debootstrap-$key"
-  rm -rf "$work"
-  seed::log "Running debootstrap $SUITE (a minute or more)"
-  local start=$SECONDS
-  debootstrap --variant=minbase --include="$packages" "$SUITE" "$work" "$MIRROR" >"$dir/debootstrap.log" 2>&1 ||
-    { tail -20 "$dir/debootstrap.log" >&2; seed::die "debootstrap failed (log: $dir/debootstrap.log)"; }
-  rm -rf "$work"/var/cache/apt/archives/*.deb "$work"/var/lib/apt/lists/*
-  tar -C "$work" --numeric-owner --xattrs -cf "$tar.tmp" .
-  mv "$tar.tmp" "$tar"
-  rm -rf "$work"
-  seed::log "debootstrap took $((SECONDS - start))s"
-  echo "$tar"
-}
+# the package list (seed::debootstrap_tar), building it when missing.
+debootstrap_tar() { seed::debootstrap_tar "$SUITE" "$MIRROR" "$1"; }
 
 # rootfs makes the node's root filesystem from debootstrap's, and cuts the
 # tools layer from it; prints "ROOTFS_TAR TOOLS_TAR".
@@ -110,6 +78,7 @@ rootfs() {
   ln -s usr/lib "$t/lib"
   ln -s usr/lib64 "$t/lib64"
   local -a files=(/usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi /usr/sbin/conntrack /usr/bin/ip /usr/sbin/bridge)
+  # shellcheck disable=SC2012 # the names are Debian's, plain .so files
   mapfile -t -O ${#files[@]} files < <(cd "$fs" && ls usr/lib/x86_64-linux-gnu/xtables/*.so | sed 's|^|/|')
   copy_with_libs "$fs" "$t" "${files[@]}"
   local name
@@ -215,28 +184,6 @@ etcd_pin() {
   sed -n "s/^[[:space:]]*$minor:[[:space:]]*\"\([0-9.]*-[0-9]*\)\",.*/\1/p" "$(seed::root)/pkg/bootstrap/etcd.go"
 }
 
-# build_image builds image $1 from the Dockerfile on stdin and the context
-# dir $2, unless an image of that name already carries the same inputs hash.
-# The hash covers the Dockerfile and every file in the context.
-build_image() {
-  local ref=$1 ctx=$2 dockerfile key
-  dockerfile=$(cat)
-  key=$({ echo "$dockerfile"; (cd "$ctx" && find . \( -type f -o -type l \) -printf '%p %l\n' | LC_ALL=C sort;
-    find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); } | hash_of)
-  if [[ $(image_inputs "$ref") == "$key" ]]; then
-    seed::log "Image $ref up to date"
-    return
-  fi
-  seed::log "Building image $ref"
-  printf '%s\nLABEL %s=%s\n' "$dockerfile" "$INPUTS_LABEL" "$key" >"$ctx/Dockerfile"
-  # The legacy builder needs no BuildKit and no registry; its deprecation
-  # notice is noise, so stderr is shown only on failure.
-  DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$ctx" >/dev/null 2>"$ctx.log" ||
-    { cat "$ctx.log" >&2; seed::die "docker build of $ref failed"; }
-  rm -f "$ctx.log"
-  rm -f "$ctx/Dockerfile"
-}
-
 # context makes a fresh build context directory for image $1.
 context() {
   local ctx
@@ -321,7 +268,7 @@ main() {
   for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl; do
     ln -s kube "$ctx/links/$c"
   done
-  build_image "$apiserver" "$ctx" <<'EOF'
+  seed::build_image "$apiserver" "$ctx" <<'EOF'
 FROM scratch
 COPY kube /usr/local/bin/kube
 COPY links/ /usr/local/bin/
@@ -334,7 +281,7 @@ EOF
   ctx=$(context kube-proxy)
   link_or_copy "$tools_tar" "$ctx/tools.tar"
   # FROM the image ID, not the tag: a rebuilt base changes the inputs hash.
-  build_image "$proxy" "$ctx" <<EOF
+  seed::build_image "$proxy" "$ctx" <<EOF
 FROM $(docker image inspect -f '{{.Id}}' "$apiserver")
 ADD tools.tar /
 EOF
@@ -343,7 +290,7 @@ EOF
   mkdir -p "$ctx/bin"
   link_or_copy "$etcd_bin/etcd" "$ctx/bin/etcd"
   if [[ -e $etcd_bin/etcdctl ]]; then ln -s etcd "$ctx/bin/etcdctl"; fi
-  build_image "$etcd_ref" "$ctx" <<'EOF'
+  seed::build_image "$etcd_ref" "$ctx" <<'EOF'
 FROM scratch
 COPY bin/ /usr/local/bin/
 ENV PATH=/usr/local/bin
@@ -351,7 +298,7 @@ EOF
 
   ctx=$(context coredns)
   link_or_copy "$coredns_bin" "$ctx/coredns"
-  build_image "$coredns_ref" "$ctx" <<'EOF'
+  seed::build_image "$coredns_ref" "$ctx" <<'EOF'
 FROM scratch
 COPY coredns /coredns
 EXPOSE 53 53/udp
@@ -360,7 +307,7 @@ EOF
 
   ctx=$(context pause)
   link_or_copy "$pause_bin" "$ctx/pause"
-  build_image "$pause_ref" "$ctx" <<'EOF'
+  seed::build_image "$pause_ref" "$ctx" <<'EOF'
 FROM scratch
 COPY pause /pause
 USER 65535:65535
@@ -375,7 +322,7 @@ EOF
   local seednet_tag
   seednet_tag=$(cat "$ctx/tools.tar" "$ctx/seednet" | hash_of | cut -c1-12)
   local seednet_ref="seed.local/seednet:$seednet_tag"
-  build_image "$seednet_ref" "$ctx" <<'EOF'
+  seed::build_image "$seednet_ref" "$ctx" <<'EOF'
 FROM scratch
 ADD tools.tar /
 COPY seednet /usr/local/bin/seednet

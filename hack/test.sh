@@ -17,7 +17,8 @@ mode=${1:-all}
 # proxy serves (the default, v1.34.2, is where it goes).
 readonly UPGRADE_FROM=v1.33.13
 start=$(date +%s)
-packages=$(go list ./... | grep -v '/e2e')
+package_list=$(go list ./... | grep -v '/e2e')
+mapfile -t packages <<<"$package_list"
 
 integration_env() {
   seed::log "Building kube-apiserver and etcd from source (cached)"
@@ -30,7 +31,7 @@ run_unit() {
   seed::log "Unit tests"
   # testenv-backed packages skip without binaries outside CI; unit mode is
   # meant for a quick loop, so point them at nothing and let them skip.
-  CI= SEED_KUBE_BIN_DIR=/nonexistent go test -count=1 $packages
+  CI='' SEED_KUBE_BIN_DIR=/nonexistent go test -count=1 "${packages[@]}"
   run_monitoring
 }
 
@@ -51,46 +52,13 @@ run_integration() {
   fi
   integration_env
   seed::log "Unit and integration tests"
-  go test -count=1 -timeout 20m $packages
+  go test -count=1 -timeout 20m "${packages[@]}"
   run_monitoring
-}
-
-# cluster_range NAME prints the default network pkg/bootstrap gives every
-# cluster (DefaultPodSubnet, DefaultServiceSubnet): the one place it is set.
-cluster_range() {
-  local value
-  value=$(sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\([0-9./]*\)\"/\1/p" pkg/bootstrap/bootstrap.go)
-  [[ $value =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$ ]] ||
-    seed::die "cannot read $1 from pkg/bootstrap/bootstrap.go (got '$value')"
-  echo "$value"
-}
-
-# guard_cluster_ranges routes the clusters' Service and pod ranges to nowhere
-# on this host. A node sends a packet for an address it has no rule for out
-# of its default route, to this host, which would pass it on to whatever
-# network it is on; the e2e tests probe such addresses on purpose (and seednet
-# stops them at the node; this catches what a broken node lets out). Routes
-# more specific than these, such as a LAN of the host's own, still win.
-guard_cluster_ranges() {
-  local services pods cidr failed=
-  services=$(cluster_range DefaultServiceSubnet)
-  pods=$(cluster_range DefaultPodSubnet)
-  for cidr in "$services" "$pods"; do
-    if ip -4 route replace blackhole "$cidr" 2>/dev/null; then
-      seed::log "Host: routing $cidr to nowhere (blackhole), so no cluster-internal packet leaves this machine"
-    else
-      failed+=" $cidr"
-    fi
-  done
-  [[ -z $failed ]] && return 0
-  local msg="cannot route${failed} to nowhere on this host (needs root and ip): an e2e probe of an address with no rule could leave the machine"
-  [[ ${CI:-} == true ]] && seed::die "$msg"
-  seed::log "Warning: $msg; the tests that probe such addresses will refuse to run"
 }
 
 run_e2e() {
   hack/ensure-docker.sh
-  guard_cluster_ranges
+  seed::guard_cluster_ranges
   seed::log "Building images for end-to-end tests (cached)"
   SEED_NODE_IMAGE=$(hack/build-images.sh | tail -n1)
   # The upgrade test starts at the previous minor (seed-node:<version>).
