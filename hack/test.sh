@@ -75,7 +75,24 @@ run_e2e() {
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || seed::log "End-to-end tests failed; full log: $log"
-  return "$rc"
+  # Upstream's conformance specs run whatever the Go tests made of the
+  # cluster code, so they run even after a failure: two verdicts per run.
+  local conformance=0
+  run_conformance_subset || conformance=$?
+  [ "$rc" -eq 0 ] || return "$rc"
+  return "$conformance"
+}
+
+# run_conformance_subset runs the CI subset of upstream's [Conformance]
+# specs (hack/conformance.sh ci: Services, DNS, pod networking, Pods,
+# Deployments) against a fresh cluster. It costs minutes, so outside CI it
+# runs only when asked (SEED_CONFORMANCE=1); `make conformance` runs them all.
+run_conformance_subset() {
+  if [[ ${CI:-} != true && ${SEED_CONFORMANCE:-} != 1 ]]; then
+    seed::log "Not running the upstream conformance subset (CI is not true; SEED_CONFORMANCE=1 or hack/conformance.sh ci runs it)"
+    return 0
+  fi
+  hack/conformance.sh ci
 }
 
 case "$mode" in
