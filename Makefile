@@ -1,5 +1,5 @@
 # Every target calls a script in hack/; the scripts are the source of truth.
-.PHONY: all build images up down test unit integration e2e bench lint verify clean
+.PHONY: all build images up down test unit integration e2e conformance bench lint verify clean
 
 all: build
 
@@ -32,6 +32,10 @@ integration:
 
 e2e:
 	hack/test.sh e2e
+
+## conformance: every upstream [Conformance] spec (e2e.test and its images built from source, cached) against a fresh 3-node cluster
+conformance:
+	hack/conformance.sh full
 
 ## bench: benchmarks and the scripts that print timing figures
 bench:

@@ -30,33 +30,8 @@ readonly MIRROR=${SEED_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 hash_of() { sha256sum | cut -d' ' -f1; }
 
 # debootstrap_tar prints the path of a tarball of debootstrap's output for
-# the package list, building it when missing. Only the package list (and
-# suite and mirror) key it, so changing what rootfs does with it does not
-# download Debian again.
-debootstrap_tar() {
-  local packages=$1 dir key
-  dir="$(seed::cache_dir)/rootfs"
-  key=$(echo "$SUITE $MIRROR $packages" | hash_of | cut -c1-16)
-  local tar="$dir/debootstrap-$key.tar"
-  if [[ -s $tar ]]; then
-    echo "$tar"
-    return
-  fi
-  seed::need debootstrap
-  [[ $(id -u) == 0 ]] || seed::die "debootstrap needs root"
-  local work="$dir/debootstrap-$key"
-  rm -rf "$work"
-  seed::log "Running debootstrap $SUITE (a minute or more)"
-  local start=$SECONDS
-  debootstrap --variant=minbase --include="$packages" "$SUITE" "$work" "$MIRROR" >"$dir/debootstrap.log" 2>&1 ||
-    { tail -20 "$dir/debootstrap.log" >&2; seed::die "debootstrap failed (log: $dir/debootstrap.log)"; }
-  rm -rf "$work"/var/cache/apt/archives/*.deb "$work"/var/lib/apt/lists/*
-  tar -C "$work" --numeric-owner --xattrs -cf "$tar.tmp" .
-  mv "$tar.tmp" "$tar"
-  rm -rf "$work"
-  seed::log "debootstrap took $((SECONDS - start))s"
-  echo "$tar"
-}
+# the package list (seed::debootstrap_tar), building it when missing.
+debootstrap_tar() { seed::debootstrap_tar "$SUITE" "$MIRROR" "$1"; }
 
 # rootfs makes the node's root filesystem from debootstrap's, and cuts the
 # tools layer from it; prints "ROOTFS_TAR TOOLS_TAR".
@@ -103,6 +78,7 @@ rootfs() {
   ln -s usr/lib "$t/lib"
   ln -s usr/lib64 "$t/lib64"
   local -a files=(/usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi /usr/sbin/conntrack /usr/bin/ip /usr/sbin/bridge)
+  # shellcheck disable=SC2012 # the names are Debian's, plain .so files
   mapfile -t -O ${#files[@]} files < <(cd "$fs" && ls usr/lib/x86_64-linux-gnu/xtables/*.so | sed 's|^|/|')
   copy_with_libs "$fs" "$t" "${files[@]}"
   local name

@@ -17,7 +17,8 @@ mode=${1:-all}
 # proxy serves (the default, v1.34.2, is where it goes).
 readonly UPGRADE_FROM=v1.33.13
 start=$(date +%s)
-packages=$(go list ./... | grep -v '/e2e')
+package_list=$(go list ./... | grep -v '/e2e')
+mapfile -t packages <<<"$package_list"
 
 integration_env() {
   seed::log "Building Kubernetes, etcd and kwok from source (cached)"
@@ -46,7 +47,7 @@ run_unit() {
   seed::log "Unit tests"
   # testenv-backed packages skip without binaries outside CI; unit mode is
   # meant for a quick loop, so point them at nothing and let them skip.
-  CI= SEED_KUBE_BIN_DIR=/nonexistent go test -count=1 $packages
+  CI='' SEED_KUBE_BIN_DIR=/nonexistent go test -count=1 "${packages[@]}"
   run_monitoring
 }
 
@@ -68,46 +69,13 @@ run_integration() {
   integration_env
   store_image
   seed::log "Unit and integration tests"
-  go test -count=1 -timeout 30m $packages
+  go test -count=1 -timeout 30m "${packages[@]}"
   run_monitoring
-}
-
-# cluster_range NAME prints the default network pkg/bootstrap gives every
-# cluster (DefaultPodSubnet, DefaultServiceSubnet): the one place it is set.
-cluster_range() {
-  local value
-  value=$(sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\([0-9./]*\)\"/\1/p" pkg/bootstrap/bootstrap.go)
-  [[ $value =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$ ]] ||
-    seed::die "cannot read $1 from pkg/bootstrap/bootstrap.go (got '$value')"
-  echo "$value"
-}
-
-# guard_cluster_ranges routes the clusters' Service and pod ranges to nowhere
-# on this host. A node sends a packet for an address it has no rule for out
-# of its default route, to this host, which would pass it on to whatever
-# network it is on; the e2e tests probe such addresses on purpose (and seednet
-# stops them at the node; this catches what a broken node lets out). Routes
-# more specific than these, such as a LAN of the host's own, still win.
-guard_cluster_ranges() {
-  local services pods cidr failed=
-  services=$(cluster_range DefaultServiceSubnet)
-  pods=$(cluster_range DefaultPodSubnet)
-  for cidr in "$services" "$pods"; do
-    if ip -4 route replace blackhole "$cidr" 2>/dev/null; then
-      seed::log "Host: routing $cidr to nowhere (blackhole), so no cluster-internal packet leaves this machine"
-    else
-      failed+=" $cidr"
-    fi
-  done
-  [[ -z $failed ]] && return 0
-  local msg="cannot route${failed} to nowhere on this host (needs root and ip): an e2e probe of an address with no rule could leave the machine"
-  [[ ${CI:-} == true ]] && seed::die "$msg"
-  seed::log "Warning: $msg; the tests that probe such addresses will refuse to run"
 }
 
 run_e2e() {
   hack/ensure-docker.sh
-  guard_cluster_ranges
+  seed::guard_cluster_ranges
   seed::log "Building images for end-to-end tests (cached)"
   SEED_NODE_IMAGE=$(hack/build-images.sh | tail -n1)
   # The upgrade test starts at the previous minor (seed-node:<version>).
@@ -124,7 +92,24 @@ run_e2e() {
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || seed::log "End-to-end tests failed; full log: $log"
-  return "$rc"
+  # Upstream's conformance specs run whatever the Go tests made of the
+  # cluster code, so they run even after a failure: two verdicts per run.
+  local conformance=0
+  run_conformance_subset || conformance=$?
+  [ "$rc" -eq 0 ] || return "$rc"
+  return "$conformance"
+}
+
+# run_conformance_subset runs the CI subset of upstream's [Conformance]
+# specs (hack/conformance.sh ci: Services, DNS, pod networking, Pods,
+# Deployments) against a fresh cluster. It costs minutes, so outside CI it
+# runs only when asked (SEED_CONFORMANCE=1); `make conformance` runs them all.
+run_conformance_subset() {
+  if [[ ${CI:-} != true && ${SEED_CONFORMANCE:-} != 1 ]]; then
+    seed::log "Not running the upstream conformance subset (CI is not true; SEED_CONFORMANCE=1 or hack/conformance.sh ci runs it)"
+    return 0
+  fi
+  hack/conformance.sh ci
 }
 
 case "$mode" in

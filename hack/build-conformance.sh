@@ -1,0 +1,390 @@
+#!/usr/bin/env bash
+# Builds what upstream's conformance suite needs to run against a Seed
+# cluster, from the Go module proxy and Debian packages only, and prints the
+# directory holding it:
+#
+#   hack/build-conformance.sh [VERSION]     VERSION defaults to v1.34.2
+#
+#  1. the binaries of k8s.io/kubernetes at VERSION, through a wrapper module
+#     (the one hack/build-kube.sh resolved, plus the test packages):
+#     e2e.test, the ginkgo CLI of the version e2e.test is written against,
+#     agnhost, and nnp (test/images/nonewprivs);
+#  2. the images the suite names (`e2e.test --list-images`, from
+#     test/utils/image/manifest.go), under those exact names, for every one
+#     images/conformance has a recipe for: upstream's test/images
+#     Dockerfiles on a Debian base (debootstrap, images/conformance/
+#     packages.txt), plus the binaries they need (the cluster's CoreDNS,
+#     k8s.io/sample-apiserver and etcd at the versions their tags name).
+#
+# The bin dir holds e2e.test, ginkgo, kubectl (hack/build-kube.sh's),
+# images.txt (the images to load into a cluster), preloaded.txt (the suite's
+# images the node image already holds) and missing-images.txt (the rest:
+# images no recipe builds offline). It runs hack/build-images.sh first: the
+# node image's CoreDNS goes into agnhost, and its preloaded images need no
+# recipe. Every step is cached (binaries by a key of their inputs, images by
+# their inputs label), so a run with nothing changed takes seconds.
+# Progress goes to stderr; the bin dir is the last line on stdout.
+set -euo pipefail
+shopt -s inherit_errexit
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# The repository, absolute: main changes directory.
+ROOT=$(seed::root)
+readonly ROOT
+readonly DEFAULT_VERSION=v1.34.2
+readonly SUITE=bookworm
+readonly MIRROR=${SEED_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The package e2e.test is the test binary of, and the programs built with it.
+readonly E2E_PACKAGE=k8s.io/kubernetes/test/e2e
+readonly AGNHOST_PACKAGE=k8s.io/kubernetes/test/images/agnhost
+readonly NNP_PACKAGE=k8s.io/kubernetes/test/images/nonewprivs
+readonly GINKGO_PACKAGE=github.com/onsi/ginkgo/v2/ginkgo
+# The registry the suite's own test images live under.
+readonly E2E_REGISTRY=registry.k8s.io/e2e-test-images
+
+# Set by main for the functions it calls: the base's root filesystem, and
+# the image IDs recipes start FROM.
+BASE_TAR=
+BASE_ID=
+AGNHOST_ID=
+
+hash_of() { sha256sum | cut -d' ' -f1; }
+
+# link_or_copy puts file $1 at $2 without copying when the filesystem allows.
+link_or_copy() { ln -f "$1" "$2" 2>/dev/null || cp -a "$1" "$2"; }
+
+# version_ldflags prints the -ldflags that stamp a binary with Kubernetes
+# VERSION as upstream's hack/lib/version.sh does (and hack/build-kube.sh
+# copies): e2e.test logs it and compares it with the server's.
+version_ldflags() {
+  local version=$1 info=$2 minor build_date ldflags="-s -w" pkg
+  minor=${version#v1.}
+  minor=${minor%%.*}
+  build_date=$(jq -r .Time "$info")
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date -X $pkg.gitCommit="
+  done
+  echo "$ldflags"
+}
+
+# wrapper_module makes, in $1, a module that builds the test packages of
+# k8s.io/kubernetes: hack/build-kube.sh's wrapper (the requirement and one
+# replace line per staging module, which differ between releases) plus a
+# file importing every package that e2e.test and the image binaries
+# import, and the ginkgo CLI as a tool. go mod tidy records the modules of
+# the main module's packages, and of their tests, but not of a dependency's
+# tests; the import file makes e2e_test.go's count.
+wrapper_module() {
+  local src=$1 kube_src=$2
+  rm -rf "$src"
+  mkdir -p "$src"
+  {
+    echo "// The wrapper module hack/build-conformance.sh writes: hack/build-kube.sh's,"
+    echo "// plus the test packages' imports (imports.go) and the ginkgo CLI."
+    sed '1,/^module /{/^\/\//d}' "$kube_src/go.mod"
+  } >"$src/go.mod"
+  cp "$kube_src/go.sum" "$src/go.sum"
+  (cd "$src" && go mod edit -module=seed.local/conformance "-tool=$GINKGO_PACKAGE")
+  local -a imports
+  mapfile -t imports < <(cd "$src" && GOFLAGS=-mod=mod go list -e \
+    -f '{{join .Imports "\n"}}{{"\n"}}{{join .TestImports "\n"}}{{"\n"}}{{join .XTestImports "\n"}}' \
+    "$E2E_PACKAGE" "$AGNHOST_PACKAGE" "$NNP_PACKAGE" | sort -u | grep -v '^$')
+  ((${#imports[@]} > 10)) || seed::die "go list found only ${#imports[@]} imports of $E2E_PACKAGE (is k8s.io/kubernetes on the module proxy?)"
+  # Standard library and internal packages stay out: the one needs no
+  # module, the other may not be imported from here (its importers are).
+  mapfile -t imports < <(cd "$src" && GOFLAGS=-mod=mod go list -e \
+    -f '{{if not .Standard}}{{.ImportPath}}{{end}}' "${imports[@]}" | grep -v -e '^$' -e '/internal/' -e '/internal$' | sort -u)
+  {
+    echo "// Code generated by hack/build-conformance.sh. DO NOT EDIT."
+    echo
+    echo "//go:build conformance_deps"
+    echo
+    echo "// Package wrapper imports what e2e.test and the image binaries import, so"
+    echo "// that go mod tidy keeps their modules. It is never compiled."
+    echo "package wrapper"
+    echo
+    echo "import ("
+    printf '\t_ "%s"\n' "${imports[@]}"
+    echo ")"
+  } >"$src/imports.go"
+  (cd "$src" && go mod tidy) || seed::die "go mod tidy failed in $src"
+}
+
+# binaries builds e2e.test, ginkgo, agnhost and nnp into $3 unless the key
+# of their inputs is unchanged.
+binaries() {
+  local version=$1 kube_bin=$2 bin=$3 src=$4 key
+  local kube_src
+  kube_src="$(dirname "$kube_bin")/src"
+  [[ -f $kube_src/go.mod ]] || seed::die "hack/build-kube.sh left no wrapper module in $kube_src"
+  key=$({
+    echo "$version"
+    go env GOVERSION GOOS GOARCH
+    sha256sum <"$kube_src/go.mod"
+    sha256sum <"$kube_src/go.sum"
+    declare -f binaries wrapper_module version_ldflags
+  } | hash_of)
+  local b up_to_date=1
+  for b in e2e.test ginkgo agnhost nnp; do
+    [[ -x $bin/$b ]] || up_to_date=
+  done
+  if [[ -n $up_to_date && -f $bin/.cache-key && $(<"$bin/.cache-key") == "$key" ]]; then
+    seed::log "e2e.test, ginkgo, agnhost and nnp $version are up to date in $bin"
+    return
+  fi
+
+  seed::log "Writing the wrapper module in $src"
+  local start=$SECONDS
+  wrapper_module "$src" "$kube_src"
+  local info
+  info=$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$version" | jq -r .Info)
+  local ldflags
+  ldflags=$(version_ldflags "$version" "$info")
+  mkdir -p "$bin"
+  rm -f "$bin/.cache-key"
+  seed::log "Building e2e.test $version (about 8 minutes when cold)"
+  (cd "$src" && go test -c -trimpath -ldflags "$ldflags" -o "$bin/e2e.test.new" "$E2E_PACKAGE") ||
+    seed::die "building e2e.test failed (sources in $src)"
+  seed::log "Building agnhost, nnp and ginkgo"
+  (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$bin/agnhost.new" "$AGNHOST_PACKAGE" &&
+    go build -trimpath -ldflags "-s -w" -o "$bin/nnp.new" "$NNP_PACKAGE" &&
+    go build -trimpath -ldflags "-s -w" -o "$bin/ginkgo.new" "$GINKGO_PACKAGE") ||
+    seed::die "building the test binaries failed (sources in $src)"
+  for b in e2e.test ginkgo agnhost nnp; do
+    mv -f "$bin/$b.new" "$bin/$b"
+  done
+  "$bin/ginkgo" version >&2 || seed::die "the built ginkgo does not run"
+  echo "$key" >"$bin/.cache-key"
+  seed::log "Built e2e.test ($(du -h "$bin/e2e.test" | cut -f1)), agnhost, nnp and ginkgo in $((SECONDS - start))s"
+}
+
+# sample_apiserver builds k8s.io/sample-apiserver for the image tag $1
+# (1.29.2 is v0.29.2, as test/images/sample-apiserver/Makefile checks out)
+# and prints the binary's path. Its go.mod has replace lines (pinning the
+# staging modules to its own release), so `go install module@version`
+# refuses it: a throwaway module requires it, copies them, and builds it.
+sample_apiserver() {
+  local tag=$1 module=k8s.io/sample-apiserver module_version dir key
+  [[ $tag =~ ^1\.([0-9]+\.[0-9]+)$ ]] || seed::die "sample-apiserver tag $tag does not look like 1.29.2"
+  module_version="v0.${BASH_REMATCH[1]}"
+  dir="$(seed::cache_dir)/conformance/sample-apiserver/$module_version"
+  key=$({ echo "$module_version"; go env GOVERSION GOOS GOARCH; declare -f sample_apiserver; } | hash_of)
+  if [[ -x $dir/sample-apiserver && -f $dir/.cache-key && $(<"$dir/.cache-key") == "$key" ]]; then
+    echo "$dir/sample-apiserver"
+    return
+  fi
+  seed::log "Building $module@$module_version"
+  local start=$SECONDS src="$dir/src" gomod
+  rm -rf "$src" "$dir/.cache-key"
+  mkdir -p "$src"
+  gomod=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "$module@$module_version" | jq -r .GoMod) ||
+    seed::die "downloading $module@$module_version failed"
+  local -a edits=("-require=$module@$module_version" "-tool=$module")
+  mapfile -t -O ${#edits[@]} edits < <(go mod edit -json "$gomod" |
+    jq -r '.Replace[]? | select(.New.Version != null) | "-replace=\(.Old.Path)=\(.New.Path)@\(.New.Version)"')
+  (cd "$src" && go mod init seed.local/sample-apiserver >/dev/null 2>&1 && go mod edit "${edits[@]}" && go mod tidy >/dev/null 2>&1 &&
+    go build -trimpath -ldflags "-s -w" -o "$dir/sample-apiserver" "$module") ||
+    seed::die "building $module@$module_version failed (sources in $src)"
+  echo "$key" >"$dir/.cache-key"
+  seed::log "Built sample-apiserver $module_version in $((SECONDS - start))s"
+  echo "$dir/sample-apiserver"
+}
+
+# base_rootfs prints the path of the base image's root filesystem: debootstrap
+# with images/conformance/packages.txt, slimmed.
+base_rootfs() {
+  local packages raw key dir
+  packages=$(grep -v -e '^#' -e '^$' "$ROOT/images/conformance/packages.txt" | paste -sd, -)
+  dir="$(seed::cache_dir)/rootfs"
+  mkdir -p "$dir"
+  exec 8>"$dir/.lock"
+  flock 8
+  raw=$(seed::debootstrap_tar "$SUITE" "$MIRROR" "$packages")
+  key=$({ basename "$raw"; declare -f base_rootfs; } | hash_of | cut -c1-16)
+  local tar="$dir/conformance-$key.tar"
+  if [[ ! -s $tar ]]; then
+    local fs="$dir/conformance-$key"
+    rm -rf "$fs"
+    mkdir -p "$fs"
+    tar -C "$fs" --numeric-owner --xattrs -xf "$raw"
+    rm -rf "$fs"/usr/share/doc/* "$fs"/usr/share/man/* "$fs"/usr/share/info/* "$fs"/usr/share/locale/* \
+      "$fs"/var/log/*.log "$fs"/var/log/apt/* "$fs"/var/cache/debconf/*-old
+    # The kubelet mounts the pod's own; the builder's must not show through.
+    : >"$fs/etc/hostname"
+    rm -f "$fs/etc/resolv.conf"
+    tar -C "$fs" --numeric-owner --xattrs -cf "$tar.tmp" .
+    mv "$tar.tmp" "$tar"
+    rm -rf "$fs"
+  fi
+  exec 8>&-
+  echo "$tar"
+}
+
+# context makes a fresh build context for recipe $1: the recipe's files
+# other than its Dockerfile.
+context() {
+  local name=$1 ctx
+  ctx="$(seed::cache_dir)/conformance/ctx/$name"
+  rm -rf "$ctx"
+  mkdir -p "$ctx"
+  cp -a "$ROOT/images/conformance/$name/." "$ctx/"
+  rm -f "$ctx/Dockerfile"
+  echo "$ctx"
+}
+
+# recipe prints recipe $1's Dockerfile with @BASE@ and @AGNHOST@ replaced
+# by image IDs, so that a rebuilt base rebuilds what is made from it.
+recipe() {
+  sed -e "s|@BASE@|${BASE_ID:-@BASE@}|g" -e "s|@AGNHOST@|${AGNHOST_ID:-@AGNHOST@}|g" \
+    "$ROOT/images/conformance/$1/Dockerfile"
+}
+
+# coredns_binary copies /coredns out of the CoreDNS image the node image
+# preloads (the cluster's own build) to $2.
+coredns_binary() {
+  local node_image=$1 out=$2 ref cid
+  ref=$(docker image inspect -f '{{index .Config.Labels "dev.seed.preloaded"}}' "$node_image" | tr ' ' '\n' | grep '/coredns:' | head -1)
+  [[ -n $ref ]] || seed::die "$node_image preloads no CoreDNS image (label dev.seed.preloaded)"
+  cid=$(docker create "$ref" /coredns)
+  docker cp "$cid:/coredns" "$out" >/dev/null || { docker rm "$cid" >/dev/null; seed::die "copying /coredns out of $ref failed"; }
+  docker rm "$cid" >/dev/null
+}
+
+# build_one builds the image REF from recipe NAME, adding to the context the
+# files that do not live in the repository.
+build_one() {
+  local ref=$1 name=$2 version=$3 bin=$4 node_image=$5 ctx tag=${1##*:}
+  local module
+  module="$(go env GOMODCACHE)/k8s.io/kubernetes@$version"
+  ctx=$(context "$name")
+  case $name in
+    agnhost)
+      link_or_copy "$bin/agnhost" "$ctx/agnhost"
+      cp "$module/test/images/agnhost/porter/localhost.crt" "$module/test/images/agnhost/porter/localhost.key" "$ctx/"
+      coredns_binary "$node_image" "$ctx/coredns"
+      ;;
+    jessie-dnsutils)
+      coredns_binary "$node_image" "$ctx/coredns"
+      ;;
+    busybox)
+      local fs="$ctx/rootfs" applet
+      mkdir -p "$fs/bin" "$fs/etc" "$fs/root" "$fs/home" "$fs/tmp" "$fs/var/www" "$fs/var/spool/mail" "$fs/usr/sbin"
+      chmod 1777 "$fs/tmp"
+      chmod 700 "$fs/root"
+      tar -C "$fs" -xf "$BASE_TAR" ./usr/bin/busybox
+      mv "$fs/usr/bin/busybox" "$fs/bin/busybox"
+      for applet in $("$fs/bin/busybox" --list); do
+        [[ $applet == busybox ]] || ln -s busybox "$fs/bin/$applet"
+      done
+      mv "$ctx/etc/passwd" "$ctx/etc/group" "$fs/etc/"
+      rmdir "$ctx/etc"
+      ;;
+    nonewprivs)
+      link_or_copy "$bin/nnp" "$ctx/nnp"
+      ;;
+    kitten | nautilus)
+      mkdir -p "$ctx/html"
+      cp "$module/test/images/$name/html/$name.jpg" "$module/test/images/$name/html/data.json" "$ctx/html/"
+      ;;
+    sample-apiserver)
+      local server
+      server=$(sample_apiserver "$tag")
+      link_or_copy "$server" "$ctx/sample-apiserver"
+      ;;
+    etcd)
+      local etcd_bin
+      etcd_bin=$("$ROOT/hack/build-etcd.sh" "$tag" | tail -1)
+      mkdir -p "$ctx/bin"
+      link_or_copy "$etcd_bin/etcd" "$ctx/bin/etcd"
+      if [[ -e $etcd_bin/etcdctl ]]; then ln -s etcd "$ctx/bin/etcdctl"; fi
+      ;;
+  esac
+  recipe "$name" | seed::build_image "$ref" "$ctx"
+  rm -rf "$ctx"
+}
+
+main() {
+  local version=${1:-$DEFAULT_VERSION}
+  [[ $version =~ ^v1\.[0-9]+\.[0-9]+$ ]] || seed::die "version must look like v1.34.2, got '$version'"
+  local start=$SECONDS
+  command -v go >/dev/null || seed::die "go is not on PATH"
+  seed::need jq
+  "$ROOT/hack/ensure-docker.sh"
+  # The Go toolchain must not switch itself to the one a module asks for.
+  export GOTOOLCHAIN=local CGO_ENABLED=0
+
+  local node_image kube_bin
+  node_image=$("$ROOT/hack/build-images.sh" "$version" | tail -1)
+  kube_bin=$("$ROOT/hack/build-kube.sh" "$version" | tail -1)
+
+  local dir bin
+  dir="$(seed::cache_dir)/conformance/$version"
+  bin="$dir/bin"
+  mkdir -p "$dir"
+  # Outside any module, so module downloads touch no go.mod or go.sum.
+  cd "$dir"
+  # One build per version at a time; a second caller waits, then finds the
+  # first one's result.
+  exec 9>"$dir/.lock"
+  flock 9
+
+  binaries "$version" "$kube_bin" "$bin" "$dir/src"
+  ln -sfn "$kube_bin/kubectl" "$bin/kubectl"
+
+  local -a suite_images
+  mapfile -t suite_images < <("$bin/e2e.test" --list-images 2>/dev/null | sort -u)
+  ((${#suite_images[@]} > 5)) || seed::die "e2e.test --list-images printed ${#suite_images[@]} images"
+  printf '%s\n' "${suite_images[@]}" >"$bin/e2e-images.txt"
+
+  BASE_TAR=$(base_rootfs)
+  local base_ref
+  base_ref="seed-conformance-base:$(basename "$BASE_TAR" .tar | sed 's/^conformance-//')"
+  local ctx
+  ctx=$(context base)
+  link_or_copy "$BASE_TAR" "$ctx/rootfs.tar"
+  recipe base | seed::build_image "$base_ref" "$ctx"
+  rm -rf "$ctx"
+  BASE_ID=$(docker image inspect -f '{{.Id}}' "$base_ref")
+
+  # agnhost first: kitten and nautilus are made from it.
+  local preloaded ref name
+  preloaded=" $(docker image inspect -f '{{index .Config.Labels "dev.seed.preloaded"}}' "$node_image") "
+  local -a ordered=() built=() in_node=() missing=()
+  for ref in "${suite_images[@]}"; do
+    if [[ $ref == "$E2E_REGISTRY/agnhost:"* ]]; then
+      ordered=("$ref" "${ordered[@]}")
+    else
+      ordered+=("$ref")
+    fi
+  done
+  for ref in "${ordered[@]}"; do
+    name=${ref%:*}
+    name=${name##*/}
+    if [[ $preloaded == *" $ref "* ]]; then
+      in_node+=("$ref")
+    elif [[ $ref == invalid.* ]]; then
+      # The suite's name for an image that must not exist.
+      continue
+    elif [[ ($ref == "$E2E_REGISTRY/$name:"* || $ref == "registry.k8s.io/$name:"*) &&
+      $name != base && -f $ROOT/images/conformance/$name/Dockerfile ]]; then
+      # Only the public registries' names: the suite's private and
+      # authenticated ones (gcr.io/...) must not be found on a node.
+      build_one "$ref" "$name" "$version" "$bin" "$node_image"
+      built+=("$ref")
+      if [[ $name == agnhost ]]; then
+        AGNHOST_ID=$(docker image inspect -f '{{.Id}}' "$ref")
+      fi
+    else
+      missing+=("$ref")
+    fi
+  done
+  rm -rf "$(seed::cache_dir)/conformance/ctx"
+  printf '%s\n' "${built[@]}" >"$bin/images.txt"
+  printf '%s\n' "${in_node[@]}" >"$bin/preloaded.txt"
+  printf '%s\n' "${missing[@]}" >"$bin/missing-images.txt"
+  seed::log "Conformance images: ${#built[@]} built, ${#in_node[@]} already in $node_image, ${#missing[@]} with no recipe (listed in $bin/missing-images.txt); done in $((SECONDS - start))s"
+  echo "$bin"
+}
+
+main "$@"
