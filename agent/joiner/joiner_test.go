@@ -20,11 +20,10 @@ var shared testenv.Shared
 
 func TestMain(m *testing.M) { os.Exit(shared.Run(m)) }
 
-// Whether a joining machine's kubeadm pulls Kubernetes' images is what the
-// provider declares, not which provider the spec names.
-func TestJoinPullsImagesUnlessTheProviderPreloadsThem(t *testing.T) {
-	env := shared.Env(t)
-	ctx := t.Context()
+// demoCluster publishes the cluster-info a join reads and returns the spec
+// of a cluster "demo" with one pool of workers.
+func demoCluster(t *testing.T, env *testenv.Env) *v1alpha1.Cluster {
+	t.Helper()
 	info := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "cluster-info", Namespace: metav1.NamespacePublic},
 		Data: map[string]string{"kubeconfig": `apiVersion: v1
@@ -36,7 +35,7 @@ clusters:
     certificate-authority-data: ` + base64.StdEncoding.EncodeToString(env.Config.CAData) + `
 `},
 	}
-	if _, err := env.Client.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(ctx, info, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := env.Client.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(t.Context(), info, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	spec, err := v1alpha1.Load([]byte(`apiVersion: `+v1alpha1.APIVersion+`
@@ -50,6 +49,15 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return spec
+}
+
+// Whether a joining machine's kubeadm pulls Kubernetes' images is what the
+// provider declares, not which provider the spec names.
+func TestJoinPullsImagesUnlessTheProviderPreloadsThem(t *testing.T) {
+	env := shared.Env(t)
+	ctx := t.Context()
+	spec := demoCluster(t, env)
 	for _, c := range []struct {
 		name string
 		caps func() providers.Capabilities
@@ -82,31 +90,7 @@ spec:
 func TestJoinsOfABurstShareOneToken(t *testing.T) {
 	env := shared.Env(t)
 	ctx := t.Context()
-	info := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "cluster-info", Namespace: metav1.NamespacePublic},
-		Data: map[string]string{"kubeconfig": `apiVersion: v1
-kind: Config
-clusters:
-- name: ""
-  cluster:
-    server: https://demo-control-plane:6443
-    certificate-authority-data: ` + base64.StdEncoding.EncodeToString(env.Config.CAData) + `
-`},
-	}
-	if _, err := env.Client.CoreV1().ConfigMaps(metav1.NamespacePublic).Create(ctx, info, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	spec, err := v1alpha1.Load([]byte(`apiVersion: `+v1alpha1.APIVersion+`
-kind: Cluster
-metadata: {name: demo}
-spec:
-  kubernetesVersion: `+v1alpha1.DefaultKubernetesVersion+`
-  provider: {docker: {}}
-  nodePools: [{name: workers, replicas: 1}]
-`), v1alpha1.ValidateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := demoCluster(t, env)
 	tokens := func() int {
 		list, err := env.Client.CoreV1().Secrets(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeBootstrapToken)})
 		if err != nil {
