@@ -530,7 +530,7 @@ func validateRollout(errs *errorList, r *RolloutSpec) {
 // ahead of time fail only once they are wrong.
 func validateBackup(errs *errorList, b *BackupSpec, aws bool) {
 	printable(errs, "spec.backup.storageLocation", b.StorageLocation)
-	printable(errs, "spec.backup.schedule", b.Schedule)
+	validateSchedule(errs, b.Schedule)
 	validateDuration(errs, "spec.backup.maxAge", b.MaxAge)
 	if b.Store != nil {
 		validateBackupStore(errs, b.Store)
