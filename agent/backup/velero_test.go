@@ -2,13 +2,8 @@ package backup
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,25 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/seedhq/seed/agent/backup/velerotest"
 	"github.com/seedhq/seed/manifests"
-	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/testenv"
-	"github.com/seedhq/seed/providers/registry"
 )
-
-// requireEnv returns the environment variable, skipping the test without
-// it unless CI=true, where a missing prerequisite is a failure.
-func requireEnv(t *testing.T, name, how string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and %s is not set: %s", name, how)
-		}
-		t.Skipf("%s is not set (%s; CI=true makes this a failure)", name, how)
-	}
-	return v
-}
 
 // TestJudgeRealVeleroBackups runs the real thing: Velero v1.18.3's server
 // (as Velero's own ServiceAccount, through impersonation, so Seed's RBAC is
@@ -45,43 +25,10 @@ func requireEnv(t *testing.T, name, how string) string {
 // location goes Unavailable, and a backup then taken is never judged good;
 // with the store back, a new backup is.
 func TestJudgeRealVeleroBackups(t *testing.T) {
-	veleroBin := requireEnv(t, "SEED_VELERO_BIN_DIR", "hack/build-velero.sh builds it")
-	// The provider runs the store from the image this names.
-	requireEnv(t, "SEED_BACKUP_STORE_IMAGE", "hack/build-versitygw.sh builds it")
+	veleroBin := velerotest.RequireEnv(t, "SEED_VELERO_BIN_DIR", "hack/build-velero.sh builds it")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-
-	// The store, as seed up makes it (its directory under $XDG_DATA_HOME),
-	// for a cluster network of its own.
-	cluster := fmt.Sprintf("seedvelero-%d", time.Now().UnixNano()%1_000_000)
-	data := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", data)
-	storeDir := filepath.Join(data, "seed", "backups", cluster)
-	spec, err := v1alpha1.Load(fmt.Appendf(nil, "apiVersion: %s\nkind: Cluster\nmetadata: {name: %s}\nspec: {provider: {docker: {}}}\n",
-		v1alpha1.APIVersion, cluster), v1alpha1.ValidateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := registry.New(ctx, spec, registry.Env{OnHost: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.EnsureInfrastructure(ctx); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and the store needs Docker: %v", err)
-		}
-		t.Skipf("no Docker engine (set CI=true to make this a failure): %v", err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = p.DestroyInfrastructure(c)
-		_ = p.DeleteBackupStore(c)
-	})
-	store, err := p.EnsureBackupStore(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := velerotest.StartStore(t, ctx)
 
 	env := testenv.Start(ctx, t)
 	dyn, err := dynamic.NewForConfig(env.Config)
@@ -100,7 +47,7 @@ func TestJudgeRealVeleroBackups(t *testing.T) {
 	}
 	await(t, ctx, "the install", func() (bool, string) { h := ensure(); return h.Installed, h.Waiting })
 
-	startVelero(t, ctx, env, veleroBin, creds)
+	velerotest.StartServer(t, env.KubeconfigPath, veleroBin, creds)
 	location := func() string { return ensure().LocationPhase }
 	await(t, ctx, "the location to be Available", func() (bool, string) { ph := location(); return ph == "Available", ph })
 
@@ -144,13 +91,13 @@ func TestJudgeRealVeleroBackups(t *testing.T) {
 		t.Fatalf("first backup: %+v, want good", v)
 	}
 	t.Logf("Figure: a backup of one namespace, created to judged good, took %s", time.Since(start).Round(time.Millisecond))
-	if _, err := os.Stat(filepath.Join(storeDir, "data", store.Bucket, manifests.VeleroPrefix, "backups", "seed-test-1", "seed-test-1.tar.gz")); err != nil {
+	if _, err := os.Stat(filepath.Join(store.Dir, "data", store.Bucket, manifests.VeleroPrefix, "backups", "seed-test-1", "seed-test-1.tar.gz")); err != nil {
 		t.Errorf("the backup's tarball is not in the store's directory under the prefix: %v", err)
 	}
 
 	// The store stops: Velero finds the location Unavailable, and a backup
 	// taken now is refused, never judged good.
-	stopStore(t, ctx, cluster)
+	store.Stop(t, ctx)
 	await(t, ctx, "the location to be Unavailable", func() (bool, string) { ph := location(); return ph == "Unavailable", ph })
 	v := backup("seed-test-2")
 	if v.Good || !v.Final || (v.Reason != ReasonBackupFailedValidation && v.Reason != ReasonBackupFailed) {
@@ -159,7 +106,7 @@ func TestJudgeRealVeleroBackups(t *testing.T) {
 	t.Logf("With the store stopped: %s", v.Message)
 
 	// The store is back (what seed up or the agent does): a new backup is good.
-	if store, err = p.EnsureBackupStore(ctx); err != nil {
+	if _, err := store.Provider.EnsureBackupStore(ctx); err != nil {
 		t.Fatal(err)
 	}
 	await(t, ctx, "the location to be Available again", func() (bool, string) { ph := location(); return ph == "Available", ph })
@@ -185,96 +132,3 @@ func await(t *testing.T, ctx context.Context, what string, cond func() (bool, st
 	}
 }
 
-// startVelero runs `velero server` as Velero's ServiceAccount, with the
-// plugin from the bin dir and the store's credentials, until the test ends.
-func startVelero(t *testing.T, ctx context.Context, env *testenv.Env, bin string, creds []byte) {
-	t.Helper()
-	dir := t.TempDir()
-	plugins := filepath.Join(dir, "plugins")
-	if err := os.MkdirAll(plugins, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Join(bin, "velero-plugin-for-aws"), filepath.Join(plugins, "velero-plugin-for-aws")); err != nil {
-		t.Fatal(err)
-	}
-	kc, err := os.ReadFile(env.KubeconfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Impersonate the ServiceAccount the install binds.
-	asVelero := strings.Replace(string(kc), "contexts:\n",
-		"    as: system:serviceaccount:velero:velero\n    as-groups:\n    - system:serviceaccounts\n    - system:serviceaccounts:velero\n    - system:authenticated\ncontexts:\n", 1)
-	if asVelero == string(kc) {
-		t.Fatal("cannot add impersonation to the test environment's kubeconfig")
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	credsFile := filepath.Join(dir, "cloud")
-	if err := os.WriteFile(kubeconfig, []byte(asVelero), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(credsFile, creds, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	scratch := filepath.Join(dir, "tmp")
-	if err := os.MkdirAll(scratch, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bin, "velero"), "server", "--kubeconfig", kubeconfig, "--namespace", "velero",
-		"--plugin-dir", plugins, "--features=", "--uploader-type=kopia",
-		"--default-backup-storage-location", manifests.VeleroLocation,
-		"--store-validation-frequency", "2s", "--backup-sync-period", "10s",
-		"--metrics-address", "127.0.0.1:"+freePort(t), "--profiler-address", "127.0.0.1:"+freePort(t))
-	cmd.Env = append(os.Environ(), "VELERO_NAMESPACE=velero", "AWS_SHARED_CREDENTIALS_FILE="+credsFile,
-		"TMPDIR="+scratch, "VELERO_SCRATCH_DIR="+scratch)
-	log, err := os.Create(filepath.Join(dir, "velero.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			if b, err := os.ReadFile(log.Name()); err == nil {
-				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-				t.Logf("velero server, last lines:\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
-			}
-		}
-		log.Close()
-	})
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
-
-// stopStore stops the store's container, as `docker stop` does, through
-// the engine's socket.
-func stopStore(t *testing.T, ctx context.Context, cluster string) {
-	t.Helper()
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", "/var/run/docker.sock")
-	}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://docker/containers/"+cluster+"-backups/stop", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified {
-		t.Fatalf("stopping the store: %s", resp.Status)
-	}
-}

@@ -20,6 +20,7 @@ import (
 // address after a restart. Turning backups off leaves Velero and its
 // backups as they are: removing them is the user's choice, not the agent's.
 func (r *Reconciler) ensureBackups(ctx context.Context, ps *pass) {
+	defer r.backupMetrics(ps)
 	b := ps.spec.Spec.Backup
 	if !b.Enabled {
 		r.status.Backup = nil
@@ -76,6 +77,9 @@ func (r *Reconciler) ensureBackups(ctx context.Context, ps *pass) {
 		}
 		unavailable(backup.ReasonLocationUnavailable, msg)
 		r.blocked(ps.specCM, "backup/location", backup.ReasonLocationUnavailable, msg)
+	}
+	if h.Installed {
+		r.ensureSchedule(ctx, ps, st)
 	}
 }
 

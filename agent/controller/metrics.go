@@ -12,6 +12,8 @@ type Metrics struct {
 	replacementStep   *prometheus.GaugeVec
 	remediation       prometheus.Gauge
 	drainBlocked      *prometheus.GaugeVec
+	backupLastSuccess prometheus.Gauge
+	backupScheduled   prometheus.Gauge
 }
 
 // NewMetrics creates the reconciler metrics and registers them with reg.
@@ -50,7 +52,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "seed_drain_blocked_seconds",
 			Help: "For each machine whose drain a PodDisruptionBudget blocks, how long ago the drain started; absent for drains that progress.",
 		}, []string{"machine"}),
+		backupLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "seed_backup_last_success_timestamp_seconds",
+			Help: "When the newest good Velero backup (Completed, no errors, every item) completed, in Unix seconds; 0 when there is none or backups are off.",
+		}),
+		backupScheduled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "seed_backup_scheduled",
+			Help: "1 while backups are enabled and spec.backup.schedule is set (the agent keeps a Velero Schedule), else 0.",
+		}),
 	}
+	reg.MustRegister(m.backupLastSuccess, m.backupScheduled)
 	reg.MustRegister(m.reconcileDuration, m.actions, m.machines, m.specErrors, m.reconcileErrors, m.replacementStep,
 		m.remediation, m.drainBlocked)
 	return m

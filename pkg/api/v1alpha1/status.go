@@ -110,6 +110,34 @@ type BackupStatus struct {
 	LocationPhase       string     `json:"locationPhase,omitempty"`
 	LocationMessage     string     `json:"locationMessage,omitempty"`
 	LocationValidatedAt *time.Time `json:"locationValidatedAt,omitempty"`
+	// LastSuccessful is the newest Backup in Velero's namespace, scheduled
+	// or not, that is Completed with no errors and every item it counted
+	// backed up (the gate's verdict, maxAge aside); nil when there is none.
+	LastSuccessful *BackupRef `json:"lastSuccessful,omitempty"`
+	// Schedule is the Velero Schedule the agent keeps while
+	// spec.backup.schedule is set, as Velero reports it.
+	Schedule *BackupScheduleStatus `json:"schedule,omitempty"`
+}
+
+// BackupRef names one backup.
+type BackupRef struct {
+	Name        string    `json:"name"`
+	CompletedAt time.Time `json:"completedAt"`
+	// Age is how long before this report it completed.
+	Age Duration `json:"age"`
+}
+
+// BackupScheduleStatus is Velero's account of the agent's Schedule.
+type BackupScheduleStatus struct {
+	Name string `json:"name"`
+	// Cron is the Schedule's spec.schedule.
+	Cron string `json:"cron"`
+	// Phase is New, Enabled or FailedValidation (empty before Velero has
+	// looked at it), with Velero's reasons when it failed validation.
+	Phase            string   `json:"phase,omitempty"`
+	ValidationErrors []string `json:"validationErrors,omitempty"`
+	// LastBackup is when Velero last started a backup for it.
+	LastBackup *time.Time `json:"lastBackup,omitempty"`
 }
 
 // Condition is one observation about the cluster, like Kubernetes conditions.
