@@ -131,4 +131,3 @@ func await(t *testing.T, ctx context.Context, what string, cond func() (bool, st
 		}
 	}
 }
-
