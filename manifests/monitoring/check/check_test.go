@@ -150,7 +150,7 @@ func TestAlertingRulesParseAndNameOnlyMetricsTheAgentExports(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"SeedAgentDown", "SeedReconcileErrors", "SeedRemediationHalted", "SeedDrainBlocked", "SeedUpgradeStuck"} {
+	for _, want := range []string{"SeedAgentDown", "SeedReconcileErrors", "SeedRemediationHalted", "SeedDrainBlocked", "SeedUpgradeStuck", "SeedBackupStale"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("no alert %s", want)
 		}

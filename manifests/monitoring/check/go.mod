@@ -9,6 +9,8 @@ require (
 	github.com/seedhq/seed v0.0.0-00010101000000-000000000000
 )
 
+require github.com/netresearch/go-cron v0.15.0 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
