@@ -2,16 +2,22 @@ package controller
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/seedhq/seed/agent/backup"
+	"github.com/seedhq/seed/agent/backup/velerotest"
+	"github.com/seedhq/seed/manifests"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
 )
@@ -170,5 +176,99 @@ func TestAgentKeepsVelerosScheduleAndReportsTheLastGoodBackup(t *testing.T) {
 		if v, _ := gauge(t, reg, name); v != 0 {
 			t.Errorf("%s = %v with backups off, want 0", name, v)
 		}
+	}
+}
+
+// The real thing, end to end but for the cluster: Velero v1.18.3's server
+// (as its own ServiceAccount) and the Docker provider's versitygw store,
+// named in the spec with the user's keys, and a schedule of every minute.
+// Velero's schedule controller starts a backup of the whole cluster, the
+// agent judges it good and reports it in status and in the gauge.
+func TestAgentReportsTheScheduledBackupsOfRealVelero(t *testing.T) {
+	veleroBin := velerotest.RequireEnv(t, "SEED_VELERO_BIN_DIR", "hack/build-velero.sh --bin-dir builds it")
+	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
+	defer cancel()
+	store := velerotest.StartStore(t, ctx)
+
+	h := newHarness(t, specYAML(0))
+	agentDyn, err := dynamic.NewForConfig(h.env.ServiceAccountConfig(h.ns, "seed-agent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminDyn, err := dynamic.NewForConfig(h.env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := backup.SharedCredentials(store.AccessKeyID, store.SecretAccessKey)
+	if _, err := h.admin.CoreV1().Secrets(h.ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "store-keys"}, Data: map[string][]byte{"cloud": creds},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Registered before Velero starts, so run after it stops: Velero is
+	// cluster-wide, and the next test must find no Schedule or Backups.
+	t.Cleanup(func() {
+		c := context.Background()
+		_ = adminDyn.Resource(backup.ScheduleGVR).Namespace("velero").Delete(c, backup.ScheduleName, metav1.DeleteOptions{})
+		_ = adminDyn.Resource(backup.BackupGVR).Namespace("velero").DeleteCollection(c, metav1.DeleteOptions{},
+			metav1.ListOptions{LabelSelector: "velero.io/schedule-name=" + backup.ScheduleName})
+	})
+	reg := prometheus.NewRegistry()
+	r := h.newReconciler("agent", func(o *Options) { o.Dynamic = agentDyn; o.Metrics = NewMetrics(reg) })
+	spec := scheduledSpec(t, "* * * * *", &v1alpha1.BackupStoreSpec{
+		Endpoint: store.Endpoint, Bucket: store.Bucket, Region: store.Region, CredentialsSecret: "store-keys"})
+	var st *v1alpha1.BackupStatus
+	await := func(what string, cond func() bool) {
+		t.Helper()
+		for {
+			var errs []error
+			if st, errs = backupsPass(t, r, h, spec); len(errs) > 0 {
+				t.Fatalf("backups phase: %v", errs)
+			}
+			if cond() {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s: last status %+v, schedule %+v", what, st, st.Schedule)
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	await("the install", func() bool { return st.Installed })
+	velerotest.StartServer(t, h.env.KubeconfigPath, veleroBin, creds)
+	await("the location to be Available", func() bool { return st.LocationPhase == "Available" })
+	start := time.Now()
+	await("a good scheduled backup", func() bool {
+		return st.LastSuccessful != nil && strings.HasPrefix(st.LastSuccessful.Name, backup.ScheduleName+"-")
+	})
+	t.Logf("Figure: the first good scheduled backup came %s after the location was Available (Velero looks at schedules every minute)",
+		time.Since(start).Round(time.Second))
+
+	last := st.LastSuccessful
+	if sc := st.Schedule; sc == nil || sc.Phase != "Enabled" || sc.Cron != "* * * * *" || sc.LastBackup == nil || len(sc.ValidationErrors) > 0 {
+		t.Errorf("status schedule %+v, want Enabled with a last backup", sc)
+	}
+	if last.Age.Duration < 0 || last.Age.Duration > 5*time.Minute || last.CompletedAt.IsZero() {
+		t.Errorf("last successful %+v: want a completion minutes ago at most", last)
+	}
+	if v, _ := gauge(t, reg, "seed_backup_last_success_timestamp_seconds"); v != float64(last.CompletedAt.Unix()) {
+		t.Errorf("seed_backup_last_success_timestamp_seconds = %v, want %d", v, last.CompletedAt.Unix())
+	}
+	if v, _ := gauge(t, reg, "seed_backup_scheduled"); v != 1 {
+		t.Errorf("seed_backup_scheduled = %v, want 1", v)
+	}
+	b, err := adminDyn.Resource(backup.BackupGVR).Namespace("velero").Get(ctx, last.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := b.GetLabels(); l["app.kubernetes.io/part-of"] != "seed" || l["velero.io/schedule-name"] != backup.ScheduleName {
+		t.Errorf("scheduled backup's labels %v: want Seed's and Velero's schedule name", l)
+	}
+	if ttl, _, _ := unstructured.NestedString(b.Object, "spec", "ttl"); ttl != backup.ScheduleTTL.String() {
+		t.Errorf("scheduled backup's TTL %q, want %s", ttl, backup.ScheduleTTL)
+	}
+	if _, err := os.Stat(filepath.Join(store.Dir, "data", store.Bucket, manifests.VeleroPrefix, "backups", last.Name, last.Name+".tar.gz")); err != nil {
+		t.Errorf("the scheduled backup's tarball is not in the store: %v", err)
 	}
 }
