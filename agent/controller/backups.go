@@ -29,6 +29,7 @@ func (r *Reconciler) ensureBackups(ctx context.Context, ps *pass) {
 	st := &v1alpha1.BackupStatus{}
 	r.status.Backup = st
 	unavailable := func(reason, msg string) {
+		ps.location.message = msg
 		r.status.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionBackupLocationAvailable, Status: "False",
 			Reason: reason, Message: msg}, ps.now)
 	}
@@ -45,6 +46,7 @@ func (r *Reconciler) ensureBackups(ctx context.Context, ps *pass) {
 		return
 	}
 	st.Store = store.URL
+	ps.store = &store
 	inst := backup.Installer{Dynamic: r.opts.Dynamic, Core: r.opts.Client}
 	h, err := inst.Ensure(ctx, store)
 	if err != nil {
@@ -55,6 +57,7 @@ func (r *Reconciler) ensureBackups(ctx context.Context, ps *pass) {
 	}
 	st.Installed, st.Waiting = h.Installed, h.Waiting
 	st.LocationPhase, st.LocationMessage = h.LocationPhase, h.LocationMessage
+	ps.location.phase = h.LocationPhase
 	if !h.LocationValidated.IsZero() {
 		t := h.LocationValidated
 		st.LocationValidatedAt = &t

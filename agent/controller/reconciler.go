@@ -84,6 +84,9 @@ type Options struct {
 	// replacements (default: etcd's gateway with the client certificate in
 	// EtcdPKIDir).
 	Etcd EtcdMembers
+	// EtcdSnapshots takes the etcd snapshot stored with every backup taken
+	// for a risky change (required while spec.backup.enabled).
+	EtcdSnapshots EtcdSnapshotter
 	// EtcdPKIDir holds the etcd CA and a client certificate
 	// (default /etc/kubernetes/pki/etcd, mounted from the node).
 	EtcdPKIDir string

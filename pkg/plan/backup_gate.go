@@ -85,13 +85,17 @@ func (p *planner) gate(key, pool, machine, what string) bool {
 	if recorded {
 		last = fmt.Sprintf("; the last backup for it, %s, cannot let it go ahead: %s", rec.Name, rec.Verdict.Message)
 	}
+	block := func(reason string) {
+		p.block(pool, machine, reason)
+		p.actions[len(p.actions)-1].Gate = key
+	}
 	switch {
 	case recorded && !rec.Verdict.Final:
-		p.block(pool, machine, fmt.Sprintf("%s waits for backup %s: %s", what, rec.Name, rec.Verdict.Message))
+		block(fmt.Sprintf("%s waits for backup %s: %s", what, rec.Name, rec.Verdict.Message))
 	case !p.in.Backups.LocationAvailable:
-		p.block(pool, machine, fmt.Sprintf("%s waits for a backup, and none can be taken: %s%s", what, p.in.Backups.LocationMessage, last))
+		block(fmt.Sprintf("%s waits for a backup, and none can be taken: %s%s", what, p.in.Backups.LocationMessage, last))
 	case recorded && p.in.Now.Sub(rec.RecordedAt) < BackupRetryInterval:
-		p.block(pool, machine, fmt.Sprintf("%s waits%s; a new backup is taken %s after that one was asked for",
+		block(fmt.Sprintf("%s waits%s; a new backup is taken %s after that one was asked for",
 			what, last, dur(BackupRetryInterval)))
 	default:
 		if !p.taking[key] {
@@ -99,7 +103,7 @@ func (p *planner) gate(key, pool, machine, what string) bool {
 			p.actions = append(p.actions, Action{Type: TakeBackup, Pool: pool, Gate: key,
 				Reason: "a backup before " + what + last})
 		}
-		p.block(pool, machine, what+" waits for the backup taken for it")
+		block(what+" waits for the backup taken for it")
 	}
 	return false
 }
