@@ -142,6 +142,12 @@ type Reconciler struct {
 	// apiServerStopped is when this agent saw the old control plane's API
 	// server stopped, during a handover.
 	apiServerStopped time.Time
+	// veleroApplied is the store Velero's install was last applied for
+	// (a digest) and when (see veleroHealth).
+	veleroApplied struct {
+		key string
+		at  time.Time
+	}
 	// failures are the last failure of each machine, by name, shown in
 	// status until the machine's next step succeeds.
 	failures map[string]string
