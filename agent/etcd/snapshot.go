@@ -197,3 +197,29 @@ func (t *trailerWriter) flush() error {
 	t.tail = nil
 	return err
 }
+
+// CheckSnapshot reads a snapshot as Snapshot writes it (a database and
+// etcd's sha256 trailer), from a file or a store, and checks the trailer as
+// etcdutl does before it restores. The returned info has no Endpoint.
+func CheckSnapshot(r io.Reader) (SnapshotInfo, error) {
+	tw := newTrailerWriter(io.Discard)
+	if _, err := io.Copy(writerFunc(tw.add), r); err != nil {
+		return SnapshotInfo{}, err
+	}
+	if err := tw.check(); err != nil {
+		return SnapshotInfo{}, err
+	}
+	if err := tw.flush(); err != nil {
+		return SnapshotInfo{}, err
+	}
+	return SnapshotInfo{Size: tw.written, SHA256: hex.EncodeToString(tw.all.Sum(nil))}, nil
+}
+
+type writerFunc func([]byte) error
+
+func (f writerFunc) Write(b []byte) (int, error) {
+	if err := f(b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

@@ -91,6 +91,9 @@ func TestSnapshotChecksEtcdsTrailer(t *testing.T) {
 			var out bytes.Buffer
 			info, err := (&Client{HTTP: http.DefaultClient}).Snapshot(context.Background(), []string{ep}, &out)
 			if tt.wantErr != "" {
+				if _, cerr := CheckSnapshot(bytes.NewReader(out.Bytes())); cerr == nil {
+					t.Errorf("CheckSnapshot finds no fault in what a refused stream wrote")
+				}
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), ep) {
 					t.Fatalf("err = %v, want one naming %s and saying %q", err, ep, tt.wantErr)
 				}
@@ -102,6 +105,9 @@ func TestSnapshotChecksEtcdsTrailer(t *testing.T) {
 			want := append(bytes.Clone(db), good[:]...)
 			if !bytes.Equal(out.Bytes(), want) {
 				t.Fatalf("wrote %d bytes, want the %d of the database and its trailer", out.Len(), len(want))
+			}
+			if checked, err := CheckSnapshot(bytes.NewReader(out.Bytes())); err != nil || checked.SHA256 != info.SHA256 || checked.Size != info.Size {
+				t.Errorf("CheckSnapshot of what was written: %+v, %v; want %+v", checked, err, info)
 			}
 			sum := sha256.Sum256(want)
 			if info != (SnapshotInfo{Size: int64(len(want)), SHA256: hex.EncodeToString(sum[:]), Endpoint: ep}) {
