@@ -34,6 +34,22 @@ type EtcdSnapshotter interface {
 	SnapshotEtcd(ctx context.Context, req EtcdSnapshot) error
 }
 
+// etcdSnapshotter takes snapshots through etcd's gateway with the agent's
+// client certificate (agent/backup.Snapshotter).
+type etcdSnapshotter struct{ s backup.Snapshotter }
+
+func (e etcdSnapshotter) SnapshotEtcd(ctx context.Context, req EtcdSnapshot) error {
+	_, err := e.s.Take(ctx, req.Store, req.Endpoints, backup.SnapshotMeta{Cluster: req.Cluster, Backup: req.Backup,
+		Node: req.Node, KubernetesVersion: req.KubernetesVersion})
+	return err
+}
+
+// noSnapshots is the snapshotter of an agent with no etcd client
+// certificate: every snapshot fails, saying why.
+type noSnapshots struct{ err error }
+
+func (n noSnapshots) SnapshotEtcd(context.Context, EtcdSnapshot) error { return n.err }
+
 // backupTTL is how long Velero keeps a backup taken for a change.
 const backupTTL = 30 * 24 * time.Hour
 
