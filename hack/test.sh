@@ -81,6 +81,10 @@ run_e2e() {
   # The upgrade test starts at the previous minor (seed-node:<version>).
   SEED_UPGRADE_FROM_IMAGE=$(hack/build-images.sh "$UPGRADE_FROM" | tail -n1)
   SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
+  # Clusters with backups enabled: Velero's images go to their control
+  # planes, and seed up runs the store from its image.
+  hack/build-velero.sh >/dev/null
+  hack/build-versitygw.sh >/dev/null
   export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_E2E=1
   seed::log "End-to-end tests (node image $SEED_NODE_IMAGE, agent image $SEED_AGENT_IMAGE)"
   local log rc

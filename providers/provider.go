@@ -198,7 +198,8 @@ type Provider interface {
 	LoadImage(ctx context.Context, machine string, img ImageArchive) error
 	// EnsureBackupStore creates, or finds, the cluster's backup store,
 	// starts it if it is stopped, makes it reachable from the machines and
-	// reports it. The store and what it holds outlive the cluster:
+	// reports it. A caller that may not create it (the agent) does not
+	// start it either: a stopped store is an error saying so. The store and what it holds outlive the cluster:
 	// DestroyInfrastructure leaves them, and a cluster made again under
 	// the same name finds them. Only when Capabilities().KeepsBackupStore;
 	// otherwise it fails as Invalid. A caller that may not create it (the

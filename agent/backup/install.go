@@ -138,15 +138,10 @@ func (i *Installer) Ensure(ctx context.Context, store Store) (Health, error) {
 			location = got
 		}
 	}
-	h := Health{Installed: true}
-	if location != nil {
-		h.LocationPhase, _, _ = unstructured.NestedString(location.Object, "status", "phase")
-		h.LocationMessage, _, _ = unstructured.NestedString(location.Object, "status", "message")
-		if s, _, _ := unstructured.NestedString(location.Object, "status", "lastValidationTime"); s != "" {
-			h.LocationValidated, _ = time.Parse(time.RFC3339, s)
-		}
+	if location == nil {
+		return Health{Installed: true}, nil
 	}
-	return h, nil
+	return locationHealth(location), nil
 }
 
 func (i *Installer) applyRendered(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {

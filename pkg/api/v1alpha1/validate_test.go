@@ -533,16 +533,23 @@ func TestValidate(t *testing.T) {
 
 		// spec.backup
 		{
-			name: "backups enabled, which are not implemented yet",
-			mutate: func(c *Cluster) {
-				c.Spec.Backup = BackupSpec{Enabled: true, StorageLocation: "default", Schedule: "@daily"}
-			},
-			want: []FieldError{{Field: "spec.backup.enabled", Detail: "backups are not implemented yet, so the agent would take none: remove spec.backup, or set enabled to false"}},
+			name:   "backups enabled, with Seed's location named",
+			mutate: func(c *Cluster) { c.Spec.Backup = BackupSpec{Enabled: true, StorageLocation: "default"} },
 		},
 		{
-			name:   "backups enabled without a storage location say only that backups are not implemented",
-			mutate: func(c *Cluster) { c.Spec.Backup.Enabled = true },
-			want:   []FieldError{{Field: "spec.backup.enabled", Detail: "not implemented yet"}},
+			name:   "backups enabled with a schedule",
+			mutate: func(c *Cluster) { c.Spec.Backup = BackupSpec{Enabled: true, Schedule: "@daily"} },
+		},
+		{
+			name:   "backups enabled with a schedule that is not cron",
+			mutate: func(c *Cluster) { c.Spec.Backup = BackupSpec{Enabled: true, Schedule: "every day"} },
+			want:   []FieldError{{Field: "spec.backup.schedule", Detail: `"every day" is not a cron schedule`}},
+		},
+		{
+			name:   "a storage location of the user's own, which Seed would not use",
+			mutate: func(c *Cluster) { c.Spec.Backup = BackupSpec{Enabled: true, StorageLocation: "offsite"} },
+			want: []FieldError{{Field: "spec.backup.storageLocation",
+				Detail: `"offsite": Seed keeps one BackupStorageLocation, "default", pointed at spec.backup.store (or the provider's store): remove storageLocation`}},
 		},
 		{
 			name: "backup settings written ahead, disabled",
@@ -591,10 +598,7 @@ func TestValidate(t *testing.T) {
 				awsProvider(c)
 				c.Spec.Backup.Enabled = true
 			},
-			want: []FieldError{
-				{Field: "spec.backup.store", Detail: "required on AWS"},
-				{Field: "spec.backup.enabled", Detail: "not implemented yet"},
-			},
+			want: []FieldError{{Field: "spec.backup.store", Detail: "required on AWS"}},
 		},
 		{
 			name:   "maxAge not positive",
@@ -653,10 +657,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{Field: "spec.nodePools[1].taints[0].effect", Detail: "invalid taint effect"},
 		{Field: "spec.health.nodeStartupTimeout", Detail: "longer than 0s"},
 		{Field: "spec.rollout.maxSurge", Detail: "both 0"},
-		{Field: "spec.backup.enabled", Detail: "not implemented yet"},
 	})
-	if got := strings.Count(err.Error(), "\n") + 1; got != 9 {
-		t.Errorf("Error() has %d lines, want one per problem (9):\n%v", got, err)
+	if got := strings.Count(err.Error(), "\n") + 1; got != 8 {
+		t.Errorf("Error() has %d lines, want one per problem (8):\n%v", got, err)
 	}
 }
 
@@ -724,9 +727,8 @@ func TestLoad(t *testing.T) {
 			want: []FieldError{{Detail: "invalid YAML"}},
 		},
 		{
-			name: "backups enabled",
-			in:   "metadata: {name: a}\nspec: {provider: {docker: {}}, backup: {enabled: true, storageLocation: default}}\n",
-			want: []FieldError{{Field: "spec.backup.enabled", Detail: "backups are not implemented yet"}},
+			name: "a backup schedule",
+			in:   "metadata: {name: a}\nspec: {provider: {docker: {}}, backup: {enabled: true, schedule: '@daily'}}\n",
 		},
 		{
 			name: "a changed provider field",
