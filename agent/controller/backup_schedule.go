@@ -24,7 +24,7 @@ func (r *Reconciler) ensureSchedule(ctx context.Context, ps *pass, st *v1alpha1.
 		}
 		obj, err := s.Do(ctx, step)
 		if step.Action != backup.ScheduleKeep {
-			r.countAction("backup-schedule-"+string(step.Action), err)
+			r.countAction(string(step.Action)+"BackupSchedule", err)
 		}
 		if err != nil {
 			ps.errs = append(ps.errs, err)
