@@ -37,6 +37,20 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) (v float64, ok b
 	return 0, false
 }
 
+// clearVelero deletes every Backup in Velero's namespace and the agent's
+// Schedule. Velero's objects are cluster-wide, and tests before this one
+// (the backup gate's) leave Backups that would count as the last good one.
+func clearVelero(t *testing.T, dyn dynamic.Interface) {
+	t.Helper()
+	c := context.Background()
+	if err := dyn.Resource(backup.BackupGVR).Namespace("velero").DeleteCollection(c, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	if err := dyn.Resource(backup.ScheduleGVR).Namespace("velero").Delete(c, backup.ScheduleName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+}
+
 // scheduledSpec is backupSpec with spec.backup.schedule set to cron.
 func scheduledSpec(t *testing.T, cron string, store *v1alpha1.BackupStoreSpec) *v1alpha1.Cluster {
 	t.Helper()
@@ -66,11 +80,8 @@ func TestAgentKeepsVelerosScheduleAndReportsTheLastGoodBackup(t *testing.T) {
 	ctx := t.Context()
 	schedules := adminDyn.Resource(backup.ScheduleGVR).Namespace("velero")
 	backups := adminDyn.Resource(backup.BackupGVR).Namespace("velero")
-	// Velero is cluster-wide: leave nothing for the next test to find.
-	t.Cleanup(func() {
-		_ = schedules.Delete(context.Background(), backup.ScheduleName, metav1.DeleteOptions{})
-		_ = backups.DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "seed.dev/test=" + h.ns})
-	})
+	clearVelero(t, adminDyn)
+	t.Cleanup(func() { clearVelero(t, adminDyn) })
 	pass := func(c *v1alpha1.Cluster) *v1alpha1.BackupStatus {
 		t.Helper()
 		st, errs := backupsPass(t, r, h, c)
@@ -125,7 +136,7 @@ func TestAgentKeepsVelerosScheduleAndReportsTheLastGoodBackup(t *testing.T) {
 	} {
 		b := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "velero.io/v1", "kind": "Backup",
-			"metadata": map[string]any{"name": name + "-" + h.ns, "namespace": "velero", "labels": map[string]any{"seed.dev/test": h.ns}},
+			"metadata": map[string]any{"name": name + "-" + h.ns, "namespace": "velero"},
 			"spec":     map[string]any{"storageLocation": "default"},
 			"status":   status,
 		}}
@@ -205,14 +216,9 @@ func TestAgentReportsTheScheduledBackupsOfRealVelero(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// Registered before Velero starts, so run after it stops: Velero is
-	// cluster-wide, and the next test must find no Schedule or Backups.
-	t.Cleanup(func() {
-		c := context.Background()
-		_ = adminDyn.Resource(backup.ScheduleGVR).Namespace("velero").Delete(c, backup.ScheduleName, metav1.DeleteOptions{})
-		_ = adminDyn.Resource(backup.BackupGVR).Namespace("velero").DeleteCollection(c, metav1.DeleteOptions{},
-			metav1.ListOptions{LabelSelector: "velero.io/schedule-name=" + backup.ScheduleName})
-	})
+	// Registered before Velero starts, so run after it stops.
+	clearVelero(t, adminDyn)
+	t.Cleanup(func() { clearVelero(t, adminDyn) })
 	reg := prometheus.NewRegistry()
 	r := h.newReconciler("agent", func(o *Options) { o.Dynamic = agentDyn; o.Metrics = NewMetrics(reg) })
 	spec := scheduledSpec(t, "* * * * *", &v1alpha1.BackupStoreSpec{
