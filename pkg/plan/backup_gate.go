@@ -103,7 +103,7 @@ func (p *planner) gate(key, pool, machine, what string) bool {
 			p.actions = append(p.actions, Action{Type: TakeBackup, Pool: pool, Gate: key,
 				Reason: "a backup before " + what + last})
 		}
-		block(what+" waits for the backup taken for it")
+		block(what + " waits for the backup taken for it")
 	}
 	return false
 }
