@@ -26,7 +26,11 @@ import (
 // lets that role read, write, list and delete under velero/ and etcd/ in
 // this bucket, and nothing else in it; in particular not create, delete or
 // reconfigure the bucket, which is why the agent's copy of the provider
-// only looks for it.
+// only looks for it. Its s3:ListBucket is limited by s3:prefix; that does
+// not turn Velero's check for a backup that does not exist yet (HeadObject
+// on velero/backups/<name>/...) into AccessDenied, because S3 decides
+// between 404 and 403 with the key as s3:prefix (Ceph's RGW copied this
+// from AWS in ceph/ceph#68577).
 const (
 	tagBackupsOf = "seed.dev/backups-of"
 	// backupPrefixVelero is the BackupStorageLocation's prefix, and
