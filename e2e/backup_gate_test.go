@@ -18,7 +18,6 @@ import (
 	"github.com/seedhq/seed/e2e/framework"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
-	"github.com/seedhq/seed/providers/docker"
 )
 
 var veleroBackups = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
@@ -180,13 +179,15 @@ spec:
 	if !cp.Created.After(doneAt) {
 		t.Errorf("the new control plane %s was created at %s, before its backup %s completed at %s", cp.Name, cp.Created, backupName, doneAt)
 	}
-	dir, err := docker.DefaultBackupDir(name)
+	// The store keeps each bucket as a directory of its /data mount.
+	data := framework.Docker(t, "inspect", "--format", `{{range .Mounts}}{{if eq .Destination "/data"}}{{.Source}}{{end}}{{end}}`, store)
+	metas, _ := filepath.Glob(filepath.Join(data, "*", "etcd", name, backupName, "meta.json"))
+	if len(metas) != 1 {
+		t.Fatalf("the etcd snapshot of backup %s is not in the store (%s): found %v", backupName, data, metas)
+	}
+	meta, err := os.ReadFile(metas[0])
 	if err != nil {
 		t.Fatal(err)
-	}
-	meta, err := os.ReadFile(filepath.Join(dir, "data", docker.BackupBucket, "etcd", name, backupName, "meta.json"))
-	if err != nil {
-		t.Fatalf("the etcd snapshot of backup %s is not in the store: %v", backupName, err)
 	}
 	var m struct {
 		Size   int64  `json:"size"`

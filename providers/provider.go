@@ -218,7 +218,13 @@ type BackupStore struct {
 	Bucket string
 	// Region is the region to sign requests for.
 	Region string
-	// AccessKeyID and SecretAccessKey are the store's credentials.
+	// AccessKeyID and SecretAccessKey are the store's credentials. Both
+	// empty means the store takes the machines' own identity (on AWS, the
+	// control plane's instance role): callers sign through the AWS SDK's
+	// default chain. The agent still renders a credentials file for
+	// Velero, whose profile then holds no keys; the SDK resolves such a
+	// profile to the instance role through IMDS (checked with the
+	// aws-sdk-go-v2 config module velero-plugin-for-aws v1.14.3 builds with).
 	AccessKeyID     string
 	SecretAccessKey string
 }

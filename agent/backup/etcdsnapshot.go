@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -110,11 +111,17 @@ func openStore(st Store) (*objects, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
+	var creds aws.CredentialsProvider = credentials.NewStaticCredentialsProvider(k.AccessKeyID, k.SecretAccessKey, k.SessionToken)
+	if k == (keys{}) {
+		// A store without keys takes the machine's identity: on AWS the
+		// control plane's instance role, which Velero's plugin uses too.
+		creds = aws.NewCredentialsCache(ec2rolecreds.New())
+	}
 	c := s3.New(s3.Options{
 		BaseEndpoint: aws.String(st.URL),
 		Region:       region,
 		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(k.AccessKeyID, k.SecretAccessKey, k.SessionToken),
+		Credentials:  creds,
 		// Downloads are hashed here and compared with the meta; the SDK's
 		// own check of the store's checksum would fail them with an error
 		// that cannot be told from a broken connection.

@@ -195,7 +195,13 @@ func established(crd *unstructured.Unstructured) bool {
 }
 
 // SharedCredentials renders keys as the AWS shared-credentials file the
-// AWS plugin reads.
+// AWS plugin reads. A store without keys (the AWS provider's, which pods
+// reach with the control plane's instance role) gets a default profile
+// that holds none: the plugin's SDK then takes the instance role through
+// IMDS, as openStore does.
 func SharedCredentials(accessKeyID, secretAccessKey string) []byte {
+	if accessKeyID == "" && secretAccessKey == "" {
+		return []byte("[default]\n")
+	}
 	return fmt.Appendf(nil, "[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n", accessKeyID, secretAccessKey)
 }

@@ -137,7 +137,7 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 	validatePools(&errs, c.Metadata.Name, s.NodePools, clusterVersion)
 	validateHealth(&errs, &s.Health)
 	validateRollout(&errs, &s.Rollout)
-	validateBackup(&errs, &s.Backup, s.Provider.AWS != nil)
+	validateBackup(&errs, &s.Backup)
 	validateSimulatedMachineTypes(&errs, s)
 
 	// A frozen field's other problems go with it: setting it back fixes them.
@@ -527,7 +527,7 @@ func validateRollout(errs *errorList, r *RolloutSpec) {
 // validateBackup checks spec.backup, each field on its own so that one
 // edit fixes every problem; settings written ahead of enabling are checked
 // too.
-func validateBackup(errs *errorList, b *BackupSpec, aws bool) {
+func validateBackup(errs *errorList, b *BackupSpec) {
 	printable(errs, "spec.backup.storageLocation", b.StorageLocation)
 	validateSchedule(errs, b.Schedule)
 	validateDuration(errs, "spec.backup.maxAge", b.MaxAge)
@@ -537,10 +537,6 @@ func validateBackup(errs *errorList, b *BackupSpec, aws bool) {
 	}
 	if b.Store != nil {
 		validateBackupStore(errs, b.Store)
-	} else if b.Enabled && aws {
-		// The cluster's bucket goes with the cluster, and the agent may
-		// only read images from it.
-		errs.add("spec.backup.store", "required on AWS, whose provider keeps no backup store yet: name an S3 bucket that outlives the cluster")
 	}
 }
 

@@ -593,12 +593,12 @@ func TestValidate(t *testing.T) {
 			want: []FieldError{{Field: "spec.backup.store.endpoint", Detail: "without credentials, path or query"}},
 		},
 		{
+			// The AWS provider keeps a bucket of the cluster's own.
 			name: "backups enabled on AWS without a store",
 			mutate: func(c *Cluster) {
 				awsProvider(c)
 				c.Spec.Backup.Enabled = true
 			},
-			want: []FieldError{{Field: "spec.backup.store", Detail: "required on AWS"}},
 		},
 		{
 			name:   "maxAge not positive",
