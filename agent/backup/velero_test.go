@@ -47,7 +47,7 @@ func TestJudgeRealVeleroBackups(t *testing.T) {
 	}
 	await(t, ctx, "the install", func() (bool, string) { h := ensure(); return h.Installed, h.Waiting })
 
-	velerotest.StartServer(t, env.KubeconfigPath, veleroBin, creds)
+	velerotest.StartServer(t, ctx, env.KubeconfigPath, veleroBin, creds)
 	location := func() string { return ensure().LocationPhase }
 	await(t, ctx, "the location to be Available", func() (bool, string) { ph := location(); return ph == "Available", ph })
 

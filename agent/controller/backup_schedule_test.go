@@ -242,7 +242,7 @@ func TestAgentReportsTheScheduledBackupsOfRealVelero(t *testing.T) {
 		}
 	}
 	await("the install", func() bool { return st.Installed })
-	velerotest.StartServer(t, h.env.KubeconfigPath, veleroBin, creds)
+	velerotest.StartServer(t, ctx, h.env.KubeconfigPath, veleroBin, creds)
 	await("the location to be Available", func() bool { return st.LocationPhase == "Available" })
 	start := time.Now()
 	await("a good scheduled backup", func() bool {

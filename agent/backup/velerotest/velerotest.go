@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,14 +107,41 @@ func (s *Store) Stop(t *testing.T, ctx context.Context) {
 	}
 }
 
+// serverLock is held by the one Velero server of this host's tests: its
+// controller manager serves metrics on :8080, which no flag moves, so two
+// at once (two packages' tests run in parallel) kill the second.
+var serverLock = filepath.Join(os.TempDir(), "seed-velero-server.lock")
+
 // StartServer runs `velero server` from binDir (hack/build-velero.sh
 // --bin-dir) against the API server kubeconfig names, as Velero's
 // ServiceAccount, with the plugin from binDir and the store's credentials
 // (an AWS shared-credentials file), until the test ends. The store is
 // checked every 2s and synced every 10s, so that tests wait seconds, not
-// minutes. Its last log lines go into the output of a failed test.
-func StartServer(t *testing.T, kubeconfig, binDir string, creds []byte) {
+// minutes. It waits (until ctx ends) for any other test's server to stop
+// and :8080 to be free. Its last log lines go into the output of a failed
+// test.
+func StartServer(t *testing.T, ctx context.Context, kubeconfig, binDir string, creds []byte) {
 	t.Helper()
+	lock, err := os.OpenFile(serverLock, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() }) // closing releases the lock, after the server is stopped
+	for {
+		// A server not started here may hold the port without the lock.
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			if l, err := net.Listen("tcp", ":8080"); err == nil {
+				l.Close()
+				break
+			}
+			_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for another Velero server to stop and free :8080: %v", ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 	dir := t.TempDir()
 	plugins := filepath.Join(dir, "plugins")
 	if err := os.MkdirAll(plugins, 0o755); err != nil {
