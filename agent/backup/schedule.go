@@ -16,6 +16,10 @@ import (
 	"github.com/seedhq/seed/manifests"
 )
 
+// LabelTakenBy marks a Backup someone asked for by hand (`seed backup`);
+// the agent stores an etcd snapshot beside it as beside its own.
+const LabelTakenBy = "seed.dev/taken-by"
+
 // ScheduleName is the Velero Schedule the agent keeps for
 // spec.backup.schedule, in Velero's namespace. Its backups are named
 // seed-scheduled-<UTC timestamp> by Velero.

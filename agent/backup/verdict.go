@@ -14,6 +14,8 @@ type Observed struct {
 	// Name is the Backup's; Found is false when no such Backup exists.
 	Name  string
 	Found bool
+	// Labels are the Backup's.
+	Labels map[string]string
 	// Deleting: the Backup has a deletionTimestamp.
 	Deleting bool
 	// Phase is status.phase ("" before Velero has looked at it).
@@ -158,6 +160,7 @@ func ObservedFrom(name string, b *unstructured.Unstructured, locationPhase, loca
 		return o
 	}
 	o.Found = true
+	o.Labels = b.GetLabels()
 	o.Deleting = b.GetDeletionTimestamp() != nil
 	st := func(fields ...string) []string { return append([]string{"status"}, fields...) }
 	o.Phase, _, _ = unstructured.NestedString(b.Object, st("phase")...)

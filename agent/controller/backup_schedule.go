@@ -2,7 +2,11 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/seedhq/seed/agent/backup"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
@@ -48,6 +52,7 @@ func (r *Reconciler) ensureSchedule(ctx context.Context, ps *pass, st *v1alpha1.
 	last, ok := backup.LatestGood(backups, ps.now)
 	var ts float64
 	if ok {
+		r.snapshotLatest(ctx, ps, last)
 		st.LastSuccessful = &v1alpha1.BackupRef{Name: last.Name, CompletedAt: last.Completed,
 			Age: v1alpha1.Duration{Duration: ps.now.Sub(last.Completed).Round(time.Second)}}
 		ts = float64(last.Completed.Unix())
@@ -81,4 +86,34 @@ func boolGauge(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// snapshotLatest stores an etcd snapshot beside the newest good backup
+// when Velero's Schedule or `seed backup` took it (the gate's own take
+// theirs as a step), so that every backup has one. Only a backup that
+// completed within spec.backup.maxAge stands for the cluster as it is now:
+// an older one (synced from the store into a new cluster, or missed while
+// no agent ran) gets none. Each is looked for in the store once per agent.
+func (r *Reconciler) snapshotLatest(ctx context.Context, ps *pass, last backup.Observed) {
+	_, takenBy := last.Labels[backup.LabelTakenBy]
+	ours := strings.HasPrefix(last.Name, backup.ScheduleName+"-") || takenBy
+	if !ours || ps.store == nil || r.snapshotted[last.Name] || ps.now.Sub(last.Completed) > ps.spec.Spec.Backup.MaxAge.Duration {
+		return
+	}
+	cluster := ps.spec.Metadata.Name
+	if _, stored, err := backup.EtcdSnapshotStored(ctx, *ps.store, cluster, last.Name); err == nil && stored {
+		r.snapshotted[last.Name] = true
+		return
+	}
+	r.opts.Logger.Info("Taking the etcd snapshot of a backup", "backup", last.Name)
+	err := r.opts.EtcdSnapshots.SnapshotEtcd(ctx, EtcdSnapshot{Cluster: cluster, Backup: last.Name, KubernetesVersion: r.runningVersion,
+		Node: r.opts.Self, Endpoints: r.etcdEndpoints(ps, ""), Store: *ps.store})
+	if err != nil {
+		err = fmt.Errorf("taking the etcd snapshot of backup %s: %w", last.Name, err)
+		r.event(ps.specCM, corev1.EventTypeWarning, "BackupFailed", "%v", err)
+		ps.errs = append(ps.errs, err)
+		return
+	}
+	r.snapshotted[last.Name] = true
+	r.event(ps.specCM, corev1.EventTypeNormal, "BackupStored", "The etcd snapshot of backup %s is stored beside it", last.Name)
 }

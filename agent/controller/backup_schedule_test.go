@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,7 +221,8 @@ func TestAgentReportsTheScheduledBackupsOfRealVelero(t *testing.T) {
 	clearVelero(t, adminDyn)
 	t.Cleanup(func() { clearVelero(t, adminDyn) })
 	reg := prometheus.NewRegistry()
-	r := h.newReconciler("agent", func(o *Options) { o.Dynamic = agentDyn; o.Metrics = NewMetrics(reg) })
+	snaps := &snapshots{}
+	r := h.newReconciler("agent", func(o *Options) { o.Dynamic, o.Metrics, o.EtcdSnapshots = agentDyn, NewMetrics(reg), snaps })
 	spec := scheduledSpec(t, "* * * * *", &v1alpha1.BackupStoreSpec{
 		Endpoint: store.Endpoint, Bucket: store.Bucket, Region: store.Region, CredentialsSecret: "store-keys"})
 	var st *v1alpha1.BackupStatus
@@ -252,6 +254,20 @@ func TestAgentReportsTheScheduledBackupsOfRealVelero(t *testing.T) {
 		time.Since(start).Round(time.Second))
 
 	last := st.LastSuccessful
+	// A scheduled backup gets its etcd snapshot too, once.
+	await("the etcd snapshot of the scheduled backup", func() bool { return slices.Contains(snaps.backups(), last.Name) })
+	if _, errs := backupsPass(t, r, h, spec); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	n := 0
+	for _, b := range snaps.backups() {
+		if b == last.Name {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d etcd snapshots taken for backup %s (all: %v), want one", n, last.Name, snaps.backups())
+	}
 	if sc := st.Schedule; sc == nil || sc.Phase != "Enabled" || sc.Cron != "* * * * *" || sc.LastBackup == nil || len(sc.ValidationErrors) > 0 {
 		t.Errorf("status schedule %+v, want Enabled with a last backup", sc)
 	}

@@ -45,6 +45,7 @@ func backupSpec(t *testing.T, store *v1alpha1.BackupStoreSpec) *v1alpha1.Cluster
 	}
 	c.Spec.Backup.Enabled = true
 	c.Spec.Backup.Store = store
+	v1alpha1.SetDefaults(c) // enabled, maxAge and beforeUpgrade get theirs
 	return c
 }
 

@@ -145,6 +145,9 @@ type Reconciler struct {
 	// apiServerStopped is when this agent saw the old control plane's API
 	// server stopped, during a handover.
 	apiServerStopped time.Time
+	// snapshotted are the backups found with their etcd snapshot stored,
+	// or given one (see snapshotLatest).
+	snapshotted map[string]bool
 	// veleroApplied is the store Velero's install was last applied for
 	// (a digest) and when (see veleroHealth).
 	veleroApplied struct {
@@ -227,6 +230,7 @@ func New(opts Options) (*Reconciler, error) {
 		events:      opts.Recorder,
 		lastBlocked: map[string]string{},
 		failures:    map[string]string{},
+		snapshotted: map[string]bool{},
 	}
 	return r, nil
 }
