@@ -539,9 +539,6 @@ func validateBackup(errs *errorList, b *BackupSpec, aws bool) {
 		// only read images from it.
 		errs.add("spec.backup.store", "required on AWS, whose provider keeps no backup store yet: name an S3 bucket that outlives the cluster")
 	}
-	if b.Enabled {
-		errs.add("spec.backup.enabled", "backups are not implemented yet, so the agent would take none: remove spec.backup, or set enabled to false")
-	}
 }
 
 var (

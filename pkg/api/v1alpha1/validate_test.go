@@ -533,16 +533,10 @@ func TestValidate(t *testing.T) {
 
 		// spec.backup
 		{
-			name: "backups enabled, which are not implemented yet",
+			name: "backups enabled",
 			mutate: func(c *Cluster) {
 				c.Spec.Backup = BackupSpec{Enabled: true, StorageLocation: "default", Schedule: "@daily"}
 			},
-			want: []FieldError{{Field: "spec.backup.enabled", Detail: "backups are not implemented yet, so the agent would take none: remove spec.backup, or set enabled to false"}},
-		},
-		{
-			name:   "backups enabled without a storage location say only that backups are not implemented",
-			mutate: func(c *Cluster) { c.Spec.Backup.Enabled = true },
-			want:   []FieldError{{Field: "spec.backup.enabled", Detail: "not implemented yet"}},
 		},
 		{
 			name: "backup settings written ahead, disabled",
@@ -591,10 +585,7 @@ func TestValidate(t *testing.T) {
 				awsProvider(c)
 				c.Spec.Backup.Enabled = true
 			},
-			want: []FieldError{
-				{Field: "spec.backup.store", Detail: "required on AWS"},
-				{Field: "spec.backup.enabled", Detail: "not implemented yet"},
-			},
+			want: []FieldError{{Field: "spec.backup.store", Detail: "required on AWS"}},
 		},
 		{
 			name:   "maxAge not positive",
@@ -641,7 +632,6 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Spec.NodePools[1].Taints[0].Effect = "Never"
 	c.Spec.Health.NodeStartupTimeout = NewDuration(0)
 	c.Spec.Rollout.MaxSurge = ptr[int32](0)
-	c.Spec.Backup.Enabled = true
 
 	err := Validate(c, ValidateOptions{})
 	wantProblems(t, err, []FieldError{
@@ -653,10 +643,9 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{Field: "spec.nodePools[1].taints[0].effect", Detail: "invalid taint effect"},
 		{Field: "spec.health.nodeStartupTimeout", Detail: "longer than 0s"},
 		{Field: "spec.rollout.maxSurge", Detail: "both 0"},
-		{Field: "spec.backup.enabled", Detail: "not implemented yet"},
 	})
-	if got := strings.Count(err.Error(), "\n") + 1; got != 9 {
-		t.Errorf("Error() has %d lines, want one per problem (9):\n%v", got, err)
+	if got := strings.Count(err.Error(), "\n") + 1; got != 8 {
+		t.Errorf("Error() has %d lines, want one per problem (8):\n%v", got, err)
 	}
 }
 
@@ -726,7 +715,6 @@ func TestLoad(t *testing.T) {
 		{
 			name: "backups enabled",
 			in:   "metadata: {name: a}\nspec: {provider: {docker: {}}, backup: {enabled: true, storageLocation: default}}\n",
-			want: []FieldError{{Field: "spec.backup.enabled", Detail: "backups are not implemented yet"}},
 		},
 		{
 			name: "a changed provider field",
