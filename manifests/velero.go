@@ -37,6 +37,9 @@ type VeleroParams struct {
 	CredentialsSecret string
 	// ValidationFrequency is how often Velero checks the store (default 15s).
 	ValidationFrequency string
+	// SyncPeriod is how often Velero reads the store's backups into the
+	// cluster as Backup objects (default 10s).
+	SyncPeriod string
 }
 
 // VeleroLocation is the BackupStorageLocation Seed installs, and
@@ -67,6 +70,9 @@ func Velero(p VeleroParams) ([]*unstructured.Unstructured, error) {
 	}
 	if p.ValidationFrequency == "" {
 		p.ValidationFrequency = "15s"
+	}
+	if p.SyncPeriod == "" {
+		p.SyncPeriod = "10s"
 	}
 	u, err := url.Parse(p.S3URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
