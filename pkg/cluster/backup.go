@@ -27,8 +27,8 @@ import (
 // after a crash, follows that restore instead of starting another.
 const AnnotationRestoredFrom = "seed.dev/restored-from"
 
-// LabelTakenBy, on Backups and Restores the seed asks for, says which
-// command asked.
+// LabelTakenBy, set to "seed" on the Backups and Restores the seed asks
+// for, tells them from the agent's and a Schedule's.
 const LabelTakenBy = "seed.dev/taken-by"
 
 // LatestBackup, given as the backup to restore, means the good backup
@@ -196,7 +196,7 @@ func (b *Backups) Take(ctx context.Context, name string) (BackupResult, error) {
 	start := b.Now()
 	maxAge := func() time.Duration { return b.Now().Sub(start) + time.Minute }
 	ri := b.Dynamic.Resource(velero.BackupGVR).Namespace(manifests.DefaultVeleroNamespace)
-	obj := velero.NewBackup(manifests.DefaultVeleroNamespace, name, manifests.VeleroLocation, map[string]string{LabelTakenBy: "seed-backup"})
+	obj := velero.NewBackup(manifests.DefaultVeleroNamespace, name, manifests.VeleroLocation, map[string]string{LabelTakenBy: "seed"})
 	if _, err := ri.Create(ctx, obj, metav1.CreateOptions{FieldManager: "seed"}); apierrors.IsAlreadyExists(err) {
 		s.detail(fmt.Sprintf("backup %s exists already: following it", name))
 		maxAge = func() time.Duration { return velero.NoMaxAge }
@@ -274,7 +274,7 @@ func (b *Backups) Restore(ctx context.Context, from, name string) (RestoreResult
 	if name == "" {
 		name = backup + "-" + b.Now().UTC().Format("20060102-150405")
 	}
-	return b.runRestore(ctx, p, name, backup)
+	return b.runRestore(ctx, p, name, backup, true)
 }
 
 // resolve names the backup to restore, which must be good: Completed,
@@ -323,17 +323,20 @@ func describeBackups(all []velero.Observed, now time.Time) string {
 	return "Velero knows these:\n  " + strings.Join(lines, "\n  ")
 }
 
-// runRestore asks for restore name of backup (following it if it exists)
-// and waits for its verdict.
-func (b *Backups) runRestore(ctx context.Context, p *progress, name, backup string) (RestoreResult, error) {
+// runRestore asks for restore name of backup, unless it is only to
+// follow one that exists (as it does when the name is taken), and waits
+// for its verdict.
+func (b *Backups) runRestore(ctx context.Context, p *progress, name, backup string, create bool) (RestoreResult, error) {
 	s := p.start("Restoring backup %s as restore %s", backup, name)
 	start := b.Now()
 	ri := b.Dynamic.Resource(velero.RestoreGVR).Namespace(manifests.DefaultVeleroNamespace)
-	obj := velero.NewRestore(manifests.DefaultVeleroNamespace, name, backup, manifests.DefaultVeleroNamespace, map[string]string{LabelTakenBy: "seed-restore"})
-	if _, err := ri.Create(ctx, obj, metav1.CreateOptions{FieldManager: "seed"}); apierrors.IsAlreadyExists(err) {
-		s.detail(fmt.Sprintf("restore %s exists already: following it", name))
-	} else if err != nil {
-		return RestoreResult{}, s.fail(fmt.Errorf("creating restore %s: %w", name, err))
+	if create {
+		obj := velero.NewRestore(manifests.DefaultVeleroNamespace, name, backup, manifests.DefaultVeleroNamespace, map[string]string{LabelTakenBy: "seed"})
+		if _, err := ri.Create(ctx, obj, metav1.CreateOptions{FieldManager: "seed"}); apierrors.IsAlreadyExists(err) {
+			s.detail(fmt.Sprintf("restore %s exists already: following it", name))
+		} else if err != nil {
+			return RestoreResult{}, s.fail(fmt.Errorf("creating restore %s: %w", name, err))
+		}
 	}
 	var o velero.RestoreObserved
 	var v velero.Verdict
@@ -431,7 +434,7 @@ func (b *Backups) Lifeboat(ctx context.Context, from string) (RestoreResult, err
 	if _, err := specs.Update(ctx, spec, metav1.UpdateOptions{FieldManager: "seed"}); err != nil {
 		return RestoreResult{}, fmt.Errorf("recording the restore of backup %s on the spec ConfigMap: %w", backup, err)
 	}
-	return b.runRestore(ctx, p, LifeboatRestoreName(backup), backup)
+	return b.runRestore(ctx, p, LifeboatRestoreName(backup), backup, true)
 }
 
 // followLifeboat is Lifeboat once the backup is recorded: the restore is
@@ -444,7 +447,7 @@ func (b *Backups) followLifeboat(ctx context.Context, p *progress, backup string
 	switch {
 	case err == nil:
 		p.note("The cluster holds restore %s of backup %s already", name, backup)
-		res, err := b.runRestore(ctx, p, name, backup)
+		res, err := b.runRestore(ctx, p, name, backup, false)
 		res.Earlier = true
 		return res, err
 	case !apierrors.IsNotFound(err):
@@ -458,7 +461,7 @@ func (b *Backups) followLifeboat(ctx context.Context, p *progress, backup string
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("reading backup %s: %w", backup, err)
 	}
-	return b.runRestore(ctx, p, name, backup)
+	return b.runRestore(ctx, p, name, backup, true)
 }
 
 func (b *Backups) defaulted() *Backups {
