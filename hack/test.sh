@@ -81,6 +81,11 @@ run_e2e() {
   # The upgrade test starts at the previous minor (seed-node:<version>).
   SEED_UPGRADE_FROM_IMAGE=$(hack/build-images.sh "$UPGRADE_FROM" | tail -n1)
   SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
+  # The backup drills (e2e/backup_test.go) run Velero on the control plane
+  # and the Docker provider's store: both images must be in the engine.
+  seed::log "Building Velero's images and the backup store's (cached)"
+  hack/build-velero.sh >/dev/null
+  hack/build-versitygw.sh >/dev/null
   export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_E2E=1
   seed::log "End-to-end tests (node image $SEED_NODE_IMAGE, agent image $SEED_AGENT_IMAGE)"
   local log rc
