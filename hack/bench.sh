@@ -78,8 +78,8 @@ backup() {
   SEED_NODE_IMAGE=$(hack/build-images.sh | tail -n1)
   SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
   hack/build-velero.sh >/dev/null
-  hack/build-versitygw.sh >/dev/null
-  export SEED_NODE_IMAGE SEED_AGENT_IMAGE SEED_E2E=1
+  SEED_BACKUP_STORE_IMAGE=$(hack/build-versitygw.sh | tail -n1)
+  export SEED_NODE_IMAGE SEED_AGENT_IMAGE SEED_BACKUP_STORE_IMAGE SEED_E2E=1
   seed::log "seed backup and seed restore of the drill's namespace (ConfigMap, Secret, Deployment), ${SEED_BENCH_BACKUP_RUNS:-5} runs on one cluster"
   go test ./e2e/ -run '^$' -bench 'BenchmarkBackupRestore' -benchtime="${SEED_BENCH_BACKUP_RUNS:-5}x" -timeout 40m
 }

@@ -85,8 +85,8 @@ run_e2e() {
   # and the Docker provider's store: both images must be in the engine.
   seed::log "Building Velero's images and the backup store's (cached)"
   hack/build-velero.sh >/dev/null
-  hack/build-versitygw.sh >/dev/null
-  export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_E2E=1
+  SEED_BACKUP_STORE_IMAGE=$(hack/build-versitygw.sh | tail -n1)
+  export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_BACKUP_STORE_IMAGE SEED_E2E=1
   seed::log "End-to-end tests (node image $SEED_NODE_IMAGE, agent image $SEED_AGENT_IMAGE)"
   local log rc
   log="$(seed::cache_dir)/e2e-last.log"

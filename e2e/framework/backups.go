@@ -11,7 +11,6 @@ import (
 
 	"github.com/seedhq/seed/manifests"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
-	"github.com/seedhq/seed/providers/docker"
 )
 
 // BackupsSpec is the spec section that enables backups to the Docker
@@ -20,11 +19,16 @@ const BackupsSpec = "  backup:\n    enabled: true\n"
 
 // RequireBackupImages fails (under CI=true) or skips the test unless the
 // images backups run are in the Docker engine: Velero's, which go to the
-// control plane, and the store's.
+// control plane, and the store's, which hack/test.sh names in
+// SEED_BACKUP_STORE_IMAGE.
 func RequireBackupImages(t testing.TB) {
 	t.Helper()
+	store := os.Getenv("SEED_BACKUP_STORE_IMAGE")
+	if store == "" {
+		store = "the backup store's (SEED_BACKUP_STORE_IMAGE is not set)"
+	}
 	var missing []string
-	for _, ref := range append(manifests.VeleroImages(), docker.BackupStoreImage) {
+	for _, ref := range append(manifests.VeleroImages(), store) {
 		if exec.Command("docker", "image", "inspect", ref).Run() != nil {
 			missing = append(missing, ref)
 		}
