@@ -34,10 +34,11 @@ func NewBackup(namespace, name, location string, labels map[string]string) *unst
 
 // NewRestore is a Restore of every namespace of backup that leaves alone
 // what exists (so a restore never overwrites what the cluster holds, its
-// agent's state included), Velero's own namespace (the agent installs it)
-// and Leases (who holds a lock is the present's business, not the
-// backup's). Objects labelled out of backups are skipped too, should a
-// backup hold one.
+// agent's state included), Velero's own namespace (the agent installs it),
+// and what belongs to the cluster that was backed up, not to the one
+// restored into: Leases (who holds a lock) and certificate signing
+// requests (its machines' credentials). Objects labelled out of backups
+// are skipped too, should a backup hold one.
 func NewRestore(namespace, name, backup, veleroNamespace string, labels map[string]string) *unstructured.Unstructured {
 	r := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "velero.io/v1",
@@ -47,7 +48,7 @@ func NewRestore(namespace, name, backup, veleroNamespace string, labels map[stri
 			"backupName":             backup,
 			"includedNamespaces":     []any{"*"},
 			"excludedNamespaces":     []any{veleroNamespace},
-			"excludedResources":      []any{"leases.coordination.k8s.io"},
+			"excludedResources":      []any{"leases.coordination.k8s.io", "certificatesigningrequests.certificates.k8s.io"},
 			"existingResourcePolicy": "none",
 			"labelSelector": map[string]any{"matchExpressions": []any{
 				map[string]any{"key": ExcludeLabel, "operator": "NotIn", "values": []any{"true"}},

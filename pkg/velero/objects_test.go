@@ -1,6 +1,7 @@
 package velero
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestLatestIsTheLastGoodBackupWhateverItsAge(t *testing.T) {
 }
 
 // The restore leaves out what labels keep out of backups, what exists,
-// Velero's namespace and Leases.
+// Velero's namespace, Leases and certificate signing requests.
 func TestNewRestoreOverwritesNothingAndSkipsSeedsOwnState(t *testing.T) {
 	r := NewRestore("velero", "b1-lifeboat", "b1", "velero", map[string]string{"seed.dev/taken-by": "seed-up"})
 	spec := r.Object["spec"].(map[string]any)
@@ -105,7 +106,7 @@ func TestNewRestoreOverwritesNothingAndSkipsSeedsOwnState(t *testing.T) {
 	if ex, _, _ := unstructured.NestedStringSlice(r.Object, "spec", "excludedNamespaces"); len(ex) != 1 || ex[0] != "velero" {
 		t.Errorf("excludedNamespaces %v", ex)
 	}
-	if ex, _, _ := unstructured.NestedStringSlice(r.Object, "spec", "excludedResources"); len(ex) != 1 || ex[0] != "leases.coordination.k8s.io" {
+	if ex, _, _ := unstructured.NestedStringSlice(r.Object, "spec", "excludedResources"); !slices.Equal(ex, []string{"leases.coordination.k8s.io", "certificatesigningrequests.certificates.k8s.io"}) {
 		t.Errorf("excludedResources %v", ex)
 	}
 	exprs, _, _ := unstructured.NestedSlice(r.Object, "spec", "labelSelector", "matchExpressions")

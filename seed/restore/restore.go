@@ -32,8 +32,8 @@ end. --from names the backup; "latest", the default, is the good backup that
 completed last, however old. Only a good backup is restored (Completed, no
 errors, every item). Objects that exist are left as they are, so restore
 into a cluster what it lost: a deleted namespace comes back whole. Velero's
-own namespace and Leases are not restored, and the agent's ledger, status
-and Lease are never in a backup. A restore that ends PartiallyFailed or
+own namespace, Leases and certificate signing requests are not restored, and
+the agent's ledger, status and Lease are never in a backup. A restore that ends PartiallyFailed or
 Failed is an error with Velero's reason. The restore is named
 <backup>-<UTC time>.`,
 		Args: cobra.NoArgs,
