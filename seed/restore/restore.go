@@ -33,9 +33,9 @@ completed last, however old. Only a good backup is restored (Completed, no
 errors, every item). Objects that exist are left as they are, so restore
 into a cluster what it lost: a deleted namespace comes back whole. Velero's
 own namespace, Leases and certificate signing requests are not restored, and
-the agent's ledger, status and Lease are never in a backup. A restore that ends PartiallyFailed or
-Failed is an error with Velero's reason. The restore is named
-<backup>-<UTC time>.`,
+the agent's ledger, status and Lease are never in a backup. A restore that
+ends PartiallyFailed or Failed is an error with Velero's reason. The
+restore is named <backup>-<UTC time>.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), streams, f) },
 	}
