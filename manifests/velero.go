@@ -37,8 +37,8 @@ type VeleroParams struct {
 	CredentialsSecret string
 	// ValidationFrequency is how often Velero checks the store (default 15s).
 	ValidationFrequency string
-	// SyncPeriod is how often Velero reads the store's backups into the
-	// cluster as Backup objects (default 10s).
+	// SyncPeriod is how long after its last read of the store's backups
+	// Velero reads them again (default 10s; Velero looks once a minute).
 	SyncPeriod string
 }
 

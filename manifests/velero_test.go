@@ -62,7 +62,8 @@ func TestVeleroRendersTheInstallSeedReliesOn(t *testing.T) {
 		t.Errorf("containers %v, init containers %v", containers, inits)
 	}
 	// A new cluster on an old store (the lifeboat) waits for the sync
-	// before it restores: upstream's minute would be most of that wait.
+	// before it restores: at 10s, each of Velero's once-a-minute looks
+	// syncs.
 	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
 	if !slices.Contains(args, "--backup-sync-period=10s") || !slices.Contains(args, "--store-validation-frequency=15s") {
 		t.Errorf("server args %v: want a 10s backup sync and a 15s store validation", args)
