@@ -22,8 +22,15 @@ if ! docker info >/dev/null 2>&1; then
   log="$(seed::cache_dir)/dockerd.log"
   seed::log "Starting dockerd (log: $log)"
   # No service manager on these machines: run the engine detached from this
-  # shell so it outlives the script.
-  nohup setsid dockerd >"$log" 2>&1 </dev/null &
+  # shell so it outlives the script, and without the caller's other open
+  # files: a daemon holding a caller's lock or pipe would keep it for good.
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec nohup setsid dockerd >"$log" 2>&1 </dev/null
+  ) &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
     sleep 0.5

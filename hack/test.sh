@@ -81,9 +81,9 @@ run_e2e() {
   # The upgrade test starts at the previous minor (seed-node:<version>).
   SEED_UPGRADE_FROM_IMAGE=$(hack/build-images.sh "$UPGRADE_FROM" | tail -n1)
   SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
-  # The backup drills (e2e/backup_test.go) run Velero on the control plane
-  # and the Docker provider's store: both images must be in the engine.
-  seed::log "Building Velero's images and the backup store's (cached)"
+  # Clusters with backups enabled: Velero's images go to their control
+  # planes, and seed up runs the store from its image, which the backup
+  # drills (e2e/backup_test.go) find in SEED_BACKUP_STORE_IMAGE.
   hack/build-velero.sh >/dev/null
   SEED_BACKUP_STORE_IMAGE=$(hack/build-versitygw.sh | tail -n1)
   export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_BACKUP_STORE_IMAGE SEED_E2E=1

@@ -71,6 +71,27 @@ func TestAgentManifests(t *testing.T) {
 			if !paths["/etc/kubernetes/pki"] {
 				t.Error("the control plane's certificates are not mounted: replacing the control plane needs them")
 			}
+			// The root filesystem is read-only, so an etcd snapshot waits in
+			// an emptyDir at /tmp, with a limit.
+			if ro, _, _ := unstructured.NestedBool(c, "securityContext", "readOnlyRootFilesystem"); !ro {
+				t.Error("the agent's root filesystem is writable")
+			}
+			scratch := map[string]string{}
+			for _, v := range volumes {
+				if limit, ok, _ := unstructured.NestedString(v.(map[string]any), "emptyDir", "sizeLimit"); ok {
+					scratch[v.(map[string]any)["name"].(string)] = limit
+				}
+			}
+			mounts, _, _ := unstructured.NestedSlice(c, "volumeMounts")
+			tmp := ""
+			for _, m := range mounts {
+				if m := m.(map[string]any); m["mountPath"] == "/tmp" {
+					tmp, _ = m["name"].(string)
+				}
+			}
+			if scratch[tmp] == "" {
+				t.Errorf("/tmp is mounted from %q, want an emptyDir with a sizeLimit (emptyDirs with limits: %v)", tmp, scratch)
+			}
 
 			doc, err := YAML(objs)
 			if err != nil {

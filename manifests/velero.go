@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
 )
 
 //go:embed velero/*.yaml velero/crds/*.yaml velero/crds/VERSION
@@ -45,7 +47,7 @@ type VeleroParams struct {
 // VeleroLocation is the BackupStorageLocation Seed installs, and
 // VeleroPrefix the folder of the bucket it keeps Velero's backups in.
 const (
-	VeleroLocation = "default"
+	VeleroLocation = v1alpha1.BackupStorageLocation
 	VeleroPrefix   = "velero"
 )
 

@@ -198,7 +198,8 @@ type Provider interface {
 	LoadImage(ctx context.Context, machine string, img ImageArchive) error
 	// EnsureBackupStore creates, or finds, the cluster's backup store,
 	// starts it if it is stopped, makes it reachable from the machines and
-	// reports it. The store and what it holds outlive the cluster:
+	// reports it. A caller that may not create it (the agent) does not
+	// start it either: a stopped store is an error saying so. The store and what it holds outlive the cluster:
 	// DestroyInfrastructure leaves them, and a cluster made again under
 	// the same name finds them. Only when Capabilities().KeepsBackupStore;
 	// otherwise it fails as Invalid. A caller that may not create it (the
@@ -217,7 +218,13 @@ type BackupStore struct {
 	Bucket string
 	// Region is the region to sign requests for.
 	Region string
-	// AccessKeyID and SecretAccessKey are the store's credentials.
+	// AccessKeyID and SecretAccessKey are the store's credentials. Both
+	// empty means the store takes the machines' own identity (on AWS, the
+	// control plane's instance role): callers sign through the AWS SDK's
+	// default chain. The agent still renders a credentials file for
+	// Velero, whose profile then holds no keys; the SDK resolves such a
+	// profile to the instance role through IMDS (checked with the
+	// aws-sdk-go-v2 config module velero-plugin-for-aws v1.14.3 builds with).
 	AccessKeyID     string
 	SecretAccessKey string
 }

@@ -139,15 +139,10 @@ func (i *Installer) Ensure(ctx context.Context, store Store) (Health, error) {
 			location = got
 		}
 	}
-	h := Health{Installed: true}
-	if location != nil {
-		h.LocationPhase, _, _ = unstructured.NestedString(location.Object, "status", "phase")
-		h.LocationMessage, _, _ = unstructured.NestedString(location.Object, "status", "message")
-		if s, _, _ := unstructured.NestedString(location.Object, "status", "lastValidationTime"); s != "" {
-			h.LocationValidated, _ = time.Parse(time.RFC3339, s)
-		}
+	if location == nil {
+		return Health{Installed: true}, nil
 	}
-	return h, nil
+	return locationHealth(location), nil
 }
 
 func (i *Installer) applyRendered(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
@@ -201,7 +196,13 @@ func established(crd *unstructured.Unstructured) bool {
 }
 
 // SharedCredentials renders keys as the AWS shared-credentials file the
-// AWS plugin reads.
+// AWS plugin reads. A store without keys (the AWS provider's, which pods
+// reach with the control plane's instance role) gets a default profile
+// that holds none: the plugin's SDK then takes the instance role through
+// IMDS, as openStore does.
 func SharedCredentials(accessKeyID, secretAccessKey string) []byte {
+	if accessKeyID == "" && secretAccessKey == "" {
+		return []byte("[default]\n")
+	}
 	return fmt.Appendf(nil, "[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n", accessKeyID, secretAccessKey)
 }

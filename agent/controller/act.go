@@ -86,10 +86,12 @@ func (r *Reconciler) act(ctx context.Context, ps *pass) {
 			r.opts.Logger.Info("Cancelling recorded operation", "machine", a.Machine, "reason", a.Reason)
 		}
 	}
+	r.recordBackupDecisions(ps)
 	if !r.saveLedger(ctx, ps) {
 		return
 	}
 
+	r.advanceBackups(ctx, ps)
 	r.advanceCreates(ctx, ps)
 	r.advanceDeletes(ctx, ps)
 	r.advanceReplacements(ctx, ps)

@@ -2,9 +2,12 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -29,6 +32,7 @@ func (r *Reconciler) ensureBackups(ctx context.Context, ps *pass) {
 	st := &v1alpha1.BackupStatus{}
 	r.status.Backup = st
 	unavailable := func(reason, msg string) {
+		ps.location.message = msg
 		r.status.SetCondition(v1alpha1.Condition{Type: v1alpha1.ConditionBackupLocationAvailable, Status: "False",
 			Reason: reason, Message: msg}, ps.now)
 	}
@@ -45,8 +49,9 @@ func (r *Reconciler) ensureBackups(ctx context.Context, ps *pass) {
 		return
 	}
 	st.Store = store.URL
+	ps.store = &store
 	inst := backup.Installer{Dynamic: r.opts.Dynamic, Core: r.opts.Client}
-	h, err := inst.Ensure(ctx, store)
+	h, err := r.veleroHealth(ctx, &inst, store, ps.now)
 	if err != nil {
 		err = fmt.Errorf("installing Velero: %w", err)
 		unavailable("VeleroNotInstalled", err.Error())
@@ -55,6 +60,7 @@ func (r *Reconciler) ensureBackups(ctx context.Context, ps *pass) {
 	}
 	st.Installed, st.Waiting = h.Installed, h.Waiting
 	st.LocationPhase, st.LocationMessage = h.LocationPhase, h.LocationMessage
+	ps.location.phase = h.LocationPhase
 	if !h.LocationValidated.IsZero() {
 		t := h.LocationValidated
 		st.LocationValidatedAt = &t
@@ -77,6 +83,32 @@ func (r *Reconciler) ensureBackups(ctx context.Context, ps *pass) {
 		unavailable(backup.ReasonLocationUnavailable, msg)
 		r.blocked(ps.specCM, "backup/location", backup.ReasonLocationUnavailable, msg)
 	}
+}
+
+// veleroReapply is how often the whole install is applied again while
+// nothing about it changed, to put back hand edits: every pass would cost
+// some twenty requests, with CRDs of hundreds of kilobytes.
+const veleroReapply = 5 * time.Minute
+
+// veleroHealth applies Velero's install when it is not known to be in
+// place for this store, or was last applied veleroReapply ago; otherwise
+// it only reads the location, one request.
+func (r *Reconciler) veleroHealth(ctx context.Context, inst *backup.Installer, store backup.Store, now time.Time) (backup.Health, error) {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s", store.URL, store.Bucket, store.Region, store.Credentials))
+	key := hex.EncodeToString(sum[:])
+	if r.veleroApplied.key == key && now.Sub(r.veleroApplied.at) < veleroReapply {
+		h, err := inst.Location(ctx)
+		if err == nil {
+			return h, nil
+		}
+		// Gone or unreadable: apply it all again.
+	}
+	r.veleroApplied.key = ""
+	h, err := inst.Ensure(ctx, store)
+	if err == nil && h.Installed {
+		r.veleroApplied.key, r.veleroApplied.at = key, now
+	}
+	return h, err
 }
 
 // backupStore is where Velero writes: the store the spec names, with the

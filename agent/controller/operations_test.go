@@ -25,11 +25,11 @@ import (
 // records an operation of type op at step: after the write, before the step
 // is taken. It returns once that agent has stopped; killed reports whether
 // the moment came.
-func (h *harness) runKilledAt(identity string, op plan.OperationType, step plan.Step, during func()) (killed bool) {
+func (h *harness) runKilledAt(identity string, op plan.OperationType, step plan.Step, during func(), mutate ...func(*Options)) (killed bool) {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := h.newReconciler(identity)
+	r := h.newReconciler(identity, mutate...)
 	var hit atomic.Bool
 	r.stepRecorded = func(_ context.Context, rec []recordedStep) {
 		if slices.ContainsFunc(rec, func(s recordedStep) bool { return s.Op == op && s.Step == step }) && !hit.Swap(true) {

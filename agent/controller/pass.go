@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/seedhq/seed/agent/backup"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/plan"
 	"github.com/seedhq/seed/providers"
@@ -22,6 +23,14 @@ type pass struct {
 	machines []providers.Machine
 	nodes    []*corev1.Node
 	led      *ledger
+	// location is Velero's storage location as ensureBackups found it, and
+	// store the store it points at (nil when unknown); backups are the
+	// recorded backups as judged, and veleroGood the gates whose Velero
+	// backup is good, for the executor's next step.
+	location   struct{ phase, message string }
+	store      *backup.Store
+	backups    plan.BackupInput
+	veleroGood map[string]bool
 
 	// plan
 	plan plan.Plan
@@ -50,7 +59,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (time.Duration, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
-	ps := &pass{now: r.opts.Clock.Now()}
+	ps := &pass{now: r.opts.Clock.Now(), veleroGood: map[string]bool{}}
 	r.status.Agent, r.status.LastError = r.opts.Identity, ""
 	if err := r.observe(ctx, ps); err != nil {
 		r.status.LastError = err.Error()
@@ -63,9 +72,12 @@ func (r *Reconciler) Reconcile(ctx context.Context) (time.Duration, error) {
 		// Nothing valid to act on yet: report and wait for a fix.
 		return r.opts.Resync, r.report(ctx, ps)
 	}
-	r.planPhase(ps)
-	r.act(ctx, ps)
+	// Before planning: a change gated on a backup is planned from what
+	// Velero's location and backups are now.
 	r.ensureBackups(ctx, ps)
+	r.planPhase(ctx, ps)
+	r.act(ctx, ps)
+	r.reportGate(ps)
 	if err := r.report(ctx, ps); err != nil {
 		ps.errs = append(ps.errs, err)
 	}
@@ -85,7 +97,8 @@ func (r *Reconciler) Reconcile(ctx context.Context) (time.Duration, error) {
 
 // planPhase asks the pure planner what to do with what was observed,
 // recorded operations included.
-func (r *Reconciler) planPhase(ps *pass) {
+func (r *Reconciler) planPhase(ctx context.Context, ps *pass) {
+	backups := r.observeBackups(ctx, ps)
 	ps.plan = plan.Compute(plan.Input{
 		Cluster:           ps.spec,
 		Machines:          ps.machines,
@@ -94,6 +107,7 @@ func (r *Reconciler) planPhase(ps *pass) {
 		Now:               ps.now,
 		OrphanGracePeriod: r.opts.OrphanGracePeriod,
 		Operations:        ps.led.operations(),
+		Backups:           backups,
 	})
 	r.recordPlan(ps.specCM, ps.plan, ps.now)
 }

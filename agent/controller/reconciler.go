@@ -8,6 +8,8 @@ import (
 	"io"
 	"maps"
 	"math/big"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +31,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"github.com/seedhq/seed/agent/backup"
 	"github.com/seedhq/seed/agent/drain"
 	"github.com/seedhq/seed/agent/etcd"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
@@ -84,6 +87,9 @@ type Options struct {
 	// replacements (default: etcd's gateway with the client certificate in
 	// EtcdPKIDir).
 	Etcd EtcdMembers
+	// EtcdSnapshots takes the etcd snapshot stored with every backup taken
+	// for a risky change (required while spec.backup.enabled).
+	EtcdSnapshots EtcdSnapshotter
 	// EtcdPKIDir holds the etcd CA and a client certificate
 	// (default /etc/kubernetes/pki/etcd, mounted from the node).
 	EtcdPKIDir string
@@ -139,6 +145,12 @@ type Reconciler struct {
 	// apiServerStopped is when this agent saw the old control plane's API
 	// server stopped, during a handover.
 	apiServerStopped time.Time
+	// veleroApplied is the store Velero's install was last applied for
+	// (a digest) and when (see veleroHealth).
+	veleroApplied struct {
+		key string
+		at  time.Time
+	}
 	// failures are the last failure of each machine, by name, shown in
 	// status until the machine's next step succeeds.
 	failures map[string]string
@@ -184,13 +196,28 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.EtcdPKIDir == "" {
 		opts.EtcdPKIDir = "/etc/kubernetes/pki/etcd"
 	}
-	if opts.Etcd == nil {
+	if opts.Etcd == nil || opts.EtcdSnapshots == nil {
 		c, err := etcd.NewTLSClient(opts.EtcdPKIDir)
-		if err != nil {
-			opts.Etcd = noEtcd{fmt.Errorf("the agent cannot reach etcd, which replacing the control plane needs: %w "+
-				"(the agent's pod mounts the node's /etc/kubernetes/pki read-only)", err)}
-		} else {
-			opts.Etcd = c
+		switch {
+		case err != nil:
+			err = fmt.Errorf("the agent cannot reach etcd, which replacing the control plane and backing it up need: %w "+
+				"(the agent's pod mounts the node's /etc/kubernetes/pki read-only)", err)
+			if opts.Etcd == nil {
+				opts.Etcd = noEtcd{err}
+			}
+			if opts.EtcdSnapshots == nil {
+				opts.EtcdSnapshots = noSnapshots{err}
+			}
+		default:
+			if opts.Etcd == nil {
+				opts.Etcd = c
+			}
+			if opts.EtcdSnapshots == nil {
+				// The control plane's PKI is the etcd directory's parent;
+				// the snapshot waits in the pod's /tmp on its way out.
+				opts.EtcdSnapshots = etcdSnapshotter{backup.Snapshotter{Etcd: c, PKIDir: filepath.Dir(opts.EtcdPKIDir),
+					TempDir: os.TempDir(), Now: opts.Clock.Now}}
+			}
 		}
 	}
 	r := &Reconciler{

@@ -1,9 +1,9 @@
-// Package etcd is the agent's etcd client for the few membership calls a
-// control-plane replacement needs: list members, remove one, move the
-// leadership, read a member's status. It speaks etcd's JSON gateway (the
-// gRPC API over HTTP, served on every client port and on by default in
-// etcd 3.5 and 3.6) with the standard library alone, so the agent carries
-// no gRPC stack for four calls.
+// Package etcd is the agent's etcd client for the few calls a
+// control-plane replacement and a backup need: list members, remove one,
+// move the leadership, read a member's status, take a snapshot. It speaks
+// etcd's JSON gateway (the gRPC API over HTTP, served on every client port
+// and on by default in etcd 3.5 and 3.6) with the standard library alone,
+// so the agent carries no gRPC stack for five calls.
 package etcd
 
 import (

@@ -124,12 +124,20 @@ func PlanSpec(ctx context.Context, o PlanOptions) (*Preview, error) {
 		return nil, fmt.Errorf("listing machines: %w", err)
 	}
 	var ops []plan.Operation
+	var backups plan.BackupInput
 	led, err := core.GetConfigMap(ctx, v1alpha1.DefaultNamespace, v1alpha1.LedgerConfigMap)
 	switch {
 	case err == nil:
-		ops = ledger.Operations(ledger.Decode(led.Data))
+		entries := ledger.Decode(led.Data)
+		ops = ledger.Operations(entries)
+		backups.Records = ledger.Backups(entries)
 	case !apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("reading the ledger %s/%s: %w", v1alpha1.DefaultNamespace, v1alpha1.LedgerConfigMap, err)
+	}
+	if c.Spec.Backup.Enabled {
+		if err := judgedAsTheAgentLastDid(ctx, core, &backups); err != nil {
+			return nil, err
+		}
 	}
 	self, err := agentMachine(ctx, core)
 	if err != nil {
@@ -147,8 +155,48 @@ func PlanSpec(ctx context.Context, o PlanOptions) (*Preview, error) {
 		Now:               now,
 		OrphanGracePeriod: defaultOrphanGracePeriod,
 		Operations:        ops,
+		Backups:           backups,
 	})
 	return newPreview(c.Metadata.Name, running, pl), nil
+}
+
+// judgedAsTheAgentLastDid fills in the backups' side of the plan from the
+// agent's last status: whether its storage location was Available, and
+// its verdict on each recorded backup. Judging Velero's objects is the
+// agent's (agent/backup), which the seed does not carry; a record the
+// agent has not reported yet waits.
+func judgedAsTheAgentLastDid(ctx context.Context, core *kube.Core, in *plan.BackupInput) error {
+	cm, err := core.GetConfigMap(ctx, v1alpha1.DefaultNamespace, v1alpha1.StatusConfigMap)
+	if apierrors.IsNotFound(err) {
+		in.LocationMessage = "the agent has not reported on its backup store yet"
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the agent's status: %w", err)
+	}
+	var st v1alpha1.ClusterStatus
+	if err := yaml.Unmarshal([]byte(cm.Data[v1alpha1.StatusKey]), &st); err != nil {
+		return fmt.Errorf("decoding the agent's status: %w", err)
+	}
+	if c := st.Condition(v1alpha1.ConditionBackupLocationAvailable); c != nil {
+		in.LocationAvailable, in.LocationMessage = c.Status == "True", c.Message
+	} else {
+		in.LocationMessage = "the agent has not reported on its backup store yet"
+	}
+	var judged []v1alpha1.BackupForChange
+	if st.Backup != nil {
+		judged = st.Backup.Changes
+	}
+	for i := range in.Records {
+		rec := &in.Records[i]
+		rec.Verdict = plan.BackupVerdict{Reason: "NotYetJudged", Message: "the agent has not judged backup " + rec.Name + " yet"}
+		for _, j := range judged {
+			if j.Change == rec.Gate && j.Backup == rec.Name {
+				rec.Verdict = plan.BackupVerdict{Good: j.Good, Final: j.Final, Reason: j.Reason, Message: j.Message}
+			}
+		}
+	}
+	return nil
 }
 
 func newPreview(cluster, running string, pl plan.Plan) *Preview {

@@ -39,7 +39,21 @@ type Entry struct {
 	StepStartedAt *time.Time `json:"stepStartedAt,omitempty"`
 	// Waiting says what the current step waits for, when it waits.
 	Waiting string `json:"waiting,omitempty"`
+
+	// Gate, Backup and Admitted are a backup operation's (plan.OpBackup):
+	// the change it is taken for, the Velero Backup's name (recorded
+	// before it is created), and whether the change went ahead on it.
+	Gate     string `json:"gate,omitempty"`
+	Backup   string `json:"backup,omitempty"`
+	Admitted bool   `json:"admitted,omitempty"`
 }
+
+// BackupEntryPrefix starts the names of backup entries: "backup." and the
+// gate. A machine's name never holds a dot.
+const BackupEntryPrefix = "backup."
+
+// BackupEntryName is the ledger name of the backup for change gate.
+func BackupEntryName(gate string) string { return BackupEntryPrefix + gate }
 
 // NextStep returns the next step, also for entries written before steps
 // were recorded: a creation's only step, a deletion's first.
@@ -51,6 +65,8 @@ func (e *Entry) NextStep() plan.Step {
 		return plan.StepCreate
 	case e.Op == plan.OpReplaceControlPlane:
 		return plan.StepPrepare
+	case e.Op == plan.OpBackup:
+		return plan.StepCreateBackup
 	default:
 		return plan.StepDrain
 	}
@@ -87,16 +103,32 @@ func Decode(data map[string]string) map[string]*Entry {
 	return entries
 }
 
-// Operations lists entries for the planner, by machine name.
+// Operations lists the machines' entries for the planner, by machine
+// name; backups are Backups'.
 func Operations(entries map[string]*Entry) []plan.Operation {
 	names := make([]string, 0, len(entries))
-	for name := range entries {
-		names = append(names, name)
+	for name, e := range entries {
+		if e.Op != plan.OpBackup {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
-	out := make([]plan.Operation, 0, len(entries))
+	out := make([]plan.Operation, 0, len(names))
 	for _, name := range names {
 		out = append(out, entries[name].Operation(name))
 	}
+	return out
+}
+
+// Backups lists the backup entries as the planner reads them, by gate,
+// with no verdict: judging them is the caller's.
+func Backups(entries map[string]*Entry) []plan.BackupRecord {
+	var out []plan.BackupRecord
+	for _, e := range entries {
+		if e.Op == plan.OpBackup {
+			out = append(out, plan.BackupRecord{Gate: e.Gate, Name: e.Backup, RecordedAt: e.RecordedAt, Admitted: e.Admitted})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Gate < out[j].Gate })
 	return out
 }

@@ -116,6 +116,35 @@
 // true when no action but Blocked is planned, nothing is recorded, and every
 // pool has its desired machines, all Ready and updated.
 //
+// # Backups before risky changes
+//
+// While spec.backup.enabled, three changes are gated on a backup taken for
+// them: a Kubernetes version change (GateUpgrade: the control plane's
+// replacement and every worker pool's roll to that version, one backup for
+// all; not gated when spec.backup.beforeUpgrade is false), the replacement
+// of a control-plane machine for another reason (GateReplaceControlPlane),
+// and the deletion of a pool removed from the spec (GateRemovePool).
+// Input.Backups holds the executor's records, one per change, each with
+// its verdict. A change goes ahead when its backup is Good, or once it has
+// gone ahead on one (Admitted: the executor marks the record when it
+// carries out an action whose Gate is the change), so a long rollout never
+// stops halfway because its backup grew old. Otherwise it waits, as a
+// Blocked action saying for what:
+//
+//   - a recorded backup that is neither Good nor Final: wait for it;
+//   - no backup can be taken (the location is not Available): wait, and
+//     take none, since Velero fails it at once;
+//   - none recorded, or the last one Final (failed, partial, stale,
+//     deleted): TakeBackup, but not sooner than BackupRetryInterval after
+//     the last one was recorded.
+//
+// While waiting, nothing else stops: a worker pool whose upgrade waits
+// stays at the oldest version its machines run (it does not roll, and
+// heals and scales at that version), and a removed pool's machines stay.
+// A record whose change is neither waiting nor under way (done, or taken
+// out of the spec) yields ForgetBackup; the backup itself stays in the
+// store.
+//
 // # Creations in flight
 //
 // At most MaxCreationsInFlight creations are recorded and unfinished at
@@ -126,7 +155,8 @@
 //
 // # Action order
 //
-// Decisions on recorded operations (Cancel, GiveUp, SkipDrain) come first,
+// Decisions on recorded operations (Cancel, GiveUp, SkipDrain, and the
+// backups' TakeBackup and ForgetBackup) come first,
 // then Creates, then Deletes, then DeleteNodes, then Blocked; within a type,
 // by pool name, and within a pool in the order the planner chose them
 // (victim order for deletes). Creates lead Deletes so that an executor which

@@ -44,7 +44,13 @@ type poolState struct {
 	// gatedAt, when set, is the oldest control-plane version, older than
 	// version: the pool does not roll to version yet, and creates machines
 	// at gatedAt.
-	gatedAt  string
+	gatedAt string
+	// backupHeld: gatedAt holds the pool back for its backup, not for the
+	// control plane.
+	backupHeld bool
+	// gate is the version change the pool's actions carry out, once its
+	// backup let it go ahead (see gatePoolUpgrade).
+	gate     string
 	machines []*machineState
 }
 
@@ -61,12 +67,49 @@ func (p *planner) observe(ms *machineState, m *providers.Machine, n *Node, ps *p
 			version = n.KubeletVersion
 		}
 		ms.version = version
-		switch {
-		case ps.gatedAt == "" && differs(version, ps.version):
-			ms.outdated = fmt.Sprintf("Kubernetes %s, pool %s wants %s", version, ps.name, ps.version)
-		case differs(m.MachineType, ps.machineType):
-			ms.outdated = fmt.Sprintf("machine type %s, pool %s wants %s", m.MachineType, ps.name, ps.machineType)
+		ms.outdated = ps.outdatedReason(ms)
+	}
+}
+
+// outdatedReason says how machine ms differs from its pool, or "".
+func (ps *poolState) outdatedReason(ms *machineState) string {
+	switch {
+	case ps.gatedAt == "" && differs(ms.version, ps.version):
+		return fmt.Sprintf("Kubernetes %s, pool %s wants %s", ms.version, ps.name, ps.version)
+	case differs(ms.m.MachineType, ps.machineType):
+		return fmt.Sprintf("machine type %s, pool %s wants %s", ms.m.MachineType, ps.name, ps.machineType)
+	}
+	return ""
+}
+
+// gatePoolUpgrade applies the backup gate to a worker pool whose machines
+// run another version than it wants. Held back by the control plane, the
+// pool waits anyway, but its change stays under way. Held back by the
+// gate, it stays at the oldest version its machines run, as if held back
+// by the control plane: it does not roll, and creates machines at that
+// version.
+func (p *planner) gatePoolUpgrade(ps *poolState) {
+	oldest := ""
+	for _, ms := range ps.machines {
+		if differs(ms.version, ps.version) && (oldest == "" || newer(oldest, ms.version)) {
+			oldest = ms.version
 		}
+	}
+	if oldest == "" {
+		return // no version change
+	}
+	key := GateUpgrade(ps.version)
+	if ps.gatedAt != "" {
+		p.wanted[key] = true
+		return
+	}
+	if p.gate(key, ps.name, "", fmt.Sprintf("the upgrade of pool %s to Kubernetes %s", ps.name, ps.version)) {
+		ps.gate = key
+		return
+	}
+	ps.gatedAt, ps.backupHeld = oldest, true
+	for _, ms := range ps.machines {
+		ms.outdated = ps.outdatedReason(ms)
 	}
 }
 

@@ -23,6 +23,11 @@ const (
 	// version, the agent moves to it, and the old one (Operation.Replaces)
 	// leaves etcd and goes. Its steps, in order, are ReplaceSteps.
 	OpReplaceControlPlane OperationType = "replace-control-plane"
+	// OpBackup: a backup for a risky change (BackupRecord), from its name
+	// recorded to its etcd snapshot stored; its steps, in order, are
+	// BackupSteps. It is no machine's: the planner reads it as a
+	// BackupRecord, never as an Operation.
+	OpBackup OperationType = "backup"
 )
 
 // Step is where an operation stands: the step it will take next.
@@ -69,6 +74,23 @@ const (
 	// one carries on, and a later pass tries again.
 	StepRollBack Step = "roll-back"
 )
+
+// The steps of OpBackup.
+const (
+	// StepCreateBackup: ask Velero for the backup, under the recorded name.
+	StepCreateBackup Step = "create-backup"
+	// StepWaitBackup: wait until Velero's backup is judged good.
+	StepWaitBackup Step = "wait-backup"
+	// StepEtcdSnapshot: take the etcd snapshot and store it beside the
+	// backup, with the control plane's certificates.
+	StepEtcdSnapshot Step = "etcd-snapshot"
+	// StepBackupDone: both are stored; the record stays until the change
+	// it was taken for is done.
+	StepBackupDone Step = "done"
+)
+
+// BackupSteps are OpBackup's steps in the order taken.
+var BackupSteps = []Step{StepCreateBackup, StepWaitBackup, StepEtcdSnapshot, StepBackupDone}
 
 // ReplaceSteps are OpReplaceControlPlane's steps in the order taken.
 var ReplaceSteps = []Step{StepPrepare, StepJoin, StepWaitReady, StepDrainOld, StepHandover,

@@ -50,6 +50,9 @@ type Input struct {
 	OrphanGracePeriod time.Duration
 	// Operations are the executor's recorded, unfinished work (its ledger).
 	Operations []Operation
+	// Backups are the backups recorded for risky changes and whether one
+	// can be taken now; read only while spec.backup.enabled.
+	Backups BackupInput
 }
 
 // ActionType is what an Action asks the executor to do.
@@ -78,6 +81,14 @@ const (
 	// one made from Action.Create (the executor names it), as an
 	// OpReplaceControlPlane.
 	ReplaceControlPlane ActionType = "ReplaceControlPlane"
+	// TakeBackup takes a backup for the risky change Action.Gate: the
+	// executor records its name, then asks Velero for it and takes the
+	// etcd snapshot that goes with it.
+	TakeBackup ActionType = "TakeBackup"
+	// ForgetBackup drops the record of backup Action.Machine, taken for
+	// change Action.Gate, which is done or withdrawn. The backup stays in
+	// the store.
+	ForgetBackup ActionType = "ForgetBackup"
 )
 
 // Action is one step of a plan.
@@ -92,6 +103,10 @@ type Action struct {
 	Create *providers.MachineSpec
 	// Reason says why, for logs and status.
 	Reason string
+	// Gate is the risky change (a Gate key) that the action carries out,
+	// or that a TakeBackup or ForgetBackup is about; empty when backups
+	// gate nothing the action does.
+	Gate string
 }
 
 // PoolStatus counts a pool's machines, not counting those being deleted.
@@ -208,6 +223,11 @@ type planner struct {
 	deleting map[string]bool
 	// replacing is the recorded control-plane replacement, if any.
 	replacing *Operation
+	// records are the recorded backups by gate; wanted holds the gates of
+	// changes under way or waiting; taking and forgotten, the gates this
+	// plan takes a backup for or forgets.
+	records                   map[string]BackupRecord
+	wanted, taking, forgotten map[string]bool
 }
 
 // Compute decides what to do. It is pure: no I/O, no clock, no randomness.
@@ -217,7 +237,15 @@ func Compute(in Input) Plan {
 	if err != nil {
 		return Plan{Actions: []Action{{Type: Blocked, Reason: "no action taken: " + err.Error()}}}
 	}
-	p := &planner{in: in, cfg: cfg}
+	p := &planner{in: in, cfg: cfg, records: map[string]BackupRecord{},
+		wanted: map[string]bool{}, taking: map[string]bool{}, forgotten: map[string]bool{}}
+	recs := slices.Clone(in.Backups.Records)
+	slices.SortFunc(recs, func(a, b BackupRecord) int { return cmp.Or(cmp.Compare(a.Gate, b.Gate), cmp.Compare(a.Name, b.Name)) })
+	for _, rec := range recs {
+		if _, dup := p.records[rec.Gate]; !dup {
+			p.records[rec.Gate] = rec
+		}
+	}
 	machines := p.planOperations(in.Machines)
 
 	nodes := make(map[string]*Node, len(in.Nodes))
@@ -319,6 +347,14 @@ func Compute(in Input) Plan {
 	}
 	slices.SortFunc(removedPools, func(a, b *poolState) int { return cmp.Compare(a.name, b.name) })
 
+	// A worker pool's own version change waits for its backup like the
+	// control plane's: until the backup admits it, the pool stays at the
+	// version its machines run.
+	for _, ps := range pools {
+		ps.sortByName()
+		p.gatePoolUpgrade(ps)
+	}
+
 	plan := Plan{Pools: make([]PoolStatus, 0, 1+len(pools)+len(removedPools))}
 	plan.Pools = append(plan.Pools, cp.status(1))
 	for _, ps := range pools {
@@ -344,13 +380,18 @@ func Compute(in Input) Plan {
 	p.actions = append(p.actions, specProblems...)
 	p.planControlPlane(cp)
 	for _, ps := range pools {
+		from := len(p.actions)
 		p.planPool(ps)
+		if ps.gate != "" {
+			p.tagGate(from, ps.gate)
+		}
 	}
 	for _, ps := range removedPools {
 		p.planRemovedPool(ps)
 	}
 	p.planOrphans(orphans)
 	p.planStaleNodes(stale)
+	p.forgetBackups()
 
 	slices.SortStableFunc(p.actions, func(a, b Action) int {
 		return cmp.Or(cmp.Compare(rank(a.Type), rank(b.Type)), cmp.Compare(a.Pool, b.Pool))
@@ -425,7 +466,7 @@ func converged(p Plan, operations int) bool {
 // settles what the rest counts), then capacity before removal.
 func rank(t ActionType) int {
 	switch t {
-	case Cancel, GiveUp, SkipDrain:
+	case Cancel, GiveUp, SkipDrain, ForgetBackup, TakeBackup:
 		return 0
 	case ReplaceControlPlane, Create:
 		return 1
@@ -493,8 +534,15 @@ func (p *planner) planControlPlane(cp *poolState) {
 		}
 		p.block(cp.name, ms.m.Name, fmt.Sprintf("control-plane machine %s: %s; not remediated: %s", ms.m.Name, ms.unhealthy, why))
 	}
-	if p.replacing != nil {
-		return // the recorded replacement carries on
+	if r := p.replacing; r != nil {
+		// The recorded replacement carries on, and so does the change its
+		// backup admitted.
+		if differs(r.ReplacesVersion, r.Spec.KubernetesVersion) {
+			p.wanted[GateUpgrade(r.Spec.KubernetesVersion)] = true
+		} else {
+			p.wanted[GateReplaceControlPlane(r.Replaces)] = true
+		}
+		return
 	}
 	var outdated []*machineState
 	for _, ms := range cp.machines {
@@ -507,6 +555,11 @@ func (p *planner) planControlPlane(cp *poolState) {
 	}
 	ms := outdated[0]
 	what := "control-plane machine " + ms.m.Name + " is outdated (" + ms.outdated + ")"
+	key := GateReplaceControlPlane(ms.m.Name)
+	if differs(ms.version, cp.version) {
+		key = GateUpgrade(cp.version)
+	}
+	p.wanted[key] = true
 	switch {
 	case len(cp.machines) != 1:
 		p.block(cp.name, ms.m.Name, fmt.Sprintf("%s; not replaced: the control plane has %d machines and no replacement is recorded; "+
@@ -515,8 +568,9 @@ func (p *planner) planControlPlane(cp *poolState) {
 		p.block(cp.name, ms.m.Name, what+"; not replaced until its node is Ready")
 	case len(p.in.Operations) > 0:
 		p.block(cp.name, ms.m.Name, fmt.Sprintf("%s; replaced once the %d recorded operations are done", what, len(p.in.Operations)))
+	case !p.gate(key, cp.name, ms.m.Name, "the replacement of control-plane machine "+ms.m.Name+" ("+ms.outdated+")"):
 	default:
-		p.actions = append(p.actions, Action{Type: ReplaceControlPlane, Pool: cp.name, Machine: ms.m.Name,
+		p.actions = append(p.actions, Action{Type: ReplaceControlPlane, Pool: cp.name, Machine: ms.m.Name, Gate: key,
 			Reason: what + "; surge replacement: a new control plane joins, then this one leaves",
 			Create: &providers.MachineSpec{Pool: cp.name, Role: providers.RoleControlPlane,
 				MachineType: cp.machineType, KubernetesVersion: cp.version}})
@@ -525,10 +579,19 @@ func (p *planner) planControlPlane(cp *poolState) {
 
 func (p *planner) planRemovedPool(ps *poolState) {
 	ms := slices.Clone(ps.machines)
+	if len(ms) == 0 {
+		return
+	}
+	key := GateRemovePool(ps.name)
+	if !p.gate(key, ps.name, "", fmt.Sprintf("the removal of pool %s (%d machines)", ps.name, len(ms))) {
+		return
+	}
+	from := len(p.actions)
 	slices.SortFunc(ms, newestFirst)
 	for _, m := range ms {
 		p.deleteOrBlock(m, ps.name, "pool "+ps.name+" was removed from the spec")
 	}
+	p.tagGate(from, key)
 }
 
 func (p *planner) planOrphans(orphans []*machineState) {

@@ -131,6 +131,7 @@ type testCase struct {
 	self     string
 	grace    time.Duration
 	ops      []Operation
+	backups  BackupInput
 	// want is every action, briefly, in order.
 	want []string
 	// reasons must each appear in some line of the plan's Summary.
@@ -142,7 +143,7 @@ type testCase struct {
 func (tc testCase) run(t *testing.T) Plan {
 	t.Helper()
 	in := Input{Cluster: tc.cluster, Machines: tc.machines, Nodes: tc.nodes, Self: tc.self, Now: now,
-		OrphanGracePeriod: tc.grace, Operations: tc.ops}
+		OrphanGracePeriod: tc.grace, Operations: tc.ops, Backups: tc.backups}
 	got := Compute(in)
 	if !slices.Equal(briefs(got), tc.want) {
 		t.Errorf("actions:\n got %q\nwant %q\nsummary:\n  %s", briefs(got), tc.want, strings.Join(got.Summary(), "\n  "))
@@ -168,6 +169,8 @@ func (tc testCase) run(t *testing.T) Plan {
 	// The same input in another order gives the same plan.
 	rev := in
 	rev.Machines, rev.Nodes, rev.Operations = slices.Clone(in.Machines), slices.Clone(in.Nodes), slices.Clone(in.Operations)
+	rev.Backups.Records = slices.Clone(in.Backups.Records)
+	slices.Reverse(rev.Backups.Records)
 	slices.Reverse(rev.Machines)
 	slices.Reverse(rev.Nodes)
 	slices.Reverse(rev.Operations)

@@ -41,7 +41,7 @@ func (p *planner) planPool(ps *poolState) {
 			outdated = append(outdated, ms)
 		}
 	}
-	if ps.gatedAt != "" {
+	if ps.gatedAt != "" && !ps.backupHeld {
 		for _, ms := range keep {
 			if differs(ms.version, ps.version) {
 				p.block(ps.name, "", fmt.Sprintf("pool %s: Kubernetes %s waits for the control plane, whose oldest machine runs %s; kubelets are never newer than the API server",

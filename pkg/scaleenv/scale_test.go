@@ -1,6 +1,7 @@
 package scaleenv
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -125,15 +126,15 @@ func waitConverged(t *testing.T, env *Env, agent *Agent, pools []Pool, what stri
 		last = o
 		why := o.Converged(pools)
 		if ready, want, err := env.WorkloadReady(ctx, "app"); err != nil || ready != want {
-			why += "; workload not ready"
+			why += fmt.Sprintf("; workload %d of %d ready (%v)", ready, want, err)
 		}
 		return why == "", why
-	})
+	}, func() string { return env.Diagnose(ctx, "app") })
 	t.Logf("Converged: %s (%s)", what, time.Since(start).Round(time.Second))
 	return last
 }
 
-func waitFor(t *testing.T, agent *Agent, what string, interval time.Duration, cond func() (bool, string)) {
+func waitFor(t *testing.T, agent *Agent, what string, interval time.Duration, cond func() (bool, string), diagnose ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(convergeTimeout)
 	why := ""
@@ -146,7 +147,11 @@ func waitFor(t *testing.T, agent *Agent, what string, interval time.Duration, co
 			t.Fatalf("waiting for %s: the agent exited: %v", what, err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: not there after %s: %s\nagent's last lines:\n%s", what, convergeTimeout, why, agent.LogTail(30))
+			var diag string
+			for _, d := range diagnose {
+				diag += d()
+			}
+			t.Fatalf("waiting for %s: not there after %s: %s\nagent's last lines:\n%s\n%s", what, convergeTimeout, why, agent.LogTail(30), diag)
 		}
 		select {
 		case <-t.Context().Done():

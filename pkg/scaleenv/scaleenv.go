@@ -66,10 +66,13 @@ type Env struct {
 	// to look at (and to make the control plane); the agent builds its own.
 	Provider providers.Provider
 
-	t        testing.TB
-	agentBin string
-	kwokBin  string
-	version  string
+	t testing.TB
+	// components are the scheduler, the controller-manager and kwok, for
+	// Diagnose.
+	components map[string]*testenv.Process
+	agentBin   string
+	kwokBin    string
+	version    string
 }
 
 // Start runs the control plane and kwok, installs the agent's manifests
@@ -96,7 +99,8 @@ func Start(ctx context.Context, t testing.TB, opts Options) *Env {
 	testenv.RequireBinaries(t, err)
 
 	e := &Env{Env: testenv.Start(ctx, t), Namespace: v1alpha1.DefaultNamespace, ClusterName: opts.ClusterName,
-		Self: opts.ClusterName + "-control-plane-1", t: t, kwokBin: kwokBin, version: opts.KubernetesVersion}
+		Self: opts.ClusterName + "-control-plane-1", t: t, kwokBin: kwokBin, version: opts.KubernetesVersion,
+		components: map[string]*testenv.Process{}}
 	e.agentBin = filepath.Join(e.Dir(), "agent")
 	build := exec.CommandContext(ctx, "go", "build", "-o", e.agentBin, "github.com/seedhq/seed/agent")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -131,15 +135,16 @@ func (e *Env) startControllers(t testing.TB, scheduler, kcm string, lease time.D
 		t.Fatal(err)
 	}
 	kc := e.KubeconfigPath
-	if _, err := e.StartProcess("kube-scheduler", scheduler,
+	var err2 error
+	if e.components["kube-scheduler"], err2 = e.StartProcess("kube-scheduler", scheduler,
 		"--kubeconfig="+kc, "--authentication-kubeconfig="+kc, "--authorization-kubeconfig="+kc, "--authentication-skip-lookup",
 		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(ports[0]),
 		// The default 50 QPS would pace the binds of a thousand pods.
 		"--kube-api-qps=500", "--kube-api-burst=1000",
-	); err != nil {
-		t.Fatal(err)
+	); err2 != nil {
+		t.Fatal(err2)
 	}
-	if _, err := e.StartProcess("kube-controller-manager", kcm,
+	if e.components["kube-controller-manager"], err2 = e.StartProcess("kube-controller-manager", kcm,
 		"--kubeconfig="+kc, "--authentication-kubeconfig="+kc, "--authorization-kubeconfig="+kc, "--authentication-skip-lookup",
 		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(ports[1]),
 		// The serviceaccount-token controller needs a key and nothing here
@@ -147,8 +152,8 @@ func (e *Env) startControllers(t testing.TB, scheduler, kcm string, lease time.D
 		"--controllers=*,-serviceaccount-token",
 		"--kube-api-qps=500", "--kube-api-burst=1000",
 		"--node-monitor-grace-period="+(lease+10*time.Second).String(),
-	); err != nil {
-		t.Fatal(err)
+	); err2 != nil {
+		t.Fatal(err2)
 	}
 }
 
@@ -158,7 +163,7 @@ func (e *Env) startKwok(t testing.TB, lease time.Duration) {
 	t.Helper()
 	var config bytes.Buffer
 	for _, name := range []string{"kwok.yaml", "node-initialize.yaml", "node-heartbeat-with-lease.yaml",
-		"pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"} {
+		"pod-ready.yaml", "pod-ready-again.yaml", "pod-complete.yaml", "pod-delete.yaml"} {
 		data, err := kwokFiles.ReadFile("kwok/" + name)
 		if err != nil {
 			t.Fatal(err)
@@ -172,10 +177,12 @@ func (e *Env) startKwok(t testing.TB, lease time.Duration) {
 	if err := os.WriteFile(path, config.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.StartProcess("kwok", e.kwokBin, "--kubeconfig="+e.KubeconfigPath, "--config="+path,
-		"--node-lease-duration-seconds="+strconv.Itoa(int(lease.Seconds()))); err != nil {
+	p, err := e.StartProcess("kwok", e.kwokBin, "--kubeconfig="+e.KubeconfigPath, "--config="+path,
+		"--node-lease-duration-seconds="+strconv.Itoa(int(lease.Seconds())))
+	if err != nil {
 		t.Fatal(err)
 	}
+	e.components["kwok"] = p
 }
 
 // install creates what seed up leaves for the agent: its namespace, RBAC

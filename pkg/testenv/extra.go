@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -34,6 +35,13 @@ func (p *Process) Pid() int { return p.p.cmd.Process.Pid }
 // Kill sends SIGKILL, as a crash or an OOM kill would, and waits for the
 // process to end.
 func (p *Process) Kill() { p.p.stop() }
+
+// Pause stops the process (SIGSTOP) until Resume, as a process starved of
+// CPU would stand still.
+func (p *Process) Pause() error { return p.p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (p *Process) Resume() error { return p.p.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Check returns an error, with the end of the log, once the process has
 // ended.

@@ -35,8 +35,9 @@
 // to EC2; move the endpoint address (AssignPrivateIpAddresses) only onto
 // interfaces tagged kubernetes.io/cluster/<name>=owned; in S3, list the
 // cluster's bucket only with the prefixes images/all/ and
-// images/control-plane/ (s3:prefix) and read only the objects under them,
-// and nothing else. What cannot be scoped: Describe calls (read-only, on
+// images/control-plane/ (s3:prefix) and read only the objects under them;
+// in the backup bucket, list, read, write and delete only under velero/ and
+// etcd/; and nothing else. What cannot be scoped: Describe calls (read-only, on
 // *); and AssignPrivateIpAddresses with AllowReassignment is authorised on
 // the interface that receives the address, so the policy cannot say that
 // the address taken must be the cluster's VIP (the provider only ever
@@ -225,7 +226,9 @@
 // Elastic IP, the endpoint's holder interface, the internet gateway, subnets, the
 // route table, security groups, the VPC, instance profiles and roles (only
 // those tagged as the cluster's), and the bucket's objects (staged images
-// and control-plane bootstraps) and the bucket.
+// and control-plane bootstraps) and the bucket. It never names the backup
+// bucket, which outlives the cluster (backupstore.go); DeleteBackupStore
+// removes that one, only when asked.
 // Deletions that wait on another (DependencyViolation, an interface still
 // in use) are retried for up to five minutes; everything else that fails
 // is collected and returned together, and running Destroy again finishes

@@ -34,6 +34,9 @@ func agentPolicy(partition, region, accountID, cluster, vpcID string) (string, e
 		// The agent lists and reads the staged images (both prefixes), to
 		// presign them for the machines it launches.
 		"BucketName": bucketName(accountID, region, cluster),
+		// Velero and the etcd snapshots use two prefixes of the backup
+		// bucket, and only those (see backupstore.go).
+		"BackupBucketName": backupBucketName(accountID, region, cluster),
 	}
 	var pairs []string
 	for k, v := range values {

@@ -302,8 +302,11 @@ func TestAgentPolicy(t *testing.T) {
 	}
 
 	// S3: list the staged images and read them, in the cluster's bucket,
-	// and nothing else: not the control-plane bootstraps.
+	// and nothing else: not the control-plane bootstraps. In the backup
+	// bucket, list, read, write and delete under velero/ and etcd/, and
+	// nothing else: not the bucket itself, nor any other prefix.
 	bucket := bucketName("123456789012", "eu-west-1", "demo")
+	backups := backupBucketName("123456789012", "eu-west-1", "demo")
 	type grant struct {
 		resource  any
 		condition string
@@ -317,19 +320,31 @@ func TestAgentPolicy(t *testing.T) {
 		for _, a := range actions {
 			if strings.HasPrefix(a.(string), "s3:") {
 				c, _ := json.Marshal(st.Condition)
-				s3[a.(string)] = grant{st.Resource, string(c)}
+				s3[st.Sid+" "+a.(string)] = grant{st.Resource, string(c)}
 			}
 		}
-		if r, _ := json.Marshal(st.Resource); strings.Contains(string(r), ":s3:") && !strings.HasPrefix(st.Sid, "ListOnlyStagedImages") && !strings.HasPrefix(st.Sid, "ReadOnlyStagedImages") {
+		if r, _ := json.Marshal(st.Resource); strings.Contains(string(r), ":s3:") && !strings.HasSuffix(st.Sid, "StagedImages") && !strings.HasSuffix(st.Sid, "BackupPrefixes") {
 			t.Errorf("statement %s names an S3 resource", st.Sid)
 		}
 	}
+	backupObjects := grant{[]any{"arn:aws:s3:::" + backups + "/velero/*", "arn:aws:s3:::" + backups + "/etcd/*"}, "null"}
 	want := map[string]grant{
-		"s3:ListBucket": {"arn:aws:s3:::" + bucket, `{"StringEquals":{"s3:prefix":["` + allImagesPrefix + `","` + controlPlaneImagesPrefix + `"]}}`},
-		"s3:GetObject":  {[]any{"arn:aws:s3:::" + bucket + "/" + allImagesPrefix + "*", "arn:aws:s3:::" + bucket + "/" + controlPlaneImagesPrefix + "*"}, "null"},
+		"ListOnlyStagedImages s3:ListBucket":   {"arn:aws:s3:::" + bucket, `{"StringEquals":{"s3:prefix":["` + allImagesPrefix + `","` + controlPlaneImagesPrefix + `"]}}`},
+		"ReadOnlyStagedImages s3:GetObject":    {[]any{"arn:aws:s3:::" + bucket + "/" + allImagesPrefix + "*", "arn:aws:s3:::" + bucket + "/" + controlPlaneImagesPrefix + "*"}, "null"},
+		"ListOnlyBackupPrefixes s3:ListBucket": {"arn:aws:s3:::" + backups, `{"StringLike":{"s3:prefix":["velero/*","etcd/*"]}}`},
+		// Velero writes backups in parts and aborts the parts of one that
+		// failed; it deletes expired backups.
+		"ReadWriteDeleteOnlyBackupPrefixes s3:AbortMultipartUpload":     backupObjects,
+		"ReadWriteDeleteOnlyBackupPrefixes s3:DeleteObject":             backupObjects,
+		"ReadWriteDeleteOnlyBackupPrefixes s3:GetObject":                backupObjects,
+		"ReadWriteDeleteOnlyBackupPrefixes s3:ListMultipartUploadParts": backupObjects,
+		"ReadWriteDeleteOnlyBackupPrefixes s3:PutObject":                backupObjects,
 	}
 	if !reflect.DeepEqual(s3, want) {
 		t.Errorf("S3 grants = %v, want %v", s3, want)
+	}
+	if backupPrefixVelero != "velero/" || backupPrefixEtcd != "etcd/" {
+		t.Errorf("the policy's prefixes are not the provider's: %q, %q", backupPrefixVelero, backupPrefixEtcd)
 	}
 
 	if _, err := agentPolicy("aws", "eu-west-1", "123", "demo\"", "vpc-1"); err == nil {
@@ -366,6 +381,13 @@ func TestSeedPolicyCoversEveryCall(t *testing.T) {
 			}
 			if action == "s3:DeleteObjects" {
 				action = "s3:DeleteObject"
+			}
+			// S3's IAM actions for these two are named differently.
+			if action == "s3:PutPublicAccessBlock" {
+				action = "s3:PutBucketPublicAccessBlock"
+			}
+			if action == "s3:PutBucketEncryption" {
+				action = "s3:PutEncryptionConfiguration"
 			}
 			if !allowed[action] {
 				t.Errorf("seed-policy.json does not allow %s", action)

@@ -120,6 +120,20 @@ func bucketName(accountID, region, cluster string) string {
 	return "seed-" + c + "-" + h
 }
 
+// backupBucketName is the bucket a cluster's backups outlive it in, named
+// like bucketName. Its hash covers a word the cluster bucket's does not,
+// so no cluster's bucket, which destroy deletes, can take this name (a
+// cluster named "demo-backups" would otherwise come close).
+func backupBucketName(accountID, region, cluster string) string {
+	const word = "backups"
+	h := shortHash(accountID+"/"+region+"/"+cluster+"/"+word, 12)
+	c := cluster
+	if max := 63 - len("seed---") - len(word) - len(h); len(c) > max {
+		c = strings.TrimRight(c[:max], "-")
+	}
+	return "seed-" + c + "-" + word + "-" + h
+}
+
 // clientToken is the RunInstances idempotency token for launching these
 // machine names. It depends only on the cluster, the names and a
 // generation, so a retry, or an agent restarted between the call and

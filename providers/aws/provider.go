@@ -69,6 +69,12 @@ type Options struct {
 	// namespace; 1 is enough, and safer, when the agent runs on the host
 	// network. Workers always get 1. See doc.go.
 	ControlPlaneHopLimit int32
+	// CreatesBackupStore lets EnsureBackupStore create the backup bucket
+	// and set its configuration: the seed does. The agent does not: its
+	// policy allows neither, and a bucket that `seed down
+	// --delete-backups` removed must not come back because an agent
+	// still running asked for it.
+	CreatesBackupStore bool
 
 	// Config builds the clients that are not injected. Nil loads the
 	// standard chain (environment, shared config and credentials files,
@@ -138,6 +144,8 @@ type provider struct {
 	clock    Clock
 	listTTL  time.Duration
 	pageSize int32
+	// createsBackupStore: see Options.CreatesBackupStore.
+	createsBackupStore bool
 
 	mu sync.Mutex
 	// net is the cluster's network as last found or made.
@@ -208,6 +216,9 @@ func newProvider(ctx context.Context, opts Options) (*provider, error) {
 		// no way in to read files; the seed keeps the credentials it signs.
 		caps: providers.Capabilities{
 			StagesImages: true,
+			// A bucket of its own, which DestroyInfrastructure keeps; see
+			// backupstore.go.
+			KeepsBackupStore: true,
 			Agent: providers.AgentRequirements{
 				Image:             opts.AgentImage,
 				CredentialsSecret: opts.CredentialsSecret,
@@ -230,6 +241,8 @@ func newProvider(ctx context.Context, opts Options) (*provider, error) {
 		launched:      map[string]record{},
 		deleted:       map[string]time.Time{},
 		imageLists:    map[string]*imageList{},
+
+		createsBackupStore: opts.CreatesBackupStore,
 	}
 	if len(p.apiCIDRs) == 0 {
 		p.apiCIDRs = []string{"0.0.0.0/0"}
@@ -361,15 +374,3 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-// EnsureBackupStore implements providers.Provider. The cluster's bucket is
-// deleted with the cluster (DestroyInfrastructure), and the agent's policy
-// may only read images from it, so it is no place for backups that must
-// outlive the cluster; a retained bucket is not implemented yet.
-func (p *provider) EnsureBackupStore(context.Context) (providers.BackupStore, error) {
-	return providers.BackupStore{}, providers.NewError(providers.KindInvalid, "ensuring the backup store",
-		errors.New("the AWS provider keeps no backup store yet: name an S3 bucket in the spec's backup store instead"))
-}
-
-// DeleteBackupStore implements providers.Provider: there is none to delete.
-func (p *provider) DeleteBackupStore(context.Context) error { return nil }

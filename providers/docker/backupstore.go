@@ -100,6 +100,13 @@ func (p *provider) EnsureBackupStore(ctx context.Context) (providers.BackupStore
 	if err := p.ownedBackupStore(c); err != nil {
 		return providers.BackupStore{}, providers.NewError(providers.KindInvalid, op, err)
 	}
+	if c.State != stateRunning && c.State != stateRestarting && p.backupDir == "" {
+		// The agent reports a stopped store and leaves it: someone stopped
+		// it (the restart policy brings it back after a host restart), and
+		// the changes that need a backup wait, saying why, until it runs.
+		return providers.BackupStore{}, providers.NewError(providers.KindTransient, op,
+			fmt.Errorf("container %s is %s, so no backup can be written: `seed up` or `docker start %s` starts it again", c.Name, c.State, c.Name))
+	}
 	if c.State != stateRunning && c.State != stateRestarting {
 		p.log.Info("Starting the backup store: it is not running", "container", c.Name, "state", c.State)
 		if err := p.engine.ContainerStart(ctx, c.ID); err != nil {

@@ -47,12 +47,18 @@ func TestEnsureBackupStoreCreatesStartsAndAttachesTheStore(t *testing.T) {
 		t.Errorf("credentials file: %v, %v; want mode 0600", fi, err)
 	}
 
-	// Found stopped, it is started; found running and attached, nothing
-	// is done; the agent's copy (no directory, no image) finds the same.
+	// Found stopped, the agent's copy (no directory, no image) says so and
+	// leaves it; the seed's starts it; found running and attached, nothing
+	// is done; the agent's copy then finds the same.
 	f.mu.Lock()
 	f.containers[c.ID].State = stateExited
 	f.mu.Unlock()
 	agent, _ := newTestProvider(t, f, Options{})
+	_, err = agent.EnsureBackupStore(ctx(t))
+	mustKind(t, err, providers.KindTransient, "container demo-backups is exited, so no backup can be written: `seed up` or `docker start demo-backups` starts it again")
+	if c, _ := f.byName("demo-backups"); c.State != stateExited {
+		t.Fatalf("the agent's copy left the store %s, want it exited", c.State)
+	}
 	for _, q := range []*provider{p, p, agent} {
 		again, err := q.EnsureBackupStore(ctx(t))
 		if err != nil || again != store {

@@ -113,7 +113,9 @@ func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provid
 		// The agent runs on the pod network: IMDS is two hops away (see
 		// providers/aws/doc.go for what that exposes and what limits it).
 		ControlPlaneHopLimit: 2,
-		Logger:               env.Logger,
+		// The agent only finds the backup bucket the seed made.
+		CreatesBackupStore: env.OnHost,
+		Logger:             env.Logger,
 	})
 }
 

@@ -22,9 +22,9 @@ func TestNewTranslatesTheSpecIntoCapabilities(t *testing.T) {
 	}{
 		{"docker", "docker: {}", providers.Capabilities{PreloadedImages: true, ShipsImages: true, ReadsFiles: true, KeepsBackupStore: true,
 			Agent: providers.AgentRequirements{HostDockerSocket: true}}},
-		{"aws, the seed's own agent image", "aws: {region: eu-west-1}", providers.Capabilities{StagesImages: true}},
+		{"aws, the seed's own agent image", "aws: {region: eu-west-1}", providers.Capabilities{StagesImages: true, KeepsBackupStore: true}},
 		{"aws, a registry agent image and credentials", "aws: {region: eu-west-1, agentImage: registry.example/seed-agent:v1, credentialsSecret: aws-creds}",
-			providers.Capabilities{StagesImages: true, Agent: providers.AgentRequirements{Image: "registry.example/seed-agent:v1", CredentialsSecret: "aws-creds"}}},
+			providers.Capabilities{StagesImages: true, KeepsBackupStore: true, Agent: providers.AgentRequirements{Image: "registry.example/seed-agent:v1", CredentialsSecret: "aws-creds"}}},
 		{"simulated", "simulated: {registrationDelay: 5s}", providers.Capabilities{PreloadedImages: true}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

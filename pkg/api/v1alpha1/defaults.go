@@ -14,6 +14,9 @@ const (
 	DefaultClusterName         = "seed"
 	DefaultBackupMaxAge        = 30 * time.Minute
 	DefaultBackupRegion        = "us-east-1"
+	// BackupStorageLocation is the one Velero BackupStorageLocation Seed
+	// keeps.
+	BackupStorageLocation = "default"
 	// ControlPlanePool is the pool name machines of the control plane carry.
 	ControlPlanePool = "control-plane"
 )

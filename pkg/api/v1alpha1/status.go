@@ -93,6 +93,10 @@ const (
 	// ConditionBackupLocationAvailable: Velero is installed and has found
 	// the backup store usable (set only while spec.backup.enabled).
 	ConditionBackupLocationAvailable = "BackupLocationAvailable"
+	// ConditionChangeWaitingForBackup is True while a risky change (an
+	// upgrade, a control-plane replacement, a pool's removal) waits for
+	// its backup, saying why (set only while spec.backup.enabled).
+	ConditionChangeWaitingForBackup = "ChangeWaitingForBackup"
 )
 
 // BackupStatus is what the agent knows of Velero's install.
@@ -110,6 +114,31 @@ type BackupStatus struct {
 	LocationPhase       string     `json:"locationPhase,omitempty"`
 	LocationMessage     string     `json:"locationMessage,omitempty"`
 	LocationValidatedAt *time.Time `json:"locationValidatedAt,omitempty"`
+	// Changes are the backups recorded for risky changes, one per change.
+	Changes []BackupForChange `json:"changes,omitempty"`
+}
+
+// BackupForChange is the backup taken for one risky change and where it
+// stands.
+type BackupForChange struct {
+	// Change is the change: upgrade-<version>,
+	// replace-control-plane-<machine> or remove-pool-<pool>.
+	Change string `json:"change"`
+	// Backup is the Velero Backup's name, in Velero's namespace.
+	Backup     string    `json:"backup"`
+	RecordedAt time.Time `json:"recordedAt"`
+	// Step is the agent's next step with it: create-backup, wait-backup,
+	// etcd-snapshot or done.
+	Step string `json:"step,omitempty"`
+	// Admitted: the change went ahead on this backup.
+	Admitted bool `json:"admitted,omitempty"`
+	// Good, Final, Reason and Message are the verdict on it, until it
+	// admits the change: Good lets the change go ahead, Final means a new
+	// backup is needed, neither means wait.
+	Good    bool   `json:"good,omitempty"`
+	Final   bool   `json:"final,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // Condition is one observation about the cluster, like Kubernetes conditions.

@@ -150,14 +150,19 @@ type RolloutSpec struct {
 	DrainTimeout *Duration `json:"drainTimeout,omitempty"`
 }
 
-// BackupSpec configures Velero backups taken before risky changes. Backups
-// are not implemented yet: Validate rejects enabled: true, so that no spec
-// asks for backups and silently gets none.
+// BackupSpec configures Velero backups, taken before every risky change:
+// a Kubernetes version change, a control-plane replacement, the removal
+// of a node pool. Each waits until its backup is complete and stored with
+// an etcd snapshot (see pkg/plan, "Backups before risky changes").
 type BackupSpec struct {
 	Enabled bool `json:"enabled,omitempty"`
-	// StorageLocation is the Velero BackupStorageLocation to use.
+	// StorageLocation is the Velero BackupStorageLocation backups go to:
+	// only BackupStorageLocation, the one Seed keeps, may be named.
 	StorageLocation string `json:"storageLocation,omitempty"`
-	// BeforeUpgrade takes a backup before a Kubernetes version change (default true when enabled).
+	// BeforeUpgrade takes a backup before a Kubernetes version change
+	// (default true when enabled); false lets version changes go ahead
+	// without one. Control-plane replacements for other reasons and pool
+	// removals wait for theirs either way.
 	BeforeUpgrade *bool `json:"beforeUpgrade,omitempty"`
 	// Schedule is an optional cron schedule for periodic backups.
 	Schedule string `json:"schedule,omitempty"`

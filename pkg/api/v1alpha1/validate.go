@@ -137,7 +137,7 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 	validatePools(&errs, c.Metadata.Name, s.NodePools, clusterVersion)
 	validateHealth(&errs, &s.Health)
 	validateRollout(&errs, &s.Rollout)
-	validateBackup(&errs, &s.Backup, s.Provider.AWS != nil)
+	validateBackup(&errs, &s.Backup)
 	validateSimulatedMachineTypes(&errs, s)
 
 	// A frozen field's other problems go with it: setting it back fixes them.
@@ -524,20 +524,22 @@ func validateRollout(errs *errorList, r *RolloutSpec) {
 	validateDuration(errs, "spec.rollout.drainTimeout", r.DrainTimeout)
 }
 
-// validateBackup refuses spec.backup.enabled until the agent takes backups:
-// a spec that asks for them and silently gets none is worse than one that
-// is rejected. The other fields are still checked, so that settings written
-// ahead of time fail only once they are wrong.
-func validateBackup(errs *errorList, b *BackupSpec, aws bool) {
+// validateBackup checks spec.backup, each field on its own so that one
+// edit fixes every problem; settings written ahead of enabling are checked
+// too.
+func validateBackup(errs *errorList, b *BackupSpec) {
 	printable(errs, "spec.backup.storageLocation", b.StorageLocation)
 	printable(errs, "spec.backup.schedule", b.Schedule)
 	validateDuration(errs, "spec.backup.maxAge", b.MaxAge)
+	if b.StorageLocation != "" && b.StorageLocation != BackupStorageLocation {
+		errs.add("spec.backup.storageLocation", fmt.Sprintf("%q: Seed keeps one BackupStorageLocation, %q, pointed at spec.backup.store (or the provider's store): remove storageLocation, and name another store in spec.backup.store",
+			b.StorageLocation, BackupStorageLocation))
+	}
 	if b.Store != nil {
 		validateBackupStore(errs, b.Store)
-	} else if b.Enabled && aws {
-		// The cluster's bucket goes with the cluster, and the agent may
-		// only read images from it.
-		errs.add("spec.backup.store", "required on AWS, whose provider keeps no backup store yet: name an S3 bucket that outlives the cluster")
+	}
+	if b.Enabled && b.Schedule != "" {
+		errs.add("spec.backup.schedule", "scheduled backups are not implemented yet: remove schedule (the agent takes a backup before every risky change)")
 	}
 }
 

@@ -533,10 +533,19 @@ func TestValidate(t *testing.T) {
 
 		// spec.backup
 		{
-			name: "backups enabled",
-			mutate: func(c *Cluster) {
-				c.Spec.Backup = BackupSpec{Enabled: true, StorageLocation: "default", Schedule: "@daily"}
-			},
+			name:   "backups enabled, with Seed's location named",
+			mutate: func(c *Cluster) { c.Spec.Backup = BackupSpec{Enabled: true, StorageLocation: "default"} },
+		},
+		{
+			name:   "backups enabled with a schedule, which is not implemented yet",
+			mutate: func(c *Cluster) { c.Spec.Backup = BackupSpec{Enabled: true, Schedule: "@daily"} },
+			want:   []FieldError{{Field: "spec.backup.schedule", Detail: "scheduled backups are not implemented yet: remove schedule"}},
+		},
+		{
+			name:   "a storage location of the user's own, which Seed would not use",
+			mutate: func(c *Cluster) { c.Spec.Backup = BackupSpec{Enabled: true, StorageLocation: "offsite"} },
+			want: []FieldError{{Field: "spec.backup.storageLocation",
+				Detail: `"offsite": Seed keeps one BackupStorageLocation, "default", pointed at spec.backup.store (or the provider's store): remove storageLocation`}},
 		},
 		{
 			name: "backup settings written ahead, disabled",
@@ -580,12 +589,12 @@ func TestValidate(t *testing.T) {
 			want: []FieldError{{Field: "spec.backup.store.endpoint", Detail: "without credentials, path or query"}},
 		},
 		{
+			// The AWS provider keeps a bucket of the cluster's own.
 			name: "backups enabled on AWS without a store",
 			mutate: func(c *Cluster) {
 				awsProvider(c)
 				c.Spec.Backup.Enabled = true
 			},
-			want: []FieldError{{Field: "spec.backup.store", Detail: "required on AWS"}},
 		},
 		{
 			name:   "maxAge not positive",
@@ -632,6 +641,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.Spec.NodePools[1].Taints[0].Effect = "Never"
 	c.Spec.Health.NodeStartupTimeout = NewDuration(0)
 	c.Spec.Rollout.MaxSurge = ptr[int32](0)
+	c.Spec.Backup.Enabled = true
 
 	err := Validate(c, ValidateOptions{})
 	wantProblems(t, err, []FieldError{
@@ -713,8 +723,9 @@ func TestLoad(t *testing.T) {
 			want: []FieldError{{Detail: "invalid YAML"}},
 		},
 		{
-			name: "backups enabled",
-			in:   "metadata: {name: a}\nspec: {provider: {docker: {}}, backup: {enabled: true, storageLocation: default}}\n",
+			name: "a backup schedule",
+			in:   "metadata: {name: a}\nspec: {provider: {docker: {}}, backup: {enabled: true, schedule: '@daily'}}\n",
+			want: []FieldError{{Field: "spec.backup.schedule", Detail: "scheduled backups are not implemented yet"}},
 		},
 		{
 			name: "a changed provider field",
