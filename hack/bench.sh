@@ -6,6 +6,7 @@
 #   hack/bench.sh cluster    seed up hand-off vs raw kubeadm init (real clusters in Docker)
 #   hack/bench.sh upgrade    a v1.33 → v1.34 upgrade of 1 control plane + 2 workers under load
 #   hack/bench.sh scale      bin/agent at 10 and 1,000 simulated machines (kwok); SEED_BENCH_SCALE_SIZES=10,1000,5000 adds 5,000
+#   hack/bench.sh backup     seed backup and seed restore of the restore drill's namespace (one real cluster in Docker)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$(seed::root)"
@@ -72,11 +73,23 @@ scale() {
   go test ./pkg/scaleenv/ -run '^$' -bench BenchmarkAgentScale -benchtime=1x -timeout 120m -v
 }
 
+backup() {
+  hack/ensure-docker.sh
+  SEED_NODE_IMAGE=$(hack/build-images.sh | tail -n1)
+  SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
+  hack/build-velero.sh >/dev/null
+  SEED_BACKUP_STORE_IMAGE=$(hack/build-versitygw.sh | tail -n1)
+  export SEED_NODE_IMAGE SEED_AGENT_IMAGE SEED_BACKUP_STORE_IMAGE SEED_E2E=1
+  seed::log "seed backup and seed restore of the drill's namespace (ConfigMap, Secret, Deployment), ${SEED_BENCH_BACKUP_RUNS:-5} runs on one cluster"
+  go test ./e2e/ -run '^$' -bench 'BenchmarkBackupRestore' -benchtime="${SEED_BENCH_BACKUP_RUNS:-5}x" -timeout 40m
+}
+
 case "$mode" in
   unit) unit ;;
+  backup) backup ;;
   scale) scale ;;
   cluster) cluster ;;
   upgrade) upgrade ;;
-  all) unit; scale; cluster; upgrade ;;
-  *) seed::die "unknown mode $mode: use all, unit, scale, cluster or upgrade" ;;
+  all) unit; scale; cluster; upgrade; backup ;;
+  *) seed::die "unknown mode $mode: use all, unit, scale, cluster, upgrade or backup" ;;
 esac

@@ -82,10 +82,11 @@ run_e2e() {
   SEED_UPGRADE_FROM_IMAGE=$(hack/build-images.sh "$UPGRADE_FROM" | tail -n1)
   SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
   # Clusters with backups enabled: Velero's images go to their control
-  # planes, and seed up runs the store from its image.
+  # planes, and seed up runs the store from its image, which the backup
+  # drills (e2e/backup_test.go) find in SEED_BACKUP_STORE_IMAGE.
   hack/build-velero.sh >/dev/null
-  hack/build-versitygw.sh >/dev/null
-  export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_E2E=1
+  SEED_BACKUP_STORE_IMAGE=$(hack/build-versitygw.sh | tail -n1)
+  export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_BACKUP_STORE_IMAGE SEED_E2E=1
   seed::log "End-to-end tests (node image $SEED_NODE_IMAGE, agent image $SEED_AGENT_IMAGE)"
   local log rc
   log="$(seed::cache_dir)/e2e-last.log"

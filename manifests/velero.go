@@ -39,6 +39,9 @@ type VeleroParams struct {
 	CredentialsSecret string
 	// ValidationFrequency is how often Velero checks the store (default 15s).
 	ValidationFrequency string
+	// SyncPeriod is how long after its last read of the store's backups
+	// Velero reads them again (default 10s; Velero looks once a minute).
+	SyncPeriod string
 }
 
 // VeleroLocation is the BackupStorageLocation Seed installs, and
@@ -69,6 +72,9 @@ func Velero(p VeleroParams) ([]*unstructured.Unstructured, error) {
 	}
 	if p.ValidationFrequency == "" {
 		p.ValidationFrequency = "15s"
+	}
+	if p.SyncPeriod == "" {
+		p.SyncPeriod = "10s"
 	}
 	u, err := url.Parse(p.S3URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

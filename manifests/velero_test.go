@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,6 +60,13 @@ func TestVeleroRendersTheInstallSeedReliesOn(t *testing.T) {
 		containers[0].(map[string]any)["image"] != VeleroImage || inits[0].(map[string]any)["image"] != VeleroPluginImage ||
 		containers[0].(map[string]any)["imagePullPolicy"] != "Never" {
 		t.Errorf("containers %v, init containers %v", containers, inits)
+	}
+	// A new cluster on an old store (the lifeboat) waits for the sync
+	// before it restores: at 10s, each of Velero's once-a-minute looks
+	// syncs.
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	if !slices.Contains(args, "--backup-sync-period=10s") || !slices.Contains(args, "--store-validation-frequency=15s") {
+		t.Errorf("server args %v: want a 10s backup sync and a 15s store validation", args)
 	}
 	bsl := byKind["BackupStorageLocation/"+VeleroLocation]
 	if bsl == nil {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/seedhq/seed/manifests"
+	"github.com/seedhq/seed/pkg/velero"
 )
 
 // FieldManager owns what the agent applies.
@@ -64,9 +65,9 @@ type Installer struct {
 
 var (
 	crdGVR      = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-	locationGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backupstoragelocations"}
+	locationGVR = velero.LocationGVR
 	// BackupGVR is Velero's Backup resource.
-	BackupGVR = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backups"}
+	BackupGVR = velero.BackupGVR
 )
 
 // resources maps the kinds manifests.Velero renders to their resources.

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"github.com/seedhq/seed/pkg/velero"
 	"math"
 	"reflect"
 	"time"
@@ -16,9 +17,8 @@ import (
 	"github.com/seedhq/seed/manifests"
 )
 
-// LabelTakenBy marks a Backup someone asked for by hand (`seed backup`);
-// the agent stores an etcd snapshot beside it as beside its own.
-const LabelTakenBy = "seed.dev/taken-by"
+// LabelTakenBy marks a Backup someone asked for by hand (`seed backup`).
+const LabelTakenBy = velero.LabelTakenBy
 
 // ScheduleName is the Velero Schedule the agent keeps for
 // spec.backup.schedule, in Velero's namespace. Its backups are named

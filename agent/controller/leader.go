@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/seedhq/seed/pkg/velero"
 )
 
 // LeaderOptions configure leader election on a Lease.
@@ -42,6 +44,8 @@ func RunAsLeader(ctx context.Context, o LeaderOptions, run func(ctx context.Cont
 		LeaseMeta:  metav1.ObjectMeta{Namespace: o.Namespace, Name: o.Lease},
 		Client:     o.Client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: o.Identity},
+		// Out of backups: a restored Lease would name a leader that is gone.
+		Labels: velero.ExcludeLabels(),
 	}
 	// The callback runs on the elector's goroutine.
 	var led atomic.Bool

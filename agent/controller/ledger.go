@@ -15,6 +15,7 @@ import (
 
 	seedledger "github.com/seedhq/seed/pkg/ledger"
 	"github.com/seedhq/seed/pkg/plan"
+	"github.com/seedhq/seed/pkg/velero"
 )
 
 // ledgerEntry is one operation on one machine that the agent has recorded
@@ -75,7 +76,8 @@ func (s *ledgerStore) save(ctx context.Context, l *ledger) error {
 			Name:            s.name,
 			Namespace:       s.namespace,
 			ResourceVersion: l.resourceVersion,
-			Labels:          map[string]string{"app.kubernetes.io/managed-by": "seed-agent"},
+			// Out of backups: a restored ledger would be stale.
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "seed-agent", velero.ExcludeLabel: "true"},
 		},
 		Data: map[string]string{},
 	}

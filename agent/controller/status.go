@@ -16,6 +16,7 @@ import (
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/plan"
+	"github.com/seedhq/seed/pkg/velero"
 	"github.com/seedhq/seed/providers"
 )
 
@@ -238,10 +239,10 @@ func (r *Reconciler) writeStatus(ctx context.Context, now time.Time) error {
 	cm, err := cms.Get(ctx, v1alpha1.StatusConfigMap, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.StatusConfigMap, Namespace: r.opts.Namespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "seed-agent"}}, Data: data}
+			Labels: statusLabels(nil)}, Data: data}
 		_, err = cms.Create(ctx, cm, metav1.CreateOptions{})
 	} else if err == nil {
-		cm.Data = data
+		cm.Data, cm.Labels = data, statusLabels(cm.Labels)
 		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
 	}
 	if err != nil {
@@ -292,4 +293,17 @@ func (r *Reconciler) fillReplacement(ps *pass) {
 			r.opts.Metrics.replacementStep.WithLabelValues(string(step)).Set(v)
 		}
 	}
+}
+
+// statusLabels are the status ConfigMap's labels: what it has, and the
+// agent's own, which keep it out of backups (a restored status would
+// report a cluster that is gone).
+func statusLabels(have map[string]string) map[string]string {
+	l := maps.Clone(have)
+	if l == nil {
+		l = map[string]string{}
+	}
+	l["app.kubernetes.io/managed-by"] = "seed-agent"
+	l[velero.ExcludeLabel] = "true"
+	return l
 }

@@ -51,6 +51,12 @@ type UpOptions struct {
 	Timeout time.Duration
 	// Progress receives one line per step.
 	Progress io.Writer
+	// RestoreFrom, when set, is the backup (a name, or LatestBackup) to
+	// restore once the agent has the cluster: the lifeboat, for a cluster
+	// brought up again on the store of one that is gone. It needs backups
+	// enabled in the spec. A cluster that holds a restore by it already
+	// gets no other.
+	RestoreFrom string
 }
 
 // UpResult says what Up did.
@@ -63,6 +69,8 @@ type UpResult struct {
 	SpecError string
 	// Context is the kubeconfig context of the cluster.
 	Context string
+	// Restore is what RestoreFrom restored.
+	Restore *RestoreResult
 }
 
 // ControlPlaneMachineName is the name of a cluster's first control-plane
@@ -97,6 +105,9 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 	// is created.
 	if err := checkImages(o); err != nil {
 		return res, err
+	}
+	if o.RestoreFrom != "" && !c.Spec.Backup.Enabled {
+		return res, fmt.Errorf("--restore-from needs backups: the spec of cluster %s does not set spec.backup.enabled: true, so no Velero would be installed to restore with", name)
 	}
 
 	step := p.start("Checking the spec against %s", o.Provider.Name())
@@ -201,6 +212,18 @@ func Up(ctx context.Context, o UpOptions) (UpResult, error) {
 		return res, err
 	}
 	p.note("Kubeconfig context %q written to %s", res.Context, o.KubeconfigPath)
+
+	if o.RestoreFrom != "" {
+		b, err := NewBackups(cfg, o.Progress)
+		if err != nil {
+			return res, err
+		}
+		r, err := b.Lifeboat(ctx, o.RestoreFrom)
+		if err != nil {
+			return res, fmt.Errorf("restoring %s into cluster %s: %w", o.RestoreFrom, name, err)
+		}
+		res.Restore = &r
+	}
 	return res, nil
 }
 

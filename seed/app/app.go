@@ -12,10 +12,12 @@ import (
 
 	"github.com/seedhq/seed/pkg/cli"
 	"github.com/seedhq/seed/pkg/version"
+	"github.com/seedhq/seed/seed/backup"
 	"github.com/seedhq/seed/seed/down"
 	"github.com/seedhq/seed/seed/kubeconfig"
 	"github.com/seedhq/seed/seed/load"
 	"github.com/seedhq/seed/seed/plan"
+	"github.com/seedhq/seed/seed/restore"
 	"github.com/seedhq/seed/seed/status"
 	"github.com/seedhq/seed/seed/up"
 	"github.com/seedhq/seed/seed/validate"
@@ -52,6 +54,8 @@ the cluster's machines from the spec in its ConfigMap.`,
 		validate.NewCommand(streams),
 		load.NewCommand(streams),
 		plan.NewCommand(streams),
+		backup.NewCommand(streams),
+		restore.NewCommand(streams),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -1,4 +1,4 @@
-package backup
+package velero
 
 import (
 	"strings"
@@ -12,7 +12,7 @@ import (
 
 // The statuses are Velero's own, as seen running v1.18.3 against
 // versitygw (research/backups.md §6.1), read through ObservedFrom as the
-// agent reads them.
+// agent and the seed read them.
 func TestJudgeEveryBackupOutcome(t *testing.T) {
 	now := time.Date(2026, 12, 2, 7, 0, 0, 0, time.UTC)
 	const maxAge = 30 * time.Minute
