@@ -415,10 +415,22 @@ func machines(t testing.TB, cluster string) []machine {
 	if len(ids) == 0 {
 		return nil
 	}
-	out := framework.Docker(t, append([]string{"inspect", "--format",
-		`{{.Name}}|{{index .Config.Labels "` + providers.LabelRole + `"}}|{{index .Config.Labels "` + providers.LabelVersion + `"}}|{{.Created}}`}, ids...)...)
+	format := `{{.Name}}|{{index .Config.Labels "` + providers.LabelRole + `"}}|{{index .Config.Labels "` + providers.LabelVersion + `"}}|{{.Created}}`
+	// One container at a time: the agent may delete one between the list
+	// and its inspection, and then it is simply no longer a machine.
+	var lines []string
+	for _, id := range ids {
+		out, err := exec.Command("docker", "inspect", "--format", format, id).Output()
+		if err != nil {
+			if framework.Docker(t, "ps", "-aq", "--filter", "id="+id) == "" {
+				continue // gone
+			}
+			t.Fatalf("docker inspect %s: %v", id, err)
+		}
+		lines = append(lines, strings.TrimSpace(string(out)))
+	}
 	var ms []machine
-	for _, line := range strings.Split(out, "\n") {
+	for _, line := range lines {
 		f := strings.Split(line, "|")
 		if len(f) != 4 || f[1] == "" {
 			continue
