@@ -304,6 +304,12 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 	p.log.Info("Deleting machine", "machine", name, "state", c.State)
 	// By ID: the name may be taken again by the time the engine acts.
 	err = p.engine.ContainerRemove(ctx, c.ID)
+	if isConflict(err) && p.removingElsewhere(ctx, c.ID) {
+		// Another caller's removal is under way (an agent killed while it
+		// waited for it, say): the machine is gone only once that is done,
+		// and callers act on its being gone.
+		err = p.awaitRemoval(ctx, c.ID)
+	}
 	switch {
 	case err == nil, providers.IsNotFound(err):
 		if publishesPort(c) {
@@ -311,12 +317,36 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 			return p.startLoadBalancerAfter(ctx, name)
 		}
 		return nil
-	case isConflict(err) && p.removingElsewhere(ctx, c.ID):
-		// Another caller's removal is under way; it will finish it, and
-		// start the load balancer.
-		return nil
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// awaitRemoval waits until container id no longer exists, while another
+// caller's removal of it runs; if that removal stops short, it removes the
+// container itself.
+func (p *provider) awaitRemoval(ctx context.Context, id string) error {
+	delay := 50 * time.Millisecond
+	for {
+		c, err := p.engine.ContainerInspect(ctx, id)
+		switch {
+		case providers.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		case c.State != stateRemoving:
+			if err := p.engine.ContainerRemove(ctx, id); err == nil || providers.IsNotFound(err) {
+				return nil
+			} else if !isConflict(err) {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for another removal of container %s: %w", id, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
 }
 
 // ListMachines implements providers.Provider. It asks only the engine, so it

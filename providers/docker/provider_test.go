@@ -584,16 +584,27 @@ func TestDeleteMachine(t *testing.T) {
 		t.Fatalf("%d containers and %d volumes left, want w2 and foreign, and w2's volume", c, v)
 	}
 
-	// A removal already under way elsewhere counts as done.
+	// A removal already under way elsewhere is waited for: the machine is
+	// deleted once it is gone, not before.
 	w2, _ := f.byName("w2")
 	f.FailNext("ContainerRemove", engineError("removing container", http.StatusConflict, "removal of container w2 is already in progress"))
+	inspections := 0
 	f.Before("ContainerInspect", func() {
 		f.mu.Lock()
-		f.containers[w2.ID].State = stateRemoving
-		f.mu.Unlock()
+		defer f.mu.Unlock()
+		inspections++
+		switch inspections {
+		case 1:
+			f.containers[w2.ID].State = stateRemoving
+		case 3: // the other removal finishes
+			delete(f.containers, w2.ID)
+		}
 	})
 	if err := p.DeleteMachine(ctx(t), "w2"); err != nil {
 		t.Fatalf("DeleteMachine during another removal = %v", err)
+	}
+	if _, ok := f.byName("w2"); ok || inspections < 3 {
+		t.Errorf("DeleteMachine returned after %d inspections with w2 still there: %v; want it to wait until w2 is gone", inspections, ok)
 	}
 }
 
