@@ -38,11 +38,19 @@ func (r *Reconciler) upgradeAddons(ctx context.Context, ps *pass) {
 	apps := r.opts.Client.AppsV1()
 	type addon struct {
 		kind, name, container, tag string
-		get                        func() ([]corev1.Container, error)
-		patch                      func([]byte) error
+		// spec is JSON fields set beside the new image, each followed by a comma.
+		spec  string
+		get   func() ([]corev1.Container, error)
+		patch func([]byte) error
 	}
 	addons := []addon{
-		{kind: "DaemonSet", name: "kube-proxy", container: "kube-proxy", tag: version,
+		// kube-proxy has no readiness probe, so a new pod counts as
+		// available once it starts, before it has written its rules; the
+		// DaemonSet would then restart the next node's at once, and every
+		// node's NodePorts can be down together for a moment.
+		// minReadySeconds keeps the restarts one node at a time, each given
+		// time to sync.
+		{kind: "DaemonSet", name: "kube-proxy", container: "kube-proxy", tag: version, spec: `"minReadySeconds":10,`,
 			get: func() ([]corev1.Container, error) {
 				ds, err := apps.DaemonSets(metav1.NamespaceSystem).Get(ctx, "kube-proxy", metav1.GetOptions{})
 				if err != nil {
@@ -95,7 +103,7 @@ func (r *Reconciler) upgradeAddons(ctx context.Context, ps *pass) {
 				continue
 			}
 			image := repo + ":" + a.tag
-			patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":%q,"image":%q}]}}}}`, a.container, image)
+			patch := fmt.Sprintf(`{"spec":{%s"template":{"spec":{"containers":[{"name":%q,"image":%q}]}}}}`, a.spec, a.container, image)
 			err := a.patch([]byte(patch))
 			r.countAction("UpgradeAddon", err)
 			if err != nil {
