@@ -86,7 +86,7 @@ func TestBadInputOnALiveCluster(t *testing.T) {
 		{"invalid YAML", "spec: [unclosed", "line"},
 		{"unknown field", strings.Replace(good(1), "replicas:", "replica:", 1), "spec.nodePools[0].replica"},
 		{"negative replicas", good(-2), "spec.nodePools[0].replicas"},
-		{"replicas above maxReplicas", good(5, "maxReplicas: 3"), "spec.nodePools[0].replicas"},
+		{"replicas on an autoscaled pool", good(5, "minReplicas: 1", "maxReplicas: 3"), "spec.nodePools[0].replicas"},
 		{"version downgrade", strings.Replace(good(1), v1alpha1.DefaultKubernetesVersion, "v1.33.6", 1), "spec.kubernetesVersion"},
 		{"minor version skip", strings.Replace(good(1), v1alpha1.DefaultKubernetesVersion, "v1.36.0", 1), "spec.kubernetesVersion"},
 		{"two providers", strings.Replace(good(1), "docker: {}", "docker: {}\n    aws: {region: eu-west-1}", 1), "spec.provider"},

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/pkg/plan"
@@ -60,7 +61,7 @@ func (r *Reconciler) act(ctx context.Context, ps *pass) {
 			// A creation under way is superseded: one operation per machine.
 			started := ps.now
 			led.Entries[a.Machine] = &ledgerEntry{Op: plan.OpDelete, Step: plan.StepDrain, Pool: a.Pool, Reason: a.Reason,
-				RecordedAt: ps.now, DrainStartedAt: &started}
+				RecordedAt: ps.now, DrainStartedAt: &started, Voluntary: a.Voluntary}
 			r.opts.Logger.Info("Deleting machine", "machine", a.Machine, "pool", a.Pool, "reason", a.Reason)
 			r.event(ps.specCM, corev1.EventTypeNormal, "DeletingMachine", "Draining and deleting machine %s: %s", a.Machine, a.Reason)
 		case plan.GiveUp:
@@ -84,6 +85,17 @@ func (r *Reconciler) act(ctx context.Context, ps *pass) {
 		case plan.Cancel:
 			delete(led.Entries, a.Machine)
 			r.opts.Logger.Info("Cancelling recorded operation", "machine", a.Machine, "reason", a.Reason)
+		case plan.CancelDrain:
+			// Uncordoned first: should the ledger write fail, the next
+			// pass cancels again, and an uncordoned node is harmless.
+			if err := r.uncordon(ctx, a.Machine); err != nil {
+				ps.errs = append(ps.errs, err)
+				continue
+			}
+			delete(led.Entries, a.Machine)
+			delete(r.lastBlocked, "drain/"+a.Machine)
+			r.opts.Logger.Info("Cancelling the autoscaler's drain; machine kept", "machine", a.Machine, "reason", a.Reason)
+			r.event(ps.specCM, corev1.EventTypeWarning, "ScaleDownCancelled", "%s", a.Reason)
 		}
 	}
 	r.recordBackupDecisions(ps)
@@ -284,7 +296,7 @@ func (r *Reconciler) drainStep(ctx context.Context, ps *pass, name string, e *le
 	}
 	ps.drains = append(ps.drains, v1alpha1.DrainStatus{Machine: name, StartedAt: started,
 		BlockedBy: progress.BlockedBy, PodsLeft: progress.PodsLeft})
-	if len(progress.BlockedBy) > 0 {
+	if len(progress.BlockedBy) > 0 && !e.Voluntary {
 		r.blocked(ps.specCM, "drain/"+name, "DrainBlocked",
 			fmt.Sprintf("Drain of machine %s is blocked by PodDisruptionBudget %s (%d pods left); after drainTimeout %s the machine is deleted anyway",
 				name, strings.Join(progress.BlockedBy, ", "), progress.PodsLeft, timeout))
@@ -315,4 +327,16 @@ func replacedVersion(machines []providers.Machine, name string) string {
 		}
 	}
 	return ""
+}
+
+// uncordon makes a Node schedulable again after the autoscaler gave up on
+// removing it. A Node already gone or schedulable needs nothing.
+func (r *Reconciler) uncordon(ctx context.Context, name string) error {
+	patch := []byte(`{"spec":{"unschedulable":null}}`)
+	_, err := r.opts.Client.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	r.countAction("Uncordon", err)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("uncordoning node %s: %w", name, err)
+	}
+	return nil
 }

@@ -46,6 +46,10 @@ type Entry struct {
 	Gate     string `json:"gate,omitempty"`
 	Backup   string `json:"backup,omitempty"`
 	Admitted bool   `json:"admitted,omitempty"`
+
+	// Voluntary marks a deletion the autoscaler chose: its drain is
+	// cancelled, never forced, when it cannot finish.
+	Voluntary bool `json:"voluntary,omitempty"`
 }
 
 // BackupEntryPrefix starts the names of backup entries: "backup." and the
@@ -75,7 +79,8 @@ func (e *Entry) NextStep() plan.Step {
 // Operation is the entry of machine name as the planner reads it.
 func (e *Entry) Operation(name string) plan.Operation {
 	op := plan.Operation{Type: e.Op, Machine: name, Step: e.NextStep(), Pool: e.Pool, RecordedAt: e.RecordedAt,
-		Spec: e.MachineSpec(name), Replaces: e.Replaces, ReplacesVersion: e.ReplacesVersion}
+		Spec: e.MachineSpec(name), Replaces: e.Replaces, ReplacesVersion: e.ReplacesVersion,
+		Voluntary: e.Voluntary, BlockedBy: e.BlockedBy}
 	if e.DrainStartedAt != nil {
 		op.DrainStartedAt = *e.DrainStartedAt
 	}

@@ -146,6 +146,16 @@ func (p *planner) health(m *providers.Machine, n *Node) string {
 	return ""
 }
 
+// has reports whether machine name is one of the pool's, not being deleted.
+func (ps *poolState) has(name string) bool {
+	for _, ms := range ps.machines {
+		if ms.m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func (ps *poolState) sortByName() []*machineState {
 	slices.SortFunc(ps.machines, byName)
 	return ps.machines

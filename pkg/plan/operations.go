@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/seedhq/seed/providers"
@@ -118,6 +119,11 @@ type Operation struct {
 	// replaces, and ReplacesVersion the version it runs.
 	Replaces        string
 	ReplacesVersion string
+	// Voluntary marks an OpDelete the autoscaler chose (Action.Voluntary).
+	Voluntary bool
+	// BlockedBy names the PodDisruptionBudgets that refused the drain's
+	// last evictions (OpDelete).
+	BlockedBy []string
 }
 
 // planOperations decides what becomes of recorded work, before the machines
@@ -185,11 +191,18 @@ func (p *planner) planOperations(machines []providers.Machine) []providers.Machi
 					Reason: "a recorded deletion names machine " + op.Machine + ", which the agent runs on; not deleted"})
 				continue
 			}
+			if op.Voluntary && op.Step == StepDrain && isListed {
+				if why := p.cancelDrain(op); why != "" {
+					// Cancelled, the machine counts again as the pool's.
+					p.actions = append(p.actions, Action{Type: CancelDrain, Pool: op.Pool, Machine: op.Machine, Reason: why})
+					continue
+				}
+			}
 			p.deleting[op.Machine] = true
 			if isListed {
 				out[i].Phase = providers.PhaseDeleting
 			}
-			if op.Step == StepDrain && !op.DrainStartedAt.IsZero() {
+			if op.Step == StepDrain && !op.DrainStartedAt.IsZero() && !op.Voluntary {
 				if d := p.in.Now.Sub(op.DrainStartedAt); d >= p.cfg.drainTimeout {
 					// Policy: a drain that outlives drainTimeout does not hold
 					// the cluster hostage; the machine goes, as Cluster API
@@ -202,4 +215,24 @@ func (p *planner) planOperations(machines []providers.Machine) []providers.Machi
 		}
 	}
 	return out
+}
+
+// cancelDrain says why the autoscaler's drain of op.Machine ends without
+// deleting it, or "" while it may go on. Policy: a voluntary removal never
+// overrides a PodDisruptionBudget and never outlives drainTimeout, as
+// cluster-autoscaler keeps a node whose eviction fails; only spec changes
+// delete a machine with pods still on it.
+func (p *planner) cancelDrain(op Operation) string {
+	if len(op.BlockedBy) > 0 {
+		return fmt.Sprintf("the autoscaler's drain of machine %s is refused by PodDisruptionBudget %s; cancelled: the machine stays and its node is uncordoned (autoscaler drains are never forced)",
+			op.Machine, strings.Join(op.BlockedBy, ", "))
+	}
+	if op.DrainStartedAt.IsZero() {
+		return ""
+	}
+	if d := p.in.Now.Sub(op.DrainStartedAt); d >= p.cfg.drainTimeout {
+		return fmt.Sprintf("the autoscaler's drain of machine %s has run %s, past drainTimeout %s; cancelled: the machine stays and its node is uncordoned (autoscaler drains are never forced)",
+			op.Machine, dur(d), dur(p.cfg.drainTimeout))
+	}
+	return ""
 }

@@ -53,6 +53,28 @@ type Input struct {
 	// Backups are the backups recorded for risky changes and whether one
 	// can be taken now; read only while spec.backup.enabled.
 	Backups BackupInput
+	// Autoscaled holds the autoscaler's decision (pkg/autoscale) for each
+	// autoscaled pool, by name. A pool without one keeps the machines it
+	// has, within its bounds.
+	Autoscaled map[string]AutoscaledPool
+}
+
+// AutoscaledPool is how the autoscaler would change an autoscaled pool:
+// relative to the machines the pool has, so that a plan made from the
+// same observation can never count a machine twice.
+type AutoscaledPool struct {
+	// Add is how many machines to create, and AddReason why.
+	Add       int
+	AddReason string
+	// Remove are unneeded machines to drain and delete, in order. Their
+	// deletions are voluntary: a drain that cannot finish is cancelled
+	// and the machine kept, never deleted with pods on it.
+	Remove []Removal
+}
+
+// Removal is one machine the autoscaler finds unneeded, and why.
+type Removal struct {
+	Machine, Reason string
 }
 
 // ActionType is what an Action asks the executor to do.
@@ -89,6 +111,10 @@ const (
 	// change Action.Gate, which is done or withdrawn. The backup stays in
 	// the store.
 	ForgetBackup ActionType = "ForgetBackup"
+	// CancelDrain ends the voluntary deletion of Action.Machine, whose
+	// drain cannot finish: the executor uncordons its Node and drops the
+	// operation; the machine stays.
+	CancelDrain ActionType = "CancelDrain"
 )
 
 // Action is one step of a plan.
@@ -107,6 +133,9 @@ type Action struct {
 	// or that a TakeBackup or ForgetBackup is about; empty when backups
 	// gate nothing the action does.
 	Gate string
+	// Voluntary marks a Delete the autoscaler chose: its drain is
+	// cancelled, never skipped, when it cannot finish.
+	Voluntary bool
 }
 
 // PoolStatus counts a pool's machines, not counting those being deleted.
@@ -359,7 +388,7 @@ func Compute(in Input) Plan {
 	plan.Pools = append(plan.Pools, cp.status(1))
 	for _, ps := range pools {
 		ps.sortByName()
-		plan.Pools = append(plan.Pools, ps.status(ps.spec.Replicas))
+		plan.Pools = append(plan.Pools, ps.status(int32(p.want(ps))))
 	}
 	for _, ps := range removedPools {
 		plan.Pools = append(plan.Pools, ps.status(0))
@@ -466,7 +495,7 @@ func converged(p Plan, operations int) bool {
 // settles what the rest counts), then capacity before removal.
 func rank(t ActionType) int {
 	switch t {
-	case Cancel, GiveUp, SkipDrain, ForgetBackup, TakeBackup:
+	case Cancel, CancelDrain, GiveUp, SkipDrain, ForgetBackup, TakeBackup:
 		return 0
 	case ReplaceControlPlane, Create:
 		return 1

@@ -71,10 +71,17 @@ func (p *planner) planPool(ps *poolState) {
 
 // scale brings a pool with no outdated machines to its replicas.
 func (p *planner) scale(ps *poolState, keep []*machineState, replaced int) {
-	want, have := replicas(ps), len(keep)
+	want, have := p.want(ps), len(keep)
+	if a, ok := p.in.Autoscaled[ps.name]; ok && ps.spec.Autoscaled() && have > want {
+		keep = p.removeUnneeded(ps, keep, a, have-want)
+		have = len(keep)
+	}
 	switch {
 	case have < want:
 		reason := fmt.Sprintf("pool %s has %d of %d replicas", ps.name, have, want)
+		if a, ok := p.in.Autoscaled[ps.name]; ok && ps.spec.Autoscaled() && a.AddReason != "" && have >= int(*ps.spec.MinReplicas) {
+			reason = fmt.Sprintf("pool %s: %s", ps.name, a.AddReason)
+		}
 		if replaced > 0 {
 			reason += fmt.Sprintf(" (replacing %d unhealthy)", replaced)
 		}
@@ -115,7 +122,7 @@ func (p *planner) scaleDown(ps *poolState, cands []*machineState, count int, why
 // available. The arithmetic follows the Deployment controller's so that the
 // same intuitions hold.
 func (p *planner) roll(ps *poolState, updated, outdated []*machineState) {
-	want := replicas(ps)
+	want := p.want(ps)
 	surge, unavailable := int(p.cfg.maxSurge), int(p.cfg.maxUnav)
 	if len(updated) > want {
 		// Scaled down mid-rollout: updated machines beyond replicas go too.
@@ -192,4 +199,46 @@ func (p *planner) create(ps *poolState, n int, reason string) {
 	}
 }
 
-func replicas(ps *poolState) int { return max(int(ps.spec.Replicas), 0) }
+// want is the number of machines the pool should have: spec replicas, or
+// for an autoscaled pool the machines it has (being deleted aside) changed
+// by the autoscaler's decision, within minReplicas and maxReplicas.
+func (p *planner) want(ps *poolState) int {
+	if !ps.spec.Autoscaled() {
+		return max(int(ps.spec.Replicas), 0)
+	}
+	n := len(ps.machines)
+	if a, ok := p.in.Autoscaled[ps.name]; ok {
+		n += a.Add
+		for _, r := range a.Remove {
+			if ps.has(r.Machine) {
+				n--
+			}
+		}
+	}
+	return min(max(n, int(*ps.spec.MinReplicas)), int(*ps.spec.MaxReplicas))
+}
+
+// removeUnneeded deletes, voluntarily, up to count of the machines the
+// autoscaler found unneeded (never Self), and returns the machines kept.
+func (p *planner) removeUnneeded(ps *poolState, keep []*machineState, a AutoscaledPool, count int) []*machineState {
+	chosen := map[string]string{}
+	for _, r := range a.Remove {
+		if len(chosen) == count {
+			break
+		}
+		if _, dup := chosen[r.Machine]; !dup && r.Machine != p.in.Self && ps.has(r.Machine) {
+			chosen[r.Machine] = r.Reason
+		}
+	}
+	kept := keep[:0:0]
+	for _, ms := range keep {
+		why, ok := chosen[ms.m.Name]
+		if !ok || ms.deleted {
+			kept = append(kept, ms)
+			continue
+		}
+		p.del(ms, ps.name, why)
+		p.actions[len(p.actions)-1].Voluntary = true
+	}
+	return kept
+}

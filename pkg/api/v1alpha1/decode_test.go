@@ -81,7 +81,7 @@ func TestDecodeTestdata(t *testing.T) {
 					ControlPlane: ControlPlaneSpec{MachineType: "default"},
 					NodePools: []NodePool{
 						{
-							Name: "workers", Replicas: 3, MinReplicas: ptr[int32](1), MaxReplicas: ptr[int32](5),
+							Name: "workers", MinReplicas: ptr[int32](1), MaxReplicas: ptr[int32](5),
 							Labels: map[string]string{"tier": "general", "example.com/team": "platform"},
 						},
 						{

@@ -14,6 +14,10 @@ const (
 	DefaultClusterName         = "seed"
 	DefaultBackupMaxAge        = 30 * time.Minute
 	DefaultBackupRegion        = "us-east-1"
+	// Scale-down of autoscaled pools (spec.autoscaling).
+	DefaultScaleDownUnneededTime         = 5 * time.Minute
+	DefaultScaleDownDelayAfterAdd        = 5 * time.Minute
+	DefaultScaleDownUtilizationThreshold = 50
 	// BackupStorageLocation is the one Velero BackupStorageLocation Seed
 	// keeps.
 	BackupStorageLocation = "default"
@@ -69,6 +73,29 @@ func SetDefaults(c *Cluster) {
 	if st := s.Backup.Store; st != nil && st.Region == "" {
 		st.Region = DefaultBackupRegion
 	}
+	if s.AnyAutoscaled() {
+		a := &s.Autoscaling
+		if a.ScaleDownUnneededTime == nil {
+			a.ScaleDownUnneededTime = NewDuration(DefaultScaleDownUnneededTime)
+		}
+		if a.ScaleDownDelayAfterAdd == nil {
+			a.ScaleDownDelayAfterAdd = NewDuration(DefaultScaleDownDelayAfterAdd)
+		}
+		if a.ScaleDownUtilizationThreshold == nil {
+			v := int32(DefaultScaleDownUtilizationThreshold)
+			a.ScaleDownUtilizationThreshold = &v
+		}
+	}
+}
+
+// AnyAutoscaled reports whether some pool is autoscaled.
+func (s *ClusterSpec) AnyAutoscaled() bool {
+	for i := range s.NodePools {
+		if s.NodePools[i].Autoscaled() {
+			return true
+		}
+	}
+	return false
 }
 
 // PoolVersion is the Kubernetes version machines of the pool should run.

@@ -43,6 +43,9 @@ type ClusterSpec struct {
 	Health       HealthSpec       `json:"health,omitempty"`
 	Rollout      RolloutSpec      `json:"rollout,omitempty"`
 	Backup       BackupSpec       `json:"backup,omitempty"`
+	// Autoscaling tunes how autoscaled pools (those with minReplicas and
+	// maxReplicas) shrink; it may be set only when a pool is autoscaled.
+	Autoscaling AutoscalingSpec `json:"autoscaling,omitempty"`
 }
 
 // ProviderSpec selects exactly one infrastructure provider.
@@ -105,11 +108,17 @@ type ControlPlaneSpec struct {
 	MachineType string `json:"machineType,omitempty"`
 }
 
-// NodePool is a group of identical worker machines.
+// NodePool is a group of identical worker machines. A pool either has a
+// fixed size, replicas, or is autoscaled: with minReplicas and maxReplicas
+// set (and replicas left out), the agent chooses its size between them
+// from pending pods and idle nodes, and reports that size in its status;
+// the spec is never written by the agent.
 type NodePool struct {
-	Name     string `json:"name"`
-	Replicas int32  `json:"replicas"`
-	// MinReplicas and MaxReplicas bound replicas (and, later, autoscaling).
+	Name string `json:"name"`
+	// Replicas is a fixed pool's size; an autoscaled pool leaves it out.
+	Replicas int32 `json:"replicas"`
+	// MinReplicas and MaxReplicas, both or neither, make the pool
+	// autoscaled between them.
 	MinReplicas *int32            `json:"minReplicas,omitempty"`
 	MaxReplicas *int32            `json:"maxReplicas,omitempty"`
 	MachineType string            `json:"machineType,omitempty"`
@@ -117,6 +126,28 @@ type NodePool struct {
 	Taints      []Taint           `json:"taints,omitempty"`
 	// KubernetesVersion overrides the cluster's version for this pool.
 	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+}
+
+// Autoscaled reports whether the agent chooses the pool's size: both
+// minReplicas and maxReplicas are set.
+func (p *NodePool) Autoscaled() bool { return p.MinReplicas != nil && p.MaxReplicas != nil }
+
+// AutoscalingSpec tunes scale-down of autoscaled pools. A node is removed
+// when every pod on it can move elsewhere and its pods request less than
+// scaleDownUtilizationThreshold of it, continuously for
+// scaleDownUnneededTime, and its pool has not grown for
+// scaleDownDelayAfterAdd.
+type AutoscalingSpec struct {
+	// ScaleDownUnneededTime is how long a node must stay unneeded before it
+	// is drained and removed (default 5m).
+	ScaleDownUnneededTime *Duration `json:"scaleDownUnneededTime,omitempty"`
+	// ScaleDownDelayAfterAdd is how long after a pool last grew none of its
+	// nodes is removed (default 5m).
+	ScaleDownDelayAfterAdd *Duration `json:"scaleDownDelayAfterAdd,omitempty"`
+	// ScaleDownUtilizationThreshold is the percentage of a node's
+	// allocatable cpu and memory its pods' requests must both stay below
+	// for it to count as unneeded (default 50).
+	ScaleDownUtilizationThreshold *int32 `json:"scaleDownUtilizationThreshold,omitempty"`
 }
 
 // Taint is a Node taint applied to every machine of a pool when it joins.

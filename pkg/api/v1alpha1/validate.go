@@ -138,6 +138,7 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 	validateHealth(&errs, &s.Health)
 	validateRollout(&errs, &s.Rollout)
 	validateBackup(&errs, &s.Backup)
+	validateAutoscaling(&errs, s)
 	validateSimulatedMachineTypes(&errs, s)
 
 	// A frozen field's other problems go with it: setting it back fixes them.
@@ -370,18 +371,33 @@ func validateReplicas(errs *errorList, path string, p *NodePool) {
 	replicasOK := count(path+".replicas", p.Replicas)
 	minOK := p.MinReplicas != nil && count(path+".minReplicas", *p.MinReplicas)
 	maxOK := p.MaxReplicas != nil && count(path+".maxReplicas", *p.MaxReplicas)
-	if minOK && maxOK && *p.MinReplicas > *p.MaxReplicas {
+	switch {
+	case p.MinReplicas != nil && p.MaxReplicas == nil:
+		errs.add(path+".maxReplicas", "required with minReplicas: set maxReplicas too to autoscale the pool between them, or remove minReplicas for a fixed size of replicas")
+	case p.MaxReplicas != nil && p.MinReplicas == nil:
+		errs.add(path+".minReplicas", "required with maxReplicas: set minReplicas too to autoscale the pool between them, or remove maxReplicas for a fixed size of replicas")
+	case minOK && maxOK && *p.MinReplicas > *p.MaxReplicas:
 		errs.add(path+".minReplicas", fmt.Sprintf("%d is greater than maxReplicas %d: minReplicas must not exceed maxReplicas", *p.MinReplicas, *p.MaxReplicas))
+	case p.Autoscaled() && replicasOK && p.Replicas != 0:
+		// Two sizes would leave it unclear which one an edit changes.
+		errs.add(path+".replicas", fmt.Sprintf("%d is set on a pool with minReplicas and maxReplicas: the agent sizes an autoscaled pool itself, between them (its size is in the agent's status); remove replicas, or remove minReplicas and maxReplicas for a fixed size",
+			p.Replicas))
+	}
+}
+
+// validateAutoscaling checks spec.autoscaling, which only autoscaled pools
+// read: set without one, it would do nothing.
+func validateAutoscaling(errs *errorList, s *ClusterSpec) {
+	a := &s.Autoscaling
+	set := a.ScaleDownUnneededTime != nil || a.ScaleDownDelayAfterAdd != nil || a.ScaleDownUtilizationThreshold != nil
+	if set && !s.AnyAutoscaled() {
+		errs.add("spec.autoscaling", "no pool is autoscaled, so these settings would do nothing: give a pool minReplicas and maxReplicas, or remove spec.autoscaling")
 		return
 	}
-	if !replicasOK {
-		return
-	}
-	if minOK && p.Replicas < *p.MinReplicas {
-		errs.add(path+".replicas", fmt.Sprintf("%d is below minReplicas %d: set replicas to at least %d", p.Replicas, *p.MinReplicas, *p.MinReplicas))
-	}
-	if maxOK && p.Replicas > *p.MaxReplicas {
-		errs.add(path+".replicas", fmt.Sprintf("%d is above maxReplicas %d: set replicas to at most %d", p.Replicas, *p.MaxReplicas, *p.MaxReplicas))
+	validateDuration(errs, "spec.autoscaling.scaleDownUnneededTime", a.ScaleDownUnneededTime)
+	validateDuration(errs, "spec.autoscaling.scaleDownDelayAfterAdd", a.ScaleDownDelayAfterAdd)
+	if t := a.ScaleDownUtilizationThreshold; t != nil && (*t < 1 || *t > 100) {
+		errs.add("spec.autoscaling.scaleDownUtilizationThreshold", fmt.Sprintf("%d is not a percentage from 1 to 100 (the default is %d)", *t, DefaultScaleDownUtilizationThreshold))
 	}
 }
 

@@ -318,37 +318,67 @@ func TestValidate(t *testing.T) {
 			mutate: func(c *Cluster) { c.Spec.NodePools[0].Replicas = 0; c.Spec.NodePools[1].Replicas = 1000 },
 		},
 		{
-			name:   "minReplicas negative",
-			mutate: func(c *Cluster) { c.Spec.NodePools[0].MinReplicas = ptr[int32](-2) },
-			want:   []FieldError{{Field: "spec.nodePools[0].minReplicas", Detail: "must be 0 or more"}},
+			name: "minReplicas negative",
+			mutate: func(c *Cluster) {
+				c.Spec.NodePools[0].Replicas = 0
+				c.Spec.NodePools[0].MinReplicas, c.Spec.NodePools[0].MaxReplicas = ptr[int32](-2), ptr[int32](3)
+			},
+			want: []FieldError{{Field: "spec.nodePools[0].minReplicas", Detail: "must be 0 or more"}},
 		},
 		{
-			name:   "maxReplicas negative",
-			mutate: func(c *Cluster) { c.Spec.NodePools[0].MaxReplicas = ptr[int32](-2) },
-			want:   []FieldError{{Field: "spec.nodePools[0].maxReplicas", Detail: "must be 0 or more"}},
+			name: "maxReplicas negative",
+			mutate: func(c *Cluster) {
+				c.Spec.NodePools[0].Replicas = 0
+				c.Spec.NodePools[0].MinReplicas, c.Spec.NodePools[0].MaxReplicas = ptr[int32](0), ptr[int32](-2)
+			},
+			want: []FieldError{{Field: "spec.nodePools[0].maxReplicas", Detail: "must be 0 or more"}},
 		},
 		{
 			name: "min above max",
 			mutate: func(c *Cluster) {
+				c.Spec.NodePools[0].Replicas = 0
 				c.Spec.NodePools[0].MinReplicas, c.Spec.NodePools[0].MaxReplicas = ptr[int32](5), ptr[int32](3)
 			},
 			want: []FieldError{{Field: "spec.nodePools[0].minReplicas", Detail: "5 is greater than maxReplicas 3"}},
 		},
 		{
-			name:   "replicas below min",
-			mutate: func(c *Cluster) { c.Spec.NodePools[0].MinReplicas = ptr[int32](3) },
-			want:   []FieldError{{Field: "spec.nodePools[0].replicas", Detail: "2 is below minReplicas 3: set replicas to at least 3"}},
+			name:   "minReplicas alone",
+			mutate: func(c *Cluster) { c.Spec.NodePools[0].MinReplicas = ptr[int32](1) },
+			want:   []FieldError{{Field: "spec.nodePools[0].maxReplicas", Detail: "required with minReplicas: set maxReplicas too"}},
 		},
 		{
-			name:   "replicas above max",
-			mutate: func(c *Cluster) { c.Spec.NodePools[0].MaxReplicas = ptr[int32](1) },
-			want:   []FieldError{{Field: "spec.nodePools[0].replicas", Detail: "2 is above maxReplicas 1: set replicas to at most 1"}},
+			name:   "maxReplicas alone",
+			mutate: func(c *Cluster) { c.Spec.NodePools[0].MaxReplicas = ptr[int32](4) },
+			want:   []FieldError{{Field: "spec.nodePools[0].minReplicas", Detail: "required with maxReplicas: set minReplicas too"}},
 		},
 		{
-			name: "replicas within bounds",
+			name: "replicas on an autoscaled pool",
 			mutate: func(c *Cluster) {
-				c.Spec.NodePools[0].MinReplicas, c.Spec.NodePools[0].MaxReplicas = ptr[int32](2), ptr[int32](2)
+				c.Spec.NodePools[0].MinReplicas, c.Spec.NodePools[0].MaxReplicas = ptr[int32](1), ptr[int32](3)
 			},
+			want: []FieldError{{Field: "spec.nodePools[0].replicas", Detail: "2 is set on a pool with minReplicas and maxReplicas: the agent sizes an autoscaled pool itself"}},
+		},
+		{
+			name: "autoscaled pool",
+			mutate: func(c *Cluster) {
+				c.Spec.NodePools[0].Replicas = 0
+				c.Spec.NodePools[0].MinReplicas, c.Spec.NodePools[0].MaxReplicas = ptr[int32](0), ptr[int32](3)
+				c.Spec.Autoscaling.ScaleDownUnneededTime = NewDuration(30 * time.Second)
+			},
+		},
+		{
+			name:   "autoscaling settings without an autoscaled pool",
+			mutate: func(c *Cluster) { c.Spec.Autoscaling.ScaleDownDelayAfterAdd = NewDuration(time.Minute) },
+			want:   []FieldError{{Field: "spec.autoscaling", Detail: "no pool is autoscaled, so these settings would do nothing"}},
+		},
+		{
+			name: "autoscaling threshold out of range",
+			mutate: func(c *Cluster) {
+				c.Spec.NodePools[0].Replicas = 0
+				c.Spec.NodePools[0].MinReplicas, c.Spec.NodePools[0].MaxReplicas = ptr[int32](0), ptr[int32](3)
+				c.Spec.Autoscaling.ScaleDownUtilizationThreshold = ptr[int32](150)
+			},
+			want: []FieldError{{Field: "spec.autoscaling.scaleDownUtilizationThreshold", Detail: "150 is not a percentage from 1 to 100"}},
 		},
 
 		// spec.nodePools versions
