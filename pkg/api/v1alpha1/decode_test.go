@@ -78,7 +78,7 @@ func TestDecodeTestdata(t *testing.T) {
 					Provider: ProviderSpec{Docker: &DockerProviderSpec{
 						NodeImage: "seed-node:v1.34.2", Privileged: true, APIServerPort: 6443,
 					}},
-					ControlPlane: ControlPlaneSpec{MachineType: "default"},
+					ControlPlane: ControlPlaneSpec{MachineType: "2x4Gi"},
 					NodePools: []NodePool{
 						{
 							Name: "workers", MinReplicas: ptr[int32](1), MaxReplicas: ptr[int32](5),

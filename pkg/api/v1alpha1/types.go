@@ -1,6 +1,11 @@
 package v1alpha1
 
-import "time"
+import (
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
 
 const (
 	// Group is the API group of the cluster spec.
@@ -69,7 +74,12 @@ type SimulatedProviderSpec struct {
 }
 
 // DockerProviderSpec configures machines that are containers on the local
-// Docker engine.
+// Docker engine. A Docker machine type is empty, for a machine whose Node
+// offers pods the whole host, or <cpu>x<memory> in Kubernetes quantities
+// (1x2Gi, 500mx1Gi, 2x4Gi): the cpu and memory its Node's allocatable
+// reports, the kubelet reserving the rest of the host. It is what the
+// scheduler counts, not a limit on the container: every machine still
+// shares the host's CPUs and memory.
 type DockerProviderSpec struct {
 	// NodeImage is the node image to run; defaults to seed-node:<kubernetesVersion>.
 	NodeImage string `json:"nodeImage,omitempty"`
@@ -249,3 +259,38 @@ func SimulatedMachineType(name string) (cpus, memoryGiB int, ok bool) {
 // simulatedMachineTypes lists the names SimulatedMachineType knows, for
 // error messages.
 const simulatedMachineTypes = "sim-2x8, sim-4x16, sim-8x32 or sim-16x64"
+
+// Bounds of a Docker machine type: below them a node cannot run its own
+// DaemonSets (kube-proxy, the pod network) with room for anything else.
+const (
+	MinDockerMachineMilliCPU = 100
+	MinDockerMachineMemory   = 512 << 20
+)
+
+// DockerMachineType parses a sized Docker machine type, <cpu>x<memory>
+// (1x2Gi, 500mx1Gi), into the allocatable cpu in millicores and memory in
+// bytes it stands for. ok is false for the empty type, for a name of any
+// other form, and for quantities that are not whole millicores and bytes;
+// it does not check MinDockerMachineMilliCPU or MinDockerMachineMemory.
+func DockerMachineType(name string) (milliCPU, memoryBytes int64, ok bool) {
+	c, m, found := strings.Cut(name, "x")
+	if !found {
+		return 0, 0, false
+	}
+	cpu, err := resource.ParseQuantity(c)
+	if err != nil {
+		return 0, 0, false
+	}
+	mem, err := resource.ParseQuantity(m)
+	if err != nil {
+		return 0, 0, false
+	}
+	milliCPU, memoryBytes = cpu.MilliValue(), mem.Value()
+	// MilliValue and Value round up: a quantity finer than they can hold
+	// (0.0001 CPUs, 1.5 bytes) would not be what the Node reports.
+	if cpu.Cmp(*resource.NewMilliQuantity(milliCPU, resource.DecimalSI)) != 0 ||
+		mem.Cmp(*resource.NewQuantity(memoryBytes, resource.BinarySI)) != 0 {
+		return 0, 0, false
+	}
+	return milliCPU, memoryBytes, true
+}

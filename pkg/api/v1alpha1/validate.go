@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/version"
 )
@@ -140,6 +141,7 @@ func Validate(c *Cluster, opts ValidateOptions) error {
 	validateBackup(&errs, &s.Backup)
 	validateAutoscaling(&errs, s)
 	validateSimulatedMachineTypes(&errs, s)
+	validateDockerMachineTypes(&errs, s)
 
 	// A frozen field's other problems go with it: setting it back fixes them.
 	errs = slices.DeleteFunc(errs, func(fe FieldError) bool { return withinAny(fe.Field, covered) })
@@ -309,6 +311,36 @@ func validateSimulatedMachineTypes(errs *errorList, s *ClusterSpec) {
 		if _, _, ok := SimulatedMachineType(t); t != "" && !ok {
 			errs.add(field, fmt.Sprintf("unknown simulated machine type %q: use %s, or leave it empty for %s",
 				t, simulatedMachineTypes, DefaultSimulatedMachineType))
+		}
+	}
+	check("spec.controlPlane.machineType", s.ControlPlane.MachineType)
+	for i, p := range s.NodePools {
+		check(index("spec.nodePools", i)+".machineType", p.MachineType)
+	}
+}
+
+// validateDockerMachineTypes rejects machine types the Docker provider
+// cannot size a machine to: anything but empty or <cpu>x<memory>, and
+// sizes too small to run a node's own pods.
+func validateDockerMachineTypes(errs *errorList, s *ClusterSpec) {
+	if s.Provider.Docker == nil {
+		return
+	}
+	check := func(field, t string) {
+		// An unprintable type is reported as such already: one problem
+		// per field, the one whose fix comes first.
+		if t == "" || strings.IndexFunc(t, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			return
+		}
+		cpu, mem, ok := DockerMachineType(t)
+		switch {
+		case !ok:
+			errs.add(field, fmt.Sprintf("%q is not a Docker machine type: use <cpu>x<memory> such as 1x2Gi or 500mx1Gi, or leave it empty for a machine that sees the whole host", t))
+		case cpu < MinDockerMachineMilliCPU:
+			errs.add(field, fmt.Sprintf("%s offers %dm CPU: a Docker machine needs at least %dm to run its own pods", t, cpu, MinDockerMachineMilliCPU))
+		case mem < MinDockerMachineMemory:
+			errs.add(field, fmt.Sprintf("%s offers %s of memory: a Docker machine needs at least 512Mi to run its own pods", t,
+				resource.NewQuantity(mem, resource.BinarySI)))
 		}
 	}
 	check("spec.controlPlane.machineType", s.ControlPlane.MachineType)

@@ -206,6 +206,47 @@ func TestValidate(t *testing.T) {
 			want:   []FieldError{{Field: "spec.provider.docker.apiServerPort", Detail: "use 1 to 65535, or 0"}},
 		},
 		{
+			name: "docker, sized machine types",
+			mutate: func(c *Cluster) {
+				c.Spec.ControlPlane.MachineType = "2x4Gi"
+				c.Spec.NodePools[0].MachineType = "500mx1Gi"
+				c.Spec.NodePools[1].MachineType = "100mx512Mi"
+			},
+		},
+		{
+			name: "docker, a machine type of another form",
+			mutate: func(c *Cluster) {
+				c.Spec.ControlPlane.MachineType = "t3.medium"
+				c.Spec.NodePools[0].MachineType = "big"
+			},
+			want: []FieldError{
+				{Field: "spec.controlPlane.machineType", Detail: `"t3.medium" is not a Docker machine type: use <cpu>x<memory> such as 1x2Gi or 500mx1Gi, or leave it empty for a machine that sees the whole host`},
+				{Field: "spec.nodePools[0].machineType", Detail: `"big" is not a Docker machine type`},
+			},
+		},
+		{
+			name:   "docker, a machine type finer than a millicore",
+			mutate: func(c *Cluster) { c.Spec.NodePools[0].MachineType = "0.0005x1Gi" },
+			want:   []FieldError{{Field: "spec.nodePools[0].machineType", Detail: `"0.0005x1Gi" is not a Docker machine type`}},
+		},
+		{
+			name:   "docker, too little CPU",
+			mutate: func(c *Cluster) { c.Spec.NodePools[1].MachineType = "50mx1Gi" },
+			want:   []FieldError{{Field: "spec.nodePools[1].machineType", Detail: "50mx1Gi offers 50m CPU: a Docker machine needs at least 100m to run its own pods"}},
+		},
+		{
+			name:   "docker, too little memory",
+			mutate: func(c *Cluster) { c.Spec.ControlPlane.MachineType = "1x256Mi" },
+			want:   []FieldError{{Field: "spec.controlPlane.machineType", Detail: "1x256Mi offers 256Mi of memory: a Docker machine needs at least 512Mi to run its own pods"}},
+		},
+		{
+			name: "a Docker machine type is checked only on Docker",
+			mutate: func(c *Cluster) {
+				awsProvider(c)
+				c.Spec.NodePools[0].MachineType = "t3.large"
+			},
+		},
+		{
 			name:   "aws",
 			mutate: func(c *Cluster) { awsProvider(c) },
 		},
@@ -1057,5 +1098,34 @@ spec:
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error = %v, want it to say %q", err, want)
 		}
+	}
+}
+
+func TestDockerMachineType(t *testing.T) {
+	tests := []struct {
+		name     string
+		milliCPU int64
+		memory   int64
+		ok       bool
+	}{
+		{name: "1x2Gi", milliCPU: 1000, memory: 2 << 30, ok: true},
+		{name: "500mx1Gi", milliCPU: 500, memory: 1 << 30, ok: true},
+		{name: "1.5x1500M", milliCPU: 1500, memory: 1500e6, ok: true},
+		{name: "2x4Gi", milliCPU: 2000, memory: 4 << 30, ok: true},
+		{name: ""},
+		{name: "default"},
+		{name: "1x"},
+		{name: "x1Gi"},
+		{name: "1x2Gi3"},
+		{name: "0.0001x1Gi"},
+		{name: "1x1.5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cpu, mem, ok := DockerMachineType(tt.name)
+			if cpu != tt.milliCPU || mem != tt.memory || ok != tt.ok {
+				t.Errorf("DockerMachineType(%q) = %d, %d, %v; want %d, %d, %v", tt.name, cpu, mem, ok, tt.milliCPU, tt.memory, tt.ok)
+			}
+		})
 	}
 }
