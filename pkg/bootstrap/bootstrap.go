@@ -33,6 +33,12 @@ const (
 	// ProviderIDPath, when the provider writes it, holds the kubelet's
 	// --provider-id (seed://docker/<cluster>/<machine>, aws:///<az>/<id>).
 	ProviderIDPath = "/var/lib/seed/provider-id"
+	// AllocatablePath, when the provider writes it, holds the cpu
+	// (millicores) and memory (bytes) the Node must offer pods, as
+	// "<millicores> <bytes>": the script reserves the rest of what the
+	// kubelet sees for the kubelet (kubeReserved), at boot, where that is
+	// known. Without it, pods are offered everything.
+	AllocatablePath = "/var/lib/seed/allocatable"
 	// LogPath receives the script's output, as the journal does.
 	LogPath = "/var/log/seed-bootstrap.log"
 	// ManifestsDir holds manifests the control plane applies after kubeadm
@@ -287,7 +293,9 @@ func JoinControlPlane(c Cluster, m Machine, token string, caCertHashes []string,
 var caHashPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // kubeletPatches are kubeadm patches for this machine's own kubelet config
-// (not the cluster-wide one). The script adds the provider ID at boot.
+// (not the cluster-wide one). The script adds the provider ID at boot
+// (kubeletconfiguration1) and, for a sized machine, its reservation
+// (kubeletconfiguration2).
 func kubeletPatches(m Machine) []providers.File {
 	minor, _ := minorOf(m.KubernetesVersion)
 	if minor < 35 {

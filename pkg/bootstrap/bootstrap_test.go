@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -509,5 +510,87 @@ func TestEtcdPinnedFor133(t *testing.T) {
 	}
 	if _, ok := docs(t, file(t, b, KubeadmConfigPath).Content)["ClusterConfiguration"]["etcd"]; ok {
 		t.Error("v1.34 pins etcd, want kubeadm's default")
+	}
+}
+
+// TestScriptReservesAllButTheAllocatable runs a worker's script on a
+// stand-in of a 4-CPU host with 2 hugepages, and wants the kubelet to
+// reserve everything but what the provider asked pods be offered; a host
+// too small fails the script, saying why.
+func TestScriptReservesAllButTheAllocatable(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	b, err := Join(testCluster(), Machine{Name: "w1"}, testToken, []string{testHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const memTotalKiB = 8131024
+	for _, tt := range []struct {
+		name, allocatable, wantPatch, wantFailure string
+	}{
+		{name: "1x2Gi", allocatable: "1000 2147483648\n",
+			wantPatch: fmt.Sprintf("kubeReserved:\n  cpu: \"3000m\"\n  memory: \"%d\"\n", memTotalKiB*1024-2*2048*1024-2<<30)},
+		{name: "the whole host", allocatable: fmt.Sprintf("4000 %d", memTotalKiB*1024-2*2048*1024),
+			wantPatch: "kubeReserved:\n  cpu: \"0m\"\n  memory: \"0\"\n"},
+		{name: "more CPUs than the host", allocatable: "5000 2147483648", wantFailure: "this host has 4 CPUs"},
+		{name: "garbage", allocatable: "1x2Gi", wantFailure: "refusing allocatable"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			script := b.Script
+			for _, p := range []string{"/var/lib/seed", "/var/log", "/run/containerd", "/etc/seed", "/proc/meminfo", "/sys/"} {
+				script = strings.ReplaceAll(script, p, root+p)
+			}
+			bin := filepath.Join(root, "bin")
+			mustWrite(t, filepath.Join(bin, "kubeadm"), "#!/bin/sh\nexit 0\n", 0o755)
+			mustWrite(t, filepath.Join(root, KubeadmConfigPath), "token: "+testToken+"\n", 0o600)
+			mustWrite(t, filepath.Join(root, AllocatablePath), tt.allocatable, 0o644)
+			mustWrite(t, filepath.Join(root, "proc/meminfo"), fmt.Sprintf("MemTotal:       %d kB\nMemFree:         1000 kB\n", memTotalKiB), 0o644)
+			mustWrite(t, filepath.Join(root, "sys/devices/system/cpu/online"), "0-2,3\n", 0o644)
+			mustWrite(t, filepath.Join(root, "sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"), "2\n", 0o644)
+			mustWrite(t, filepath.Join(root, "sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"), "0\n", 0o644)
+			if err := os.MkdirAll(filepath.Join(root, "run/containerd"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			sock := filepath.Join(root, "run/containerd/containerd.sock")
+			if err := exec.Command("python3", "-c", "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", sock).Run(); err != nil {
+				t.Skipf("cannot create a unix socket stand-in: %v", err)
+			}
+			script = strings.Replace(script, "export PATH=", "export PATH="+bin+":", 1)
+			scriptPath := filepath.Join(root, "script")
+			mustWrite(t, scriptPath, script, 0o700)
+
+			out, err := exec.Command("bash", scriptPath).CombinedOutput()
+			if tt.wantFailure != "" {
+				if err == nil || !strings.Contains(string(out), tt.wantFailure) {
+					t.Fatalf("script = %v, want a failure saying %q:\n%s", err, tt.wantFailure, out)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("script: %v\n%s", err, out)
+			}
+			patch, err := os.ReadFile(filepath.Join(root, PatchesDir, "kubeletconfiguration2+merge.yaml"))
+			if err != nil || string(patch) != tt.wantPatch {
+				t.Errorf("reservation patch = %q, %v; want %q", patch, err, tt.wantPatch)
+			}
+		})
+	}
+}
+
+// The reservation the script computes leaves no room for a memory
+// eviction threshold: a memory.available in the kubelet config (or the
+// kubelet's defaults, which a non-empty evictionHard keeps out) would take
+// that much more from every sized machine's allocatable.
+func TestKubeletConfigHasNoMemoryEvictionThreshold(t *testing.T) {
+	for _, v := range []string{"v1.33.13", "v1.34.2", "v1.35.0"} {
+		kc := kubeletConfig(v)
+		if len(kc.EvictionHard) == 0 {
+			t.Errorf("%s: evictionHard is empty, so the kubelet applies its defaults, memory.available=100Mi among them", v)
+		}
+		if _, ok := kc.EvictionHard["memory.available"]; ok {
+			t.Errorf("%s: evictionHard sets memory.available; sized Docker machines would offer that much less than their type", v)
+		}
 	}
 }

@@ -14,14 +14,14 @@ type scriptData struct {
 	Role, Cluster, Machine, Version string
 	Join                            bool
 
-	Marker, Log, PatchesDir, ProviderIDPath, Config, ManifestsDir, ImagesDir string
+	Marker, Log, PatchesDir, ProviderIDPath, AllocatablePath, Config, ManifestsDir, ImagesDir string
 }
 
 // renderScript fills the bootstrap script. Every value is validated before
 // (names, versions) or a constant path, so none needs shell quoting.
 func renderScript(d scriptData) (string, error) {
 	d.Marker, d.Log, d.PatchesDir = MarkerPath, LogPath, PatchesDir
-	d.ProviderIDPath, d.Config, d.ManifestsDir, d.ImagesDir = ProviderIDPath, KubeadmConfigPath, ManifestsDir, ImagesDir
+	d.ProviderIDPath, d.AllocatablePath, d.Config, d.ManifestsDir, d.ImagesDir = ProviderIDPath, AllocatablePath, KubeadmConfigPath, ManifestsDir, ImagesDir
 	// Not text/template: see internal/tmpl for why.
 	script, err := tmpl.Execute("script", scriptTemplate, d, nil)
 	if err != nil {

@@ -19,7 +19,7 @@ func TestScriptRendersAsTextTemplateWould(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Marker, d.Log, d.PatchesDir = MarkerPath, LogPath, PatchesDir
-		d.ProviderIDPath, d.Config, d.ManifestsDir, d.ImagesDir = ProviderIDPath, KubeadmConfigPath, ManifestsDir, ImagesDir
+		d.ProviderIDPath, d.AllocatablePath, d.Config, d.ManifestsDir, d.ImagesDir = ProviderIDPath, AllocatablePath, KubeadmConfigPath, ManifestsDir, ImagesDir
 		var want strings.Builder
 		if err := template.Must(template.New("script").Option("missingkey=error").Parse(scriptTemplate)).Execute(&want, d); err != nil {
 			t.Fatal(err)
