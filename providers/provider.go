@@ -208,6 +208,25 @@ type Provider interface {
 	// DeleteBackupStore removes the cluster's backup store and every
 	// backup in it. A store that does not exist is success.
 	DeleteBackupStore(ctx context.Context) error
+	// MachineTypeResources is what a new machine of the type will offer
+	// pods: the allocatable its Node will report, so that a caller
+	// planning capacity (the autoscaler) agrees with the scheduler. The
+	// empty type is the provider's default machine. A type the provider
+	// cannot make fails as Invalid, naming the type.
+	MachineTypeResources(ctx context.Context, machineType string) (MachineResources, error)
+}
+
+// MachineResources is a Node's allocatable, in the units the Node reports.
+type MachineResources struct {
+	// MilliCPU is cpu in millicores.
+	MilliCPU int64
+	// Memory is in bytes.
+	Memory int64
+	// EphemeralStorage is in bytes; zero means the provider cannot know
+	// it before the machine runs.
+	EphemeralStorage int64
+	// Pods is how many pods the kubelet admits (its maxPods).
+	Pods int64
 }
 
 // BackupStore is an S3-compatible object store for a cluster's backups.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seedhq/seed/pkg/bootstrap"
 	"github.com/seedhq/seed/providers"
 )
 
@@ -19,10 +20,12 @@ const (
 )
 
 // bootstrapArchive is the tar, extracted at "/", that gives a machine its
-// bootstrap files, its script and its provider ID. It holds no directory
+// bootstrap files, its script, its provider ID and, for a sized machine
+// type, the allocatable its script reserves the rest of the host to leave
+// (bootstrap.AllocatablePath; none for the empty type). It holds no directory
 // entries: the engine creates missing parents (0755, root) and leaves
 // existing ones, such as /etc, as they are.
-func bootstrapArchive(b providers.Bootstrap, providerID string, now time.Time) ([]byte, error) {
+func bootstrapArchive(b providers.Bootstrap, providerID string, allocatable []byte, now time.Time) ([]byte, error) {
 	type entry struct {
 		path    string
 		mode    int64
@@ -45,7 +48,7 @@ func bootstrapArchive(b providers.Bootstrap, providerID string, now time.Time) (
 		return nil
 	}
 	for _, f := range b.Files {
-		if f.Path == bootstrapScriptPath || f.Path == providerIDPath || strings.HasPrefix(f.Path, bootstrapScriptPath+"/") {
+		if f.Path == bootstrapScriptPath || f.Path == providerIDPath || f.Path == bootstrap.AllocatablePath || strings.HasPrefix(f.Path, bootstrapScriptPath+"/") {
 			return nil, fmt.Errorf("bootstrap file %q would overwrite what the provider writes", f.Path)
 		}
 		if err := add(f.Path, f.Mode, f.Content); err != nil {
@@ -58,6 +61,11 @@ func bootstrapArchive(b providers.Bootstrap, providerID string, now time.Time) (
 	}
 	if err := add(providerIDPath, 0o644, []byte(providerID)); err != nil {
 		return nil, err
+	}
+	if len(allocatable) > 0 {
+		if err := add(bootstrap.AllocatablePath, 0o644, allocatable); err != nil {
+			return nil, err
+		}
 	}
 
 	var buf bytes.Buffer

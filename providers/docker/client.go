@@ -495,6 +495,15 @@ func (c *client) ImageInspect(ctx context.Context, ref string) (image, error) {
 	return image{ID: out.ID, Labels: out.Config.Labels}, nil
 }
 
+// Info implements engine.
+func (c *client) Info(ctx context.Context) (engineInfo, error) {
+	var out engineInfo
+	if err := c.do(ctx, "reading the Docker host's info", http.MethodGet, "/info", nil, nil, &out); err != nil {
+		return engineInfo{}, err
+	}
+	return out, nil
+}
+
 // ImageSave implements engine.
 func (c *client) ImageSave(ctx context.Context, ref string) (io.ReadCloser, error) {
 	v, err := c.apiVersion(ctx)

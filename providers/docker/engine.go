@@ -14,6 +14,8 @@ import (
 // *apiError in the chain.
 type engine interface {
 	Ping(ctx context.Context) error
+	// Info reports the host the engine runs containers on.
+	Info(ctx context.Context) (engineInfo, error)
 
 	// ContainerCreate creates a container named name and returns its ID. A
 	// name already in use is a conflict (see isConflict).
@@ -55,6 +57,14 @@ type engine interface {
 	ImageInspect(ctx context.Context, ref string) (image, error)
 	// ImageSave returns the image as a `docker save` tar stream.
 	ImageSave(ctx context.Context, ref string) (io.ReadCloser, error)
+}
+
+// engineInfo is what GET /info says of the host: the CPUs the engine may
+// use and MemTotal of its /proc/meminfo, in bytes. Each machine sees the
+// same, which is what its kubelet counts as capacity.
+type engineInfo struct {
+	NCPU     int64 `json:"NCPU"`
+	MemTotal int64 `json:"MemTotal"`
 }
 
 type image struct {

@@ -37,6 +37,8 @@ type fakeEngine struct {
 	// duplicateNetworks lets NetworkCreate reuse a taken name, as racing
 	// creators can with the real engine.
 	duplicateNetworks bool
+	// info is what Info reports: a 2-CPU, 8 GiB host unless a test says.
+	info engineInfo
 }
 
 type fakeContainer struct {
@@ -73,6 +75,14 @@ func (f *fakeEngine) Reset() {
 	f.failures = map[string][]error{}
 	f.before = map[string]func(){}
 	f.duplicateNetworks = false
+	f.info = engineInfo{NCPU: 2, MemTotal: 8 << 30}
+}
+
+// SetHost makes Info report a host of that many CPUs and bytes of memory.
+func (f *fakeEngine) SetHost(cpus, memory int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.info = engineInfo{NCPU: cpus, MemTotal: memory}
 }
 
 // FailNext makes the next calls of method return errs, in order.
@@ -157,6 +167,14 @@ func (f *fakeEngine) Ping(ctx context.Context) error {
 	}
 	f.mu.Unlock()
 	return nil
+}
+
+func (f *fakeEngine) Info(ctx context.Context) (engineInfo, error) {
+	if err := f.enter("Info"); err != nil {
+		return engineInfo{}, err
+	}
+	defer f.mu.Unlock()
+	return f.info, nil
 }
 
 func (f *fakeEngine) ContainerCreate(ctx context.Context, name string, req containerCreateRequest) (string, error) {

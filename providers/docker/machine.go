@@ -74,7 +74,11 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 	if err != nil {
 		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
 	}
-	archive, err := bootstrapArchive(spec.Bootstrap, p.providerID(spec.Name), p.now())
+	alloc, err := p.allocatable(ctx, spec.MachineType)
+	if err != nil {
+		return providers.Machine{}, fmt.Errorf("%s: %w", op, err)
+	}
+	archive, err := bootstrapArchive(spec.Bootstrap, p.providerID(spec.Name), alloc, p.now())
 	if err != nil {
 		return providers.Machine{}, providers.NewError(providers.KindInvalid, op, err)
 	}

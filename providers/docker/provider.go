@@ -68,6 +68,11 @@ type Options struct {
 	// only start and attach the one that exists: that is the agent's copy
 	// of the provider.
 	BackupImage string
+	// MachineTypes are the spec's machine types Preflight checks, keyed by
+	// the field that sets them, as {"spec.nodePools[0].machineType":
+	// "1x2Gi"}. Machines themselves get their type from
+	// MachineSpec.MachineType.
+	MachineTypes map[string]string
 	// Logger receives one line per decision; the zero value discards.
 	Logger logr.Logger
 }
@@ -90,6 +95,8 @@ type provider struct {
 	privileged    bool
 	apiPort       int32
 	hostSocket    string
+	machineTypes  map[string]string
+	host          host
 	engine        engine
 	log           logr.Logger
 	locks         nameLocks
@@ -149,6 +156,7 @@ func newProvider(opts Options, e engine) (*provider, error) {
 		privileged:    opts.Privileged,
 		apiPort:       opts.APIServerPort,
 		hostSocket:    hostSocket,
+		machineTypes:  opts.MachineTypes,
 		engine:        e,
 		log:           log.WithValues("provider", "docker", "cluster", opts.ClusterName),
 		pickFreePort:  freeLoopbackPort,
@@ -183,10 +191,6 @@ func (p *provider) Capabilities() providers.Capabilities {
 		Agent:            providers.AgentRequirements{HostDockerSocket: true},
 	}
 }
-
-// Preflight implements providers.Provider. There is nothing to check before
-// EnsureInfrastructure, which reports an engine it cannot reach.
-func (p *provider) Preflight(context.Context) error { return nil }
 
 // StageImage implements providers.Provider: the Docker provider stages
 // nothing, because its node image holds what machines run and the seed

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seedhq/seed/pkg/bootstrap"
 	"github.com/seedhq/seed/providers"
 )
 
@@ -35,7 +36,7 @@ func newTestProvider(t *testing.T, f *fakeEngine, opts Options) (*provider, *ato
 
 func workerSpec(name string) providers.MachineSpec {
 	return providers.MachineSpec{
-		Name: name, Pool: "workers", Role: providers.RoleWorker, MachineType: "default",
+		Name: name, Pool: "workers", Role: providers.RoleWorker, MachineType: "",
 		KubernetesVersion: "v1.34.2",
 		Bootstrap: providers.Bootstrap{
 			Files:  []providers.File{{Path: "/etc/seed/join.yaml", Mode: 0o600, Content: []byte("token: x")}},
@@ -257,7 +258,7 @@ func TestCreateMachine(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := providers.Machine{
-		Name: spec.Name, Pool: "workers", Role: providers.RoleWorker, MachineType: "default",
+		Name: spec.Name, Pool: "workers", Role: providers.RoleWorker, MachineType: "",
 		KubernetesVersion: "v1.34.2", ProviderID: "seed://docker/demo/demo-workers-abcde",
 		Phase: providers.PhaseRunning, InternalIP: "172.30.0.3",
 	}
@@ -268,7 +269,7 @@ func TestCreateMachine(t *testing.T) {
 	}
 	for k, v := range map[string]string{
 		providers.LabelCluster: "demo", providers.LabelPool: "workers", providers.LabelRole: "worker",
-		providers.LabelMachine: spec.Name, providers.LabelVersion: "v1.34.2", providers.LabelType: "default",
+		providers.LabelMachine: spec.Name, providers.LabelVersion: "v1.34.2", providers.LabelType: "",
 	} {
 		if c.Labels[k] != v {
 			t.Errorf("label %s = %q, want %q", k, c.Labels[k], v)
@@ -723,9 +724,10 @@ func TestBootstrapArchive(t *testing.T) {
 		{name: "escapes", files: []providers.File{{Path: "/etc/../../a"}}, err: "clean"},
 		{name: "twice", files: []providers.File{{Path: "/a"}, {Path: "/a"}}, err: "twice"},
 		{name: "overwrites ours", files: []providers.File{{Path: providerIDPath}}, err: "would overwrite"},
+		{name: "overwrites the allocatable", files: []providers.File{{Path: bootstrap.AllocatablePath}}, err: "would overwrite"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := bootstrapArchive(providers.Bootstrap{Files: tc.files, Script: "echo hi"}, "seed://docker/c/m", now)
+			raw, err := bootstrapArchive(providers.Bootstrap{Files: tc.files, Script: "echo hi"}, "seed://docker/c/m", nil, now)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)

@@ -30,7 +30,12 @@ const (
 	MethodMoveEndpoint          = "MoveEndpoint"
 	MethodEnsureBackupStore     = "EnsureBackupStore"
 	MethodDeleteBackupStore     = "DeleteBackupStore"
+	MethodMachineTypeResources  = "MachineTypeResources"
 )
+
+// DefaultMachineResources is what a machine of the empty type offers until
+// SetMachineType says otherwise.
+var DefaultMachineResources = providers.MachineResources{MilliCPU: 2000, Memory: 8 << 30, Pods: 110}
 
 // Provider is an in-memory providers.Provider. Its exported methods beyond
 // the interface are for tests to program and inspect it. It has every
@@ -51,6 +56,8 @@ type Provider struct {
 	infra    providers.Infrastructure
 	// endpoint is the machine MoveEndpoint last named.
 	endpoint string
+	// types are the machine types MachineTypeResources knows.
+	types map[string]providers.MachineResources
 	// store is the backup store EnsureBackupStore made, until
 	// DeleteBackupStore.
 	store *providers.BackupStore
@@ -101,6 +108,7 @@ func New(clock func() time.Time) *Provider {
 		staged:   map[string]StagedImage{},
 		files:    map[string]map[string][]byte{},
 		loaded:   map[string][]string{},
+		types:    map[string]providers.MachineResources{"": DefaultMachineResources},
 		infra: providers.Infrastructure{
 			ControlPlaneEndpoint: "fake-control-plane:6443",
 			ExternalEndpoint:     "127.0.0.1:6443",
@@ -552,4 +560,28 @@ func (p *Provider) DeleteBackupStore(ctx context.Context) error {
 	defer p.mu.Unlock()
 	p.store = nil
 	return nil
+}
+
+// SetMachineType makes MachineTypeResources report r for the type.
+func (p *Provider) SetMachineType(machineType string, r providers.MachineResources) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.types[machineType] = r
+}
+
+// MachineTypeResources implements providers.Provider: the empty type is
+// DefaultMachineResources, others are what SetMachineType said, and any
+// other type is Invalid.
+func (p *Provider) MachineTypeResources(ctx context.Context, machineType string) (providers.MachineResources, error) {
+	if err := p.begin(ctx, MethodMachineTypeResources); err != nil {
+		return providers.MachineResources{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.types[machineType]
+	if !ok {
+		return providers.MachineResources{}, providers.NewError(providers.KindInvalid, "sizing machine type "+machineType,
+			fmt.Errorf("the fake provider has no machine type %q", machineType))
+	}
+	return r, nil
 }

@@ -54,3 +54,19 @@ func TestEveryCapabilityAndItsAbsence(t *testing.T) {
 		t.Errorf("ReadFile without the capability = %v, want Invalid", err)
 	}
 }
+
+func TestMachineTypeResourcesAreWhatWasSetAndUnknownTypesAreInvalid(t *testing.T) {
+	ctx := context.Background()
+	p := New(nil)
+	if r, err := p.MachineTypeResources(ctx, ""); err != nil || r != DefaultMachineResources {
+		t.Errorf("the empty type = %+v, %v; want %+v", r, err, DefaultMachineResources)
+	}
+	small := providers.MachineResources{MilliCPU: 1000, Memory: 2 << 30, Pods: 110}
+	p.SetMachineType("small", small)
+	if r, err := p.MachineTypeResources(ctx, "small"); err != nil || r != small {
+		t.Errorf("small = %+v, %v; want %+v", r, err, small)
+	}
+	if _, err := p.MachineTypeResources(ctx, "huge"); !providers.IsInvalid(err) || !strings.Contains(err.Error(), `"huge"`) {
+		t.Errorf("an unknown type = %v, want Invalid naming it", err)
+	}
+}

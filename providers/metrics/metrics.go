@@ -126,3 +126,8 @@ func (d *decorated) DeleteBackupStore(ctx context.Context) (err error) {
 	defer func(start time.Time) { d.observe("DeleteBackupStore", start, err) }(time.Now())
 	return d.next.DeleteBackupStore(ctx)
 }
+
+func (d *decorated) MachineTypeResources(ctx context.Context, machineType string) (_ providers.MachineResources, err error) {
+	defer func(start time.Time) { d.observe("MachineTypeResources", start, err) }(time.Now())
+	return d.next.MachineTypeResources(ctx, machineType)
+}

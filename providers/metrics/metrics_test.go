@@ -70,7 +70,10 @@ func TestDecorateKeepsEveryCapability(t *testing.T) {
 	if err := p.MoveEndpoint(ctx, "b"); err != nil || f.Endpoint() != "b" {
 		t.Fatalf("MoveEndpoint = %v, endpoint on %q", err, f.Endpoint())
 	}
-	for _, m := range []string{fake.MethodPreflight, fake.MethodStageImage, fake.MethodCreateMachines, fake.MethodReadFile, fake.MethodMoveEndpoint} {
+	if r, err := p.MachineTypeResources(ctx, ""); err != nil || r != fake.DefaultMachineResources {
+		t.Fatalf("MachineTypeResources = %+v, %v; want %+v", r, err, fake.DefaultMachineResources)
+	}
+	for _, m := range []string{fake.MethodPreflight, fake.MethodStageImage, fake.MethodCreateMachines, fake.MethodReadFile, fake.MethodMoveEndpoint, fake.MethodMachineTypeResources} {
 		if f.Calls(m) != 1 {
 			t.Errorf("%s reached the provider %d times, want 1", m, f.Calls(m))
 		}
@@ -78,7 +81,7 @@ func TestDecorateKeepsEveryCapability(t *testing.T) {
 	if _, ok := f.Staged()["agent"]; !ok {
 		t.Error("the staged image did not reach the provider")
 	}
-	if got := testutil.CollectAndCount(reg, "seed_provider_call_duration_seconds"); got != 5 {
-		t.Errorf("duration series: got %d, want 5 (Preflight, StageImage, CreateMachines, ReadFile, MoveEndpoint)", got)
+	if got := testutil.CollectAndCount(reg, "seed_provider_call_duration_seconds"); got != 6 {
+		t.Errorf("duration series: got %d, want 6 (Preflight, StageImage, CreateMachines, ReadFile, MoveEndpoint, MachineTypeResources)", got)
 	}
 }

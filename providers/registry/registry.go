@@ -76,6 +76,7 @@ func newDocker(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Provi
 		Privileged:    d.Privileged,
 		APIServerPort: d.APIServerPort,
 		LBImage:       env.AgentImage,
+		MachineTypes:  machineTypes(c),
 		Logger:        env.Logger,
 	}
 	if env.OnHost {
@@ -88,7 +89,9 @@ func newDocker(_ context.Context, c *v1alpha1.Cluster, env Env) (providers.Provi
 	return docker.New(opts)
 }
 
-func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error) {
+// machineTypes are the spec's machine types that are set, keyed by the
+// field that sets them, for the providers' Preflight to name.
+func machineTypes(c *v1alpha1.Cluster) map[string]string {
 	types := map[string]string{}
 	if t := c.Spec.ControlPlane.MachineType; t != "" {
 		types["spec.controlPlane.machineType"] = t
@@ -98,6 +101,11 @@ func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provid
 			types[fmt.Sprintf("spec.nodePools[%d].machineType", i)] = p.MachineType
 		}
 	}
+	return types
+}
+
+func newAWS(ctx context.Context, c *v1alpha1.Cluster, env Env) (providers.Provider, error) {
+	types := machineTypes(c)
 	a := c.Spec.Provider.AWS
 	return aws.New(ctx, aws.Options{
 		ClusterName:       c.Metadata.Name,

@@ -207,14 +207,33 @@ func (p *provider) CreateMachine(ctx context.Context, spec providers.MachineSpec
 		CreationTimestamp: created.GetCreationTimestamp()}), nil
 }
 
-func (p *provider) node(spec providers.MachineSpec) (*unstructured.Unstructured, error) {
-	mt := spec.MachineType
-	if mt == "" {
-		mt = v1alpha1.DefaultSimulatedMachineType
+// machineType resolves a machine type, the empty one being the default,
+// to its name and what its Node has.
+func machineType(name string) (resolved string, cpus, memGiB int, err error) {
+	if name == "" {
+		name = v1alpha1.DefaultSimulatedMachineType
 	}
-	cpus, memGiB, ok := v1alpha1.SimulatedMachineType(mt)
+	cpus, memGiB, ok := v1alpha1.SimulatedMachineType(name)
 	if !ok {
-		return nil, fmt.Errorf("unknown simulated machine type %q", mt)
+		return "", 0, 0, fmt.Errorf("unknown simulated machine type %q", name)
+	}
+	return name, cpus, memGiB, nil
+}
+
+// MachineTypeResources implements providers.Provider: a simulated Node's
+// allocatable is its capacity, all of it, as node() registers it.
+func (p *provider) MachineTypeResources(_ context.Context, name string) (providers.MachineResources, error) {
+	_, cpus, memGiB, err := machineType(name)
+	if err != nil {
+		return providers.MachineResources{}, providers.NewError(providers.KindInvalid, "sizing machine type "+name, err)
+	}
+	return providers.MachineResources{MilliCPU: int64(cpus) * 1000, Memory: int64(memGiB) << 30, Pods: podsPerMachine}, nil
+}
+
+func (p *provider) node(spec providers.MachineSpec) (*unstructured.Unstructured, error) {
+	mt, cpus, memGiB, err := machineType(spec.MachineType)
+	if err != nil {
+		return nil, err
 	}
 	var reg bootstrap.Registration
 	if len(spec.Bootstrap.Files) > 0 {

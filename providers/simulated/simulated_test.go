@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,6 +97,14 @@ func TestAMachineIsANodeRegisteredAsItsJoinSays(t *testing.T) {
 	if n.Status.NodeInfo.KubeletVersion != "v1.34.2" {
 		t.Errorf("kubeletVersion = %q", n.Status.NodeInfo.KubeletVersion)
 	}
+	want, err := p.MachineTypeResources(ctx, "sim-4x16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := n.Status.Allocatable
+	if got := (providers.MachineResources{MilliCPU: a.Cpu().MilliValue(), Memory: a.Memory().Value(), Pods: a.Pods().Value()}); got != want {
+		t.Errorf("the Node's allocatable = %+v, MachineTypeResources says %+v", got, want)
+	}
 }
 
 func TestCreatingAndDeletingTwiceMakesOneMachineAndRemovesIt(t *testing.T) {
@@ -183,5 +192,25 @@ func TestUnknownMachineTypesAreRejected(t *testing.T) {
 	_, err := p.CreateMachine(t.Context(), providers.MachineSpec{Name: "sim-types-a", Pool: "a", MachineType: "m5.large"})
 	if !providers.IsInvalid(err) {
 		t.Errorf("creating an m5.large: %v, want an Invalid error", err)
+	}
+}
+
+// What a type offers is known without an API server: the provider is
+// built by hand, New needing one.
+func TestMachineTypeResourcesAreTheSimulatedNodesAllocatable(t *testing.T) {
+	p := &provider{}
+	for _, tt := range []struct {
+		machineType string
+		want        providers.MachineResources
+	}{
+		{"sim-2x8", providers.MachineResources{MilliCPU: 2000, Memory: 8 << 30, Pods: 110}},
+		{"", providers.MachineResources{MilliCPU: 8000, Memory: 32 << 30, Pods: 110}},
+	} {
+		if got, err := p.MachineTypeResources(t.Context(), tt.machineType); err != nil || got != tt.want {
+			t.Errorf("MachineTypeResources(%q) = %+v, %v; want %+v", tt.machineType, got, err, tt.want)
+		}
+	}
+	if _, err := p.MachineTypeResources(t.Context(), "m5.large"); !providers.IsInvalid(err) || !strings.Contains(err.Error(), `"m5.large"`) {
+		t.Errorf("MachineTypeResources(m5.large) = %v, want Invalid naming the type", err)
 	}
 }
