@@ -42,6 +42,7 @@ func (r *Reconciler) act(ctx context.Context, ps *pass) {
 			ms.Name = r.newMachineName(ps.spec.Metadata.Name, ms.Pool, led, ps.machines)
 			led.Entries[ms.Name] = &ledgerEntry{Op: plan.OpCreate, Step: plan.StepCreate, Pool: ms.Pool, Role: string(ms.Role),
 				MachineType: ms.MachineType, KubernetesVersion: ms.KubernetesVersion, Reason: a.Reason, RecordedAt: ps.now}
+			r.noteTrigger(ps, ms.Pool, ms.Name)
 			r.opts.Logger.Info("Creating machine", "machine", ms.Name, "pool", ms.Pool, "reason", a.Reason)
 			r.event(ps.specCM, corev1.EventTypeNormal, "CreatingMachine", "Creating machine %s in pool %s: %s", ms.Name, ms.Pool, a.Reason)
 		case plan.ReplaceControlPlane:
@@ -198,6 +199,9 @@ func (r *Reconciler) advanceCreates(ctx context.Context, ps *pass) {
 			batch[k] = specs[i]
 		}
 		made, err := r.provider.CreateMachines(ctx, batch)
+		for _, spec := range batch {
+			r.observeScaleUpLatency(spec.Name, r.opts.Clock.Now())
+		}
 		if err != nil {
 			// The machines the provider says exist were made; the error is
 			// about the rest alone.

@@ -14,6 +14,11 @@ type Metrics struct {
 	drainBlocked      *prometheus.GaugeVec
 	backupLastSuccess prometheus.Gauge
 	backupScheduled   prometheus.Gauge
+
+	pendingPods     *prometheus.GaugeVec
+	scaleUpLatency  prometheus.Histogram
+	unneededNodes   prometheus.Gauge
+	scaleDownBlocks *prometheus.GaugeVec
 }
 
 // NewMetrics creates the reconciler metrics and registers them with reg.
@@ -61,6 +66,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while backups are enabled and spec.backup.schedule is set (the agent keeps a Velero Schedule), else 0.",
 		}),
 	}
+	m.pendingPods = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "seed_autoscaler_pending_pods",
+		Help: "Pods the scheduler could not place, by the autoscaler's verdict: FitsExisting, WaitsForMachine, ScaleUp, NoPool, NotSimulated.",
+	}, []string{"verdict"})
+	m.scaleUpLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "seed_autoscaler_scale_up_latency_seconds",
+		Help:    "From a pod found unschedulable to the provider call creating the machine it triggered.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+	})
+	m.unneededNodes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "seed_autoscaler_unneeded_nodes",
+		Help: "Nodes of autoscaled pools the autoscaler finds unneeded (their timer runs, or they are being removed).",
+	})
+	m.scaleDownBlocks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "seed_autoscaler_scale_down_blocked_nodes",
+		Help: "Nodes of autoscaled pools unneeded by their load but kept, by the reason they are kept.",
+	}, []string{"reason"})
+	for _, v := range []string{"FitsExisting", "WaitsForMachine", "ScaleUp", "NoPool", "NotSimulated"} {
+		m.pendingPods.WithLabelValues(v)
+	}
+	reg.MustRegister(m.pendingPods, m.scaleUpLatency, m.unneededNodes, m.scaleDownBlocks)
 	reg.MustRegister(m.backupLastSuccess, m.backupScheduled)
 	reg.MustRegister(m.reconcileDuration, m.actions, m.machines, m.specErrors, m.reconcileErrors, m.replacementStep,
 		m.remediation, m.drainBlocked)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/seedhq/seed/agent/backup"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/autoscale"
 	"github.com/seedhq/seed/pkg/plan"
 	"github.com/seedhq/seed/providers"
 )
@@ -31,6 +32,9 @@ type pass struct {
 	store      *backup.Store
 	backups    plan.BackupInput
 	veleroGood map[string]bool
+
+	// autoscale is the autoscaler's decision, while a pool is autoscaled.
+	autoscale *autoscale.Decision
 
 	// plan
 	plan plan.Plan
@@ -75,7 +79,8 @@ func (r *Reconciler) Reconcile(ctx context.Context) (time.Duration, error) {
 	// Before planning: a change gated on a backup is planned from what
 	// Velero's location and backups are now.
 	r.ensureBackups(ctx, ps)
-	r.planPhase(ctx, ps)
+	autoscaled := r.autoscalePhase(ctx, ps)
+	r.planPhase(ctx, ps, autoscaled)
 	r.act(ctx, ps)
 	r.reportGate(ps)
 	if err := r.report(ctx, ps); err != nil {
@@ -84,20 +89,25 @@ func (r *Reconciler) Reconcile(ctx context.Context) (time.Duration, error) {
 	if len(ps.errs) > 0 {
 		return 0, errors.Join(ps.errs...)
 	}
+	after := r.opts.Resync
+	if ps.autoscale != nil && !ps.autoscale.NextCheck.IsZero() {
+		// A timer runs out: the pass then is the one that acts on it.
+		after = min(after, max(ps.autoscale.NextCheck.Sub(ps.now), time.Second))
+	}
 	switch {
 	case ps.moved:
 		return 0, nil
 	case len(ps.led.Entries) > 0:
-		return r.opts.ProgressInterval, nil
+		return min(r.opts.ProgressInterval, after), nil
 	case !ps.plan.Converged:
-		return min(r.opts.Resync, 5*time.Second), nil
+		return min(after, 5*time.Second), nil
 	}
-	return r.opts.Resync, nil
+	return after, nil
 }
 
 // planPhase asks the pure planner what to do with what was observed,
 // recorded operations included.
-func (r *Reconciler) planPhase(ctx context.Context, ps *pass) {
+func (r *Reconciler) planPhase(ctx context.Context, ps *pass, autoscaled map[string]plan.AutoscaledPool) {
 	backups := r.observeBackups(ctx, ps)
 	ps.plan = plan.Compute(plan.Input{
 		Cluster:           ps.spec,
@@ -108,6 +118,7 @@ func (r *Reconciler) planPhase(ctx context.Context, ps *pass) {
 		OrphanGracePeriod: r.opts.OrphanGracePeriod,
 		Operations:        ps.led.operations(),
 		Backups:           backups,
+		Autoscaled:        autoscaled,
 	})
 	r.recordPlan(ps.specCM, ps.plan, ps.now)
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/seedhq/seed/agent/drain"
 	"github.com/seedhq/seed/agent/etcd"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/autoscale"
 	"github.com/seedhq/seed/pkg/plan"
 	"github.com/seedhq/seed/providers"
 )
@@ -118,6 +119,8 @@ type Reconciler struct {
 	ledger   ledgerStore
 	drainer  drain.Drainer
 	events   record.EventRecorder
+	// auto is the autoscaler's caches and memory; nil until Run starts them.
+	auto *autoscaler
 	// stepRecorded, when set (tests), runs after every ledger write that
 	// records operations' next steps, before any of them is taken.
 	stepRecorded func(ctx context.Context, recorded []recordedStep)
@@ -270,11 +273,17 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	// step of every drain costs the API server a full scan each time.
 	podInformer := factory.Core().V1().Pods()
 	pdbInformer := factory.Policy().V1().PodDisruptionBudgets()
-	if err := podInformer.Informer().SetTransform(drain.TrimPod); err != nil {
+	// The autoscaler reads the same cache: a pod's scheduling fields and
+	// requests are kept, nothing else (see autoscale.TrimPodForAutoscaling).
+	dsInformer := factory.Apps().V1().DaemonSets()
+	if err := podInformer.Informer().SetTransform(trimPod); err != nil {
 		return fmt.Errorf("trimming the pod cache: %w", err)
 	}
-	if err := podInformer.Informer().AddIndexers(drain.Indexers()); err != nil {
+	if err := podInformer.Informer().AddIndexers(podIndexers()); err != nil {
 		return fmt.Errorf("indexing the pod cache: %w", err)
+	}
+	if err := dsInformer.Informer().SetTransform(trimDaemonSet); err != nil {
+		return fmt.Errorf("trimming the DaemonSet cache: %w", err)
 	}
 	// The caches keep only what the agent reads: managedFields and a Node's
 	// image list are most of an object's size and of the agent's memory.
@@ -292,6 +301,19 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	r.nodes = nodeInformer.Lister()
 	r.drainer = drain.Drainer{Client: r.opts.Client, Nodes: r.nodes, Pods: podInformer.Informer().GetIndexer(),
 		Budgets: pdbInformer.Lister(), Clock: r.opts.Clock}
+	// Events on pods go to the pods' own namespaces.
+	podBroadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	podBroadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.opts.Client.CoreV1().Events("")})
+	defer podBroadcaster.Shutdown()
+	r.auto = &autoscaler{pods: podInformer.Informer().GetIndexer(), daemonSets: dsInformer.Lister(), budgets: pdbInformer.Lister(),
+		podEvents: podBroadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "seed-autoscaler", Host: r.opts.Self}),
+		told: map[string]string{}, triggered: map[string]time.Time{}, types: map[string]providers.MachineResources{}}
+	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { r.onPodChange(nil, obj) },
+		UpdateFunc: r.onPodChange,
+	}); err != nil {
+		return fmt.Errorf("watching pods: %w", err)
+	}
 	enqueue := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { r.queue.Add(queueKey) },
 		UpdateFunc: func(oldObj, newObj any) { r.onUpdate(oldObj, newObj) },
@@ -310,7 +332,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer ledgerFactory.Shutdown()
 	defer factory.Shutdown()
 	r.synced = []cache.InformerSynced{cmInformer.Informer().HasSynced, ledgerInformer.Informer().HasSynced,
-		nodeInformer.Informer().HasSynced, podInformer.Informer().HasSynced, pdbInformer.Informer().HasSynced}
+		nodeInformer.Informer().HasSynced, podInformer.Informer().HasSynced, pdbInformer.Informer().HasSynced,
+		dsInformer.Informer().HasSynced}
 	if !cache.WaitForCacheSync(ctx.Done(), r.synced...) {
 		return fmt.Errorf("waiting for informer caches: %w", ctx.Err())
 	}
@@ -472,6 +495,14 @@ func (r *Reconciler) recordPlan(cm *corev1.ConfigMap, p plan.Plan, now time.Time
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// trimPod keeps of a pod what drains and the autoscaler read.
+func trimPod(obj any) (any, error) {
+	if p, ok := obj.(*corev1.Pod); ok {
+		return autoscale.TrimPodForAutoscaling(p), nil
+	}
+	return obj, nil
 }
 
 // trimObject drops what the agent never reads from cached objects.

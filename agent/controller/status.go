@@ -130,6 +130,7 @@ func (r *Reconciler) fillStatus(ps *pass) {
 	sort.Slice(st.Machines, func(i, j int) bool { return st.Machines[i].Name < st.Machines[j].Name })
 	st.Machines, st.MachinesNotListed = listedMachines(st.Machines)
 	r.fillReplacement(ps)
+	r.fillAutoscaling(ps)
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.machines.Reset()
 		for k, v := range phases {

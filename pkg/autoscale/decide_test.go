@@ -12,8 +12,6 @@ import (
 
 var t0 = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 
-
-
 func template(milliCPU int64, memGi int64, lbls map[string]string, taints ...corev1.Taint) Template {
 	return Template{Allocatable: Resources{MilliCPU: milliCPU, Memory: memGi * gi, Pods: 110}, Labels: lbls, Taints: taints}
 }
@@ -69,7 +67,7 @@ func TestScaleUpStopsAtMaxReplicasAndSaysSo(t *testing.T) {
 		pods = append(pods, pending(fmt.Sprintf("web-%d", i), 400))
 	}
 	d := Decide(Input{Pools: []Pool{pool("workers", 0, 2, template(1000, 2, nil), Machine{Name: "w1", Ready: true})},
-		Nodes: []*Node{readyNode("w1", "workers", 1000, &Pod{Namespace: "default", Name: "busy", Requests: Resources{MilliCPU: 900, Pods: 1}, Owner: OwnerOther, NodeName: "w1"})},
+		Nodes:   []*Node{readyNode("w1", "workers", 1000, &Pod{Namespace: "default", Name: "busy", Requests: Resources{MilliCPU: 900, Pods: 1}, Owner: OwnerOther, NodeName: "w1"})},
 		Pending: pods, Settings: settings(), Now: t0})
 	if got := d.Pools["workers"].Add; got != 1 {
 		t.Fatalf("Add = %d, want 1 (max 2, one exists)", got)
@@ -159,7 +157,7 @@ func TestPodsThatFitMachinesOnTheirWayOrRoomThatExistsCreateNothing(t *testing.T
 
 func TestPodsWithConstraintsNotSimulatedAreSaidSoAndCreateNothing(t *testing.T) {
 	d := Decide(Input{Pools: []Pool{pool("workers", 0, 3, template(1000, 2, nil))},
-		Pending: []*Pod{pending("spread", 100, func(p *Pod) { p.NotSimulated = "topology spread constraint (DoNotSchedule)" })},
+		Pending:  []*Pod{pending("spread", 100, func(p *Pod) { p.NotSimulated = "topology spread constraint (DoNotSchedule)" })},
 		Settings: settings(), Now: t0})
 	v := verdicts(d)["spread"]
 	if len(d.Pools) != 0 || v.Verdict != NotSimulatedPod || !strings.Contains(v.Message, "topology spread") {

@@ -72,10 +72,13 @@ type ClusterStatus struct {
 	// (an upgrade, or a new machine type), if any.
 	ControlPlaneReplacement *ReplacementStatus `json:"controlPlaneReplacement,omitempty"`
 	// Backup is the state of Velero's install, while spec.backup.enabled.
-	Backup    *BackupStatus     `json:"backup,omitempty"`
-	SpecError string            `json:"specError,omitempty"`
-	LastError string            `json:"lastError,omitempty"`
-	Extra     map[string]string `json:"extra,omitempty"`
+	Backup *BackupStatus `json:"backup,omitempty"`
+	// Autoscaling is the autoscaler's last decision, while a pool is
+	// autoscaled.
+	Autoscaling *AutoscalingStatus `json:"autoscaling,omitempty"`
+	SpecError   string             `json:"specError,omitempty"`
+	LastError   string             `json:"lastError,omitempty"`
+	Extra       map[string]string  `json:"extra,omitempty"`
 }
 
 // Condition types the agent sets.
@@ -176,6 +179,65 @@ type Condition struct {
 	Reason             string    `json:"reason,omitempty"`
 	Message            string    `json:"message,omitempty"`
 	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
+
+// AutoscalingStatus explains the autoscaler's last decision: for each
+// autoscaled pool the size it chose, for each pending pod what becomes of
+// it, for each node of an autoscaled pool why it stays or goes.
+type AutoscalingStatus struct {
+	DecidedAt time.Time              `json:"decidedAt"`
+	Pools     []AutoscaledPoolStatus `json:"pools,omitempty"`
+	// PendingPods are the pods the scheduler could not place, at most
+	// MaxListedMachines of them; PendingPodsNotListed counts the rest.
+	PendingPods          []PendingPodStatus `json:"pendingPods,omitempty"`
+	PendingPodsNotListed int                `json:"pendingPodsNotListed,omitempty"`
+	// Nodes are the nodes of autoscaled pools not simply needed (unneeded,
+	// being removed, or kept though unneeded), at most MaxListedMachines.
+	Nodes          []AutoscaledNodeStatus `json:"nodes,omitempty"`
+	NodesNotListed int                    `json:"nodesNotListed,omitempty"`
+}
+
+// AutoscaledPoolStatus is the size the autoscaler chose for a pool.
+type AutoscaledPoolStatus struct {
+	Name    string `json:"name"`
+	Min     int32  `json:"minReplicas"`
+	Max     int32  `json:"maxReplicas"`
+	Current int32  `json:"current"`
+	Desired int32  `json:"desired"`
+	// Reason says why Desired differs from Current, when it does.
+	Reason string `json:"reason,omitempty"`
+}
+
+// PendingPodStatus is what becomes of one pending pod.
+type PendingPodStatus struct {
+	Pod string `json:"pod"`
+	// Verdict: FitsExisting, WaitsForMachine, ScaleUp, NoPool or
+	// NotSimulated.
+	Verdict string `json:"verdict"`
+	Pool    string `json:"pool,omitempty"`
+	// Pools says, for NoPool, why each autoscaled pool cannot take it.
+	Pools   []PoolVerdict `json:"pools,omitempty"`
+	Since   time.Time     `json:"since"`
+	Message string        `json:"message"`
+}
+
+// PoolVerdict is why one pool cannot take a pod.
+type PoolVerdict struct {
+	Pool    string `json:"pool"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// AutoscaledNodeStatus is why a node of an autoscaled pool stays or goes.
+type AutoscaledNodeStatus struct {
+	Node  string `json:"node"`
+	Pool  string `json:"pool"`
+	State string `json:"state"`
+	// Utilization is the larger of cpu and memory requested, in percent.
+	Utilization int32 `json:"utilization"`
+	// Blocker is a reason code for a node kept though unneeded.
+	Blocker string `json:"blocker,omitempty"`
+	Message string `json:"message"`
 }
 
 // PoolStatus counts a pool's machines.
