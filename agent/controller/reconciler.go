@@ -307,7 +307,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer podBroadcaster.Shutdown()
 	r.auto = &autoscaler{pods: podInformer.Informer().GetIndexer(), daemonSets: dsInformer.Lister(), budgets: pdbInformer.Lister(),
 		podEvents: podBroadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "seed-autoscaler", Host: r.opts.Self}),
-		told: map[string]string{}, triggered: map[string]time.Time{}, types: map[string]providers.MachineResources{}}
+		told:      map[string]string{}, triggered: map[string]time.Time{}, types: map[string]providers.MachineResources{}}
 	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { r.onPodChange(nil, obj) },
 		UpdateFunc: r.onPodChange,
