@@ -148,6 +148,10 @@ func (r *Reconciler) autoscalePhase(ctx context.Context, ps *pass) map[string]pl
 			}
 		}
 	}
+	typeOf := make(map[string]string, len(ps.machines))
+	for _, m := range ps.machines {
+		typeOf[m.Name] = m.MachineType
+	}
 	for _, np := range ps.spec.Spec.NodePools {
 		if !np.Autoscaled() {
 			continue
@@ -167,7 +171,7 @@ func (r *Reconciler) autoscalePhase(ctx context.Context, ps *pass) map[string]pl
 				p.Machines = append(p.Machines, autoscale.Machine{Name: name, CreatedAt: e.RecordedAt})
 			}
 		}
-		p.Template, p.TemplateErr = r.poolTemplate(ctx, np, nodes)
+		p.Template, p.TemplateErr = r.poolTemplate(ctx, np, nodes, typeOf)
 		in.Pools = append(in.Pools, p)
 	}
 
@@ -208,7 +212,7 @@ func autoscaleSettings(s *v1alpha1.ClusterSpec) autoscale.Settings {
 // Node of the pool when there is one (its allocatable is the truth), else
 // declared: the labels and taints the joiner gives the pool's machines
 // and what the provider says the machine type offers.
-func (r *Reconciler) poolTemplate(ctx context.Context, np v1alpha1.NodePool, nodes map[string]*autoscale.Node) (autoscale.Template, string) {
+func (r *Reconciler) poolTemplate(ctx context.Context, np v1alpha1.NodePool, nodes map[string]*autoscale.Node, typeOf map[string]string) (autoscale.Template, string) {
 	t := autoscale.Template{Labels: map[string]string{providers.LabelPool: np.Name,
 		corev1.LabelOSStable: "linux", corev1.LabelArchStable: runtime.GOARCH}}
 	for k, v := range np.Labels {
@@ -219,7 +223,7 @@ func (r *Reconciler) poolTemplate(ctx context.Context, np v1alpha1.NodePool, nod
 	}
 	var learned *autoscale.Node
 	for _, name := range sortedKeys(nodes) {
-		if n := nodes[name]; n.Pool == np.Name && n.Ready && n.Labels[providers.LabelType] == np.MachineType {
+		if n := nodes[name]; n.Pool == np.Name && n.Ready && n.Allocatable.Pods > 0 && typeOf[name] == np.MachineType {
 			learned = n
 			break
 		}

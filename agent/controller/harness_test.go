@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -102,6 +103,10 @@ func (h *harness) registerNode(name, pool string, ready bool) {
 	ctx := context.Background()
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 		providers.LabelPool: pool, "seed.dev/test-namespace": h.ns}}}
+	if pool == v1alpha1.ControlPlanePool {
+		// As kubeadm registers it: workloads go elsewhere.
+		node.Spec.Taints = []corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}}
+	}
 	created, err := h.admin.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return
@@ -117,6 +122,10 @@ func (h *harness) registerNode(name, pool string, ready bool) {
 	created.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status,
 		LastTransitionTime: metav1.Now(), LastHeartbeatTime: metav1.Now(), Reason: "Test"}}
 	created.Status.NodeInfo.KubeletVersion = "v1.34.2"
+	// What the fake provider says a machine of the empty type offers.
+	created.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"),
+		corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("110")}
+	created.Status.Allocatable = created.Status.Capacity
 	if _, err := h.admin.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		h.t.Errorf("setting node %s status: %v", name, err)
 	}

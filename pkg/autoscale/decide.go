@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -186,6 +187,9 @@ type decider struct {
 	nodes  map[string]*Node
 	ready  []*Bin // free room of existing Ready, schedulable nodes
 	waited bool   // some pod waits for a machine on its way
+	// claimed counts, by node, the pending pods found to fit on it: the
+	// scheduler will put them there, so it is needed.
+	claimed map[string]int
 }
 
 type poolPlan struct {
@@ -199,6 +203,7 @@ func (pp *poolPlan) room() int { return pp.Max - len(pp.Machines) - pp.added }
 
 func (d *decider) index() {
 	d.nodes = make(map[string]*Node, len(d.in.Nodes))
+	d.claimed = map[string]int{}
 	for _, n := range d.in.Nodes {
 		d.nodes[n.Name] = n
 	}
@@ -211,7 +216,13 @@ func (d *decider) index() {
 	}
 	for _, n := range d.in.Nodes {
 		if n.Ready && !n.Unschedulable {
-			d.ready = append(d.ready, BinOf(n))
+			b := BinOf(n)
+			// A Ready node's not-ready taint is about to go: the node
+			// lifecycle controller removes it within seconds.
+			b.Taints = slices.DeleteFunc(slices.Clone(b.Taints), func(t corev1.Taint) bool {
+				return t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable
+			})
+			d.ready = append(d.ready, b)
 		}
 	}
 }
@@ -246,6 +257,7 @@ func (d *decider) scaleUp() {
 	for _, p := range pods {
 		if b := firstFit(p, d.ready); b != nil {
 			b.Add(p)
+			d.claimed[b.Name]++
 			d.out.Pods = append(d.out.Pods, PodVerdict{Pod: p.Key(), Verdict: FitsExisting, Pool: b.Pool, Node: b.Name, Since: p.Since,
 				Message: "fits on node " + b.Name + ", which has room; the scheduler will place it"})
 			continue

@@ -282,3 +282,13 @@ func TestBusyNodesGoOneAtATimeAndNotWhileAnotherDrains(t *testing.T) {
 		t.Fatalf("w1 = %+v", v)
 	}
 }
+
+func TestANodeThatPendingPodsFitOnIsNeededHoweverIdle(t *testing.T) {
+	in := scaleDownInput()
+	in.Unneeded = map[string]time.Time{"w1": t0.Add(-time.Hour)}
+	in.Pending = []*Pod{pending("soon", 600)}
+	d := Decide(in)
+	if v := nodeVerdict(d, "w1"); v.State != Needed || len(d.Pools["workers"].Remove) != 0 {
+		t.Fatalf("w1 = %+v, pools %+v", v, d.Pools)
+	}
+}

@@ -71,6 +71,12 @@ func (d *decider) scaleDown() {
 			v.State, v.Blocker, v.Message = Kept, blocker, msg
 			d.out.Nodes = append(d.out.Nodes, v)
 		}
+		if k := d.claimed[n.Name]; k > 0 {
+			v.State = Needed
+			v.Message = fmt.Sprintf("%d pending pods fit on it; the scheduler will place them", k)
+			d.out.Nodes = append(d.out.Nodes, v)
+			continue
+		}
 		if c.util >= d.in.Settings.Threshold {
 			v.State = Needed
 			v.Message = fmt.Sprintf("requests %s of its allocatable, at or above the threshold %s", pct(c.util), pct(d.in.Settings.Threshold))
