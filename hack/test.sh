@@ -49,6 +49,7 @@ run_unit() {
   # meant for a quick loop, so point them at nothing and let them skip.
   CI='' SEED_KUBE_BIN_DIR=/nonexistent go test -count=1 "${packages[@]}"
   run_monitoring
+  run_parity
 }
 
 # run_monitoring checks manifests/monitoring, a module of its own so that
@@ -56,6 +57,15 @@ run_unit() {
 run_monitoring() {
   seed::log "Monitoring manifests (manifests/monitoring/check)"
   (cd manifests/monitoring/check && go test -count=1 ./...)
+}
+
+# run_parity checks pkg/autoscale's fit checks against kube-scheduler's own
+# filter plugins, in a module of its own so that k8s.io/kubernetes stays out
+# of the root module. cgo is off, as in hack/build-kube.sh, so the two
+# builds share the build cache.
+run_parity() {
+  seed::log "Parity with kube-scheduler (pkg/autoscale/parity)"
+  (cd pkg/autoscale/parity && CGO_ENABLED=0 go test -count=1 ./...)
 }
 
 run_integration() {
@@ -71,6 +81,7 @@ run_integration() {
   seed::log "Unit and integration tests"
   go test -count=1 -timeout 30m "${packages[@]}"
   run_monitoring
+  run_parity
 }
 
 run_e2e() {
