@@ -241,8 +241,6 @@ func safeToEvictOf(p *corev1.Pod) *bool {
 	return nil
 }
 
-func ptrTo[T any](v T) *T { return &v }
-
 // TrimPodForAutoscaling returns a copy of p holding only what PodOf and a
 // drain read, for an informer's transform: at 30 pods a node, full pods
 // cost about 9 KB each, and the cache would outgrow the agent's memory
