@@ -158,6 +158,17 @@ func blocksScheduling(t *corev1.Taint) bool {
 // checkNodeSelector matches nodeSelector as labels.SelectorFromSet does:
 // every key present with the same value.
 func checkNodeSelector(p *Pod, b *Bin) (Misfit, bool) {
+	matches := true
+	for k, want := range p.NodeSelector {
+		if have, ok := b.Labels[k]; !ok || have != want {
+			matches = false
+			break
+		}
+	}
+	if matches {
+		return Misfit{}, true
+	}
+	// Sorted, so that the key reported is the same every time.
 	for _, k := range slices.Sorted(maps.Keys(p.NodeSelector)) {
 		want := p.NodeSelector[k]
 		have, ok := b.Labels[k]
@@ -305,12 +316,14 @@ func checkResources(p *Pod, b *Bin) Misfit {
 	short("cpu", req.MilliCPU, alloc.MilliCPU-used.MilliCPU, resource.DecimalSI, true)
 	short("memory", req.Memory, alloc.Memory-used.Memory, resource.BinarySI, false)
 	short("ephemeral-storage", req.EphemeralStorage, alloc.EphemeralStorage-used.EphemeralStorage, resource.BinarySI, false)
-	for _, name := range slices.Sorted(maps.Keys(req.Scalar)) {
-		format := resource.DecimalSI
-		if strings.HasPrefix(string(name), corev1.ResourceHugePagesPrefix) {
-			format = resource.BinarySI
+	if len(req.Scalar) > 0 {
+		for _, name := range slices.Sorted(maps.Keys(req.Scalar)) {
+			format := resource.DecimalSI
+			if strings.HasPrefix(string(name), corev1.ResourceHugePagesPrefix) {
+				format = resource.BinarySI
+			}
+			short(string(name), req.Scalar[name], alloc.Scalar[name]-used.Scalar[name], format, false)
 		}
-		short(string(name), req.Scalar[name], alloc.Scalar[name]-used.Scalar[name], format, false)
 	}
 	if len(needs) == 0 {
 		return Misfit{}

@@ -274,3 +274,22 @@ func TestBinOfCountsTheNodesPods(t *testing.T) {
 		t.Errorf("Check on a node at its pod limit = %+v", got)
 	}
 }
+
+// BenchmarkCheck is one pending pod against one node with 30 pods, the
+// pod carrying a nodeSelector, a required node affinity and a toleration.
+func BenchmarkCheck(b *testing.B) {
+	bin := binOffering()
+	bin.Taints = []corev1.Taint{{Key: "dedicated", Value: "batch", Effect: corev1.TaintEffectNoSchedule}}
+	for range 30 {
+		bin.Add(podRequesting(100, gi/8))
+	}
+	p := podRequesting(500, gi)
+	p.NodeSelector = map[string]string{"disktype": "ssd"}
+	p.RequiredAffinity = affinity(expr("zone", corev1.NodeSelectorOpIn, "a", "b"))
+	p.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
+	for b.Loop() {
+		if m := Check(p, bin); m.Code != Fits {
+			b.Fatal(m)
+		}
+	}
+}
