@@ -61,11 +61,10 @@ run_monitoring() {
 
 # run_parity checks pkg/autoscale's fit checks against kube-scheduler's own
 # filter plugins, in a module of its own so that k8s.io/kubernetes stays out
-# of the root module. cgo is off, as in hack/build-kube.sh, so the two
-# builds share the build cache.
+# of the root module (see hack/parity.sh).
 run_parity() {
   seed::log "Parity with kube-scheduler (pkg/autoscale/parity)"
-  (cd pkg/autoscale/parity && CGO_ENABLED=0 go test -count=1 ./...)
+  hack/parity.sh
 }
 
 run_integration() {
