@@ -97,6 +97,7 @@ func PrintStatus(w io.Writer, st *v1alpha1.ClusterStatus, format string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.State, since, dash(why))
 		}
 	}
+	printAutoscaling(tw, st.Autoscaling)
 	if len(st.Drains) > 0 {
 		fmt.Fprintln(tw)
 		fmt.Fprintln(tw, "DRAINING\tSINCE\tPODS LEFT\tBLOCKED BY")
@@ -117,6 +118,44 @@ func PrintStatus(w io.Writer, st *v1alpha1.ClusterStatus, format string) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// printAutoscaling shows the autoscaler's why: each autoscaled pool's
+// chosen size, what becomes of each pending pod, and why each node that
+// could go stays (or when it goes).
+func printAutoscaling(tw io.Writer, a *v1alpha1.AutoscalingStatus) {
+	if a == nil {
+		return
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "AUTOSCALED POOL\tMIN\tMAX\tCURRENT\tDESIRED\tWHY")
+	for _, p := range a.Pools {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Min, p.Max, p.Current, p.Desired, dash(p.Reason))
+	}
+	if len(a.PendingPods) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "PENDING POD\tSINCE\tVERDICT\tWHY")
+		for _, p := range a.PendingPods {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Pod, p.Since.Format("15:04:05"), p.Verdict, p.Message)
+		}
+		if a.PendingPodsNotListed > 0 {
+			fmt.Fprintf(tw, "(%d more pending pods)\n", a.PendingPodsNotListed)
+		}
+	}
+	if len(a.Nodes) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "NODE\tPOOL\tREQUESTED\tSTATE\tWHY")
+		for _, n := range a.Nodes {
+			state := n.State
+			if n.Blocker != "" {
+				state += " (" + n.Blocker + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d%%\t%s\t%s\n", n.Node, n.Pool, n.Utilization, state, n.Message)
+		}
+		if a.NodesNotListed > 0 {
+			fmt.Fprintf(tw, "(%d more nodes)\n", a.NodesNotListed)
+		}
+	}
 }
 
 func dash(s string) string {

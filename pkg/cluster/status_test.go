@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,4 +97,29 @@ func TestWatchStatusShowsEachChangeOnce(t *testing.T) {
 		t.Errorf("shown %q, want the first report and the one with an error", shown)
 	}
 	mu.Unlock()
+}
+
+func TestStatusTableShowsWhyTheAutoscalerDidWhatItDid(t *testing.T) {
+	since := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	st := &v1alpha1.ClusterStatus{Autoscaling: &v1alpha1.AutoscalingStatus{
+		Pools: []v1alpha1.AutoscaledPoolStatus{{Name: "general", Min: 0, Max: 3, Current: 1, Desired: 2, Reason: "2 pending pods need 1 more machines (1 to 2; maxReplicas 3)"}},
+		PendingPods: []v1alpha1.PendingPodStatus{{Pod: "default/huge", Verdict: "NoPool", Since: since,
+			Message: "no pool can take it: pool general: larger than a new machine of the pool: needs cpu 3; has free cpu 900m"}},
+		Nodes: []v1alpha1.AutoscaledNodeStatus{{Node: "seed-general-x", Pool: "general", State: "Kept", Blocker: "PodDisruptionBudget", Utilization: 12,
+			Message: "PodDisruptionBudget default/web allows 0 disruptions; moving pod default/web-1 would need more"}},
+	}}
+	var b strings.Builder
+	if err := PrintStatus(&b, st, "table"); err != nil {
+		t.Fatal(err)
+	}
+	flat := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{
+		"general 0 3 1 2 2 pending pods need 1 more machines",
+		"default/huge 10:00:00 NoPool no pool can take it: pool general: larger than a new machine",
+		"seed-general-x general 12% Kept (PodDisruptionBudget) PodDisruptionBudget default/web allows 0 disruptions",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
 }
