@@ -23,7 +23,10 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/internal/s3shared v1.20.9 // indirect
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.7 // indirect
 	github.com/aws/smithy-go v1.28.8 // indirect
+	github.com/gogo/protobuf v1.3.2 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/netresearch/go-cron v0.15.0 // indirect
+	k8s.io/component-helpers v0.37.1 // indirect
 )
 
 require (
@@ -92,3 +95,11 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+replace k8s.io/api => k8s.io/api v0.34.2
+
+replace k8s.io/apimachinery => k8s.io/apimachinery v0.34.2
+
+replace k8s.io/client-go => k8s.io/client-go v0.34.2
+
+replace k8s.io/component-helpers => k8s.io/component-helpers v0.34.2
