@@ -96,6 +96,8 @@ require (
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
+// The agent's code builds against the k8s.io release the root module pins
+// (Prometheus alone would raise them to a release whose APIs differ).
 replace k8s.io/api => k8s.io/api v0.34.2
 
 replace k8s.io/apimachinery => k8s.io/apimachinery v0.34.2
