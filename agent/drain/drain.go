@@ -221,30 +221,3 @@ func (d Drainer) evict(ctx context.Context, pod *corev1.Pod) error {
 		Namespace(pod.Namespace).Resource("pods").Name(pod.Name).SubResource("eviction").
 		MaxRetries(0).Body(body).Do(ctx).Error()
 }
-
-// TrimPod keeps what a drain reads of a pod, for the informer's transform:
-// the agent caches every pod in the cluster, so the rest would be most of
-// its memory.
-func TrimPod(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
-	}
-	return &corev1.Pod{
-		TypeMeta: pod.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{
-			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
-			Labels: pod.Labels, OwnerReferences: pod.OwnerReferences, DeletionTimestamp: pod.DeletionTimestamp,
-			Annotations: mirrorOnly(pod.Annotations),
-		},
-		Spec:   corev1.PodSpec{NodeName: pod.Spec.NodeName},
-		Status: corev1.PodStatus{Phase: pod.Status.Phase},
-	}, nil
-}
-
-func mirrorOnly(a map[string]string) map[string]string {
-	if v, ok := a[corev1.MirrorPodAnnotationKey]; ok {
-		return map[string]string{corev1.MirrorPodAnnotationKey: v}
-	}
-	return nil
-}
