@@ -98,8 +98,16 @@ run_e2e() {
   SEED_BACKUP_STORE_IMAGE=$(hack/build-versitygw.sh | tail -n1)
   export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_BACKUP_STORE_IMAGE SEED_E2E=1
   seed::log "End-to-end tests (node image $SEED_NODE_IMAGE, agent image $SEED_AGENT_IMAGE)"
-  local log rc
+  local log rc conformance_build=""
   log="$(seed::cache_dir)/e2e-last.log"
+  # Upstream's conformance binaries and images are needed only after the Go
+  # tests. Built meanwhile at the lowest priority, they take only the CPU
+  # the clusters leave idle (most of an end-to-end test is waiting), which
+  # on a cold machine hides most of their ten minutes.
+  if want_conformance; then
+    nice -n 19 hack/build-conformance.sh "$CONFORMANCE_VERSION" >"$(seed::cache_dir)/conformance-build.log" 2>&1 &
+    conformance_build=$!
+  fi
   # The full log goes to a file; the console gets test names, verdicts and
   # failure lines as they happen.
   set +e
@@ -107,6 +115,9 @@ run_e2e() {
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || seed::log "End-to-end tests failed; full log: $log"
+  if [[ -n $conformance_build ]] && ! wait "$conformance_build"; then
+    seed::log "Building the conformance binaries in the background failed (log: $(seed::cache_dir)/conformance-build.log); hack/conformance.sh tries again"
+  fi
   # Upstream's conformance specs run whatever the Go tests made of the
   # cluster code, so they run even after a failure: two verdicts per run.
   local conformance=0
@@ -115,12 +126,17 @@ run_e2e() {
   return "$conformance"
 }
 
+# The Kubernetes version hack/conformance.sh tests (its VERSION).
+readonly CONFORMANCE_VERSION=v1.34.2
+
+want_conformance() { [[ ${CI:-} == true || ${SEED_CONFORMANCE:-} == 1 ]]; }
+
 # run_conformance_subset runs the CI subset of upstream's [Conformance]
 # specs (hack/conformance.sh ci: Services, DNS, pod networking, Pods,
 # Deployments) against a fresh cluster. It costs minutes, so outside CI it
 # runs only when asked (SEED_CONFORMANCE=1); `make conformance` runs them all.
 run_conformance_subset() {
-  if [[ ${CI:-} != true && ${SEED_CONFORMANCE:-} != 1 ]]; then
+  if ! want_conformance; then
     seed::log "Not running the upstream conformance subset (CI is not true; SEED_CONFORMANCE=1 or hack/conformance.sh ci runs it)"
     return 0
   fi
