@@ -53,6 +53,37 @@ type autoscaler struct {
 	triggered map[string]time.Time
 	// types caches what the provider says each machine type offers.
 	types map[string]providers.MachineResources
+	// compact caches each pod's compact record by UID, for as long as its
+	// resourceVersion stays: most pods do not change between passes.
+	compact map[types.UID]compactPod
+	// seen marks the pods of the current pass, to drop the others.
+	seen map[types.UID]bool
+}
+
+type compactPod struct {
+	version string
+	pod     *autoscale.Pod
+}
+
+// podOf is p's compact record, from the cache when p has not changed.
+func (a *autoscaler) podOf(p *corev1.Pod) *autoscale.Pod {
+	a.seen[p.UID] = true
+	if c, ok := a.compact[p.UID]; ok && c.version == p.ResourceVersion {
+		return c.pod
+	}
+	cp := autoscale.PodOf(p)
+	a.compact[p.UID] = compactPod{version: p.ResourceVersion, pod: cp}
+	return cp
+}
+
+// prune drops the records of pods this pass did not see.
+func (a *autoscaler) prune() {
+	for uid := range a.compact {
+		if !a.seen[uid] {
+			delete(a.compact, uid)
+		}
+	}
+	clear(a.seen)
 }
 
 func podIndexers() cache.Indexers {
@@ -109,7 +140,7 @@ func (r *Reconciler) autoscalePhase(ctx context.Context, ps *pass) map[string]pl
 		objs, _ := a.pods.ByIndex(drain.PodsByNode, n.Name)
 		for _, o := range objs {
 			if p := o.(*corev1.Pod); p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-				pods = append(pods, autoscale.PodOf(p))
+				pods = append(pods, a.podOf(p))
 			}
 		}
 		an := autoscale.NodeOf(n, pods)
@@ -123,7 +154,7 @@ func (r *Reconciler) autoscalePhase(ctx context.Context, ps *pass) map[string]pl
 	}
 	objs, _ := a.pods.ByIndex(pendingIndex, "pending")
 	for _, o := range objs {
-		in.Pending = append(in.Pending, autoscale.PodOf(o.(*corev1.Pod)))
+		in.Pending = append(in.Pending, a.podOf(o.(*corev1.Pod)))
 	}
 	if dss, err := a.daemonSets.List(labels.Everything()); err == nil {
 		for _, ds := range dss {
@@ -175,6 +206,7 @@ func (r *Reconciler) autoscalePhase(ctx context.Context, ps *pass) map[string]pl
 		in.Pools = append(in.Pools, p)
 	}
 
+	a.prune()
 	d := autoscale.Decide(in)
 	ps.autoscale = &d
 	r.keepTimers(ctx, ps, in.Unneeded, d.Unneeded)

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -307,7 +308,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer podBroadcaster.Shutdown()
 	r.auto = &autoscaler{pods: podInformer.Informer().GetIndexer(), daemonSets: dsInformer.Lister(), budgets: pdbInformer.Lister(),
 		podEvents: podBroadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "seed-autoscaler", Host: r.opts.Self}),
-		told:      map[string]string{}, triggered: map[string]time.Time{}, types: map[string]providers.MachineResources{}}
+		told:      map[string]string{}, triggered: map[string]time.Time{}, types: map[string]providers.MachineResources{},
+		compact: map[types.UID]compactPod{}, seen: map[types.UID]bool{}}
 	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { r.onPodChange(nil, obj) },
 		UpdateFunc: r.onPodChange,
