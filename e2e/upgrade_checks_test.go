@@ -32,6 +32,7 @@ import (
 // them.
 func requireNodeImages(t testing.TB, versions ...string) {
 	t.Helper()
+	waitForBackgroundImage(t)
 	var missing []string
 	for _, v := range versions {
 		if exec.Command("docker", "image", "inspect", "seed-node:"+v).Run() != nil {
@@ -46,6 +47,40 @@ func requireNodeImages(t testing.TB, versions ...string) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
+}
+
+// waitForBackgroundImage waits, when hack/test.sh builds the previous
+// minor's node image in the background (SEED_UPGRADE_FROM_STATUS names the
+// file it writes when done), until that build has ended, and fails the
+// test if it failed.
+func waitForBackgroundImage(t testing.TB) {
+	t.Helper()
+	status := os.Getenv("SEED_UPGRADE_FROM_STATUS")
+	if status == "" {
+		return
+	}
+	start := time.Now()
+	logged := false
+	for {
+		b, err := os.ReadFile(status)
+		if err == nil {
+			if s := strings.TrimSpace(string(b)); !strings.HasPrefix(s, "ok ") {
+				t.Fatalf("the background build of the previous minor's node image %s", s)
+			}
+			if logged {
+				t.Logf("Background build of %s done after waiting %s", os.Getenv("SEED_UPGRADE_FROM_IMAGE"), time.Since(start).Round(time.Second))
+			}
+			return
+		}
+		if time.Since(start) > 40*time.Minute {
+			t.Fatalf("the background build of %s has not ended after 40 minutes (status file %s)", os.Getenv("SEED_UPGRADE_FROM_IMAGE"), status)
+		}
+		if !logged {
+			t.Logf("Waiting for the background build of %s (hack/test.sh)", os.Getenv("SEED_UPGRADE_FROM_IMAGE"))
+			logged = true
+		}
+		time.Sleep(5 * time.Second)
+	}
 }
 
 // etcdMember is one member as etcd's member list has it.

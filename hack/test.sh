@@ -83,31 +83,49 @@ run_integration() {
   run_parity
 }
 
+# background_builds starts, at the lowest priority, what only the later
+# end-to-end tests need: the previous minor's node image, which the upgrade
+# tests (named to run last) wait for through SEED_UPGRADE_FROM_STATUS, then
+# upstream's conformance binaries and images, needed after the Go tests.
+# Most of an end-to-end test is waiting, so they take the CPU the clusters
+# leave idle; on a cold machine that hides a quarter of an hour of builds.
+background_builds() {
+  local dir
+  dir=$(seed::cache_dir)
+  SEED_UPGRADE_FROM_IMAGE=seed-node:$UPGRADE_FROM
+  SEED_UPGRADE_FROM_STATUS="$dir/upgrade-image.status"
+  rm -f "$SEED_UPGRADE_FROM_STATUS"
+  (
+    exec >"$dir/background-build.log" 2>&1
+    if img=$(nice -n 19 hack/build-images.sh "$UPGRADE_FROM" | tail -n1) && [[ $img == "$SEED_UPGRADE_FROM_IMAGE" ]]; then
+      echo "ok $img" >"$SEED_UPGRADE_FROM_STATUS.new"
+    else
+      echo "failed: hack/build-images.sh $UPGRADE_FROM (log: $dir/background-build.log)" >"$SEED_UPGRADE_FROM_STATUS.new"
+    fi
+    mv "$SEED_UPGRADE_FROM_STATUS.new" "$SEED_UPGRADE_FROM_STATUS"
+    if want_conformance; then
+      nice -n 19 hack/build-conformance.sh "$CONFORMANCE_VERSION"
+    fi
+  ) &
+  background=$!
+}
+
 run_e2e() {
   hack/ensure-docker.sh
   seed::guard_cluster_ranges
   seed::log "Building images for end-to-end tests (cached)"
   SEED_NODE_IMAGE=$(hack/build-images.sh | tail -n1)
-  # The upgrade test starts at the previous minor (seed-node:<version>).
-  SEED_UPGRADE_FROM_IMAGE=$(hack/build-images.sh "$UPGRADE_FROM" | tail -n1)
   SEED_AGENT_IMAGE=$(hack/build-agent-image.sh | tail -n1)
   # Clusters with backups enabled: Velero's images go to their control
   # planes, and seed up runs the store from its image, which the backup
   # drills (e2e/backup_test.go) find in SEED_BACKUP_STORE_IMAGE.
   hack/build-velero.sh >/dev/null
   SEED_BACKUP_STORE_IMAGE=$(hack/build-versitygw.sh | tail -n1)
-  export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_AGENT_IMAGE SEED_BACKUP_STORE_IMAGE SEED_E2E=1
+  background_builds
+  export SEED_NODE_IMAGE SEED_UPGRADE_FROM_IMAGE SEED_UPGRADE_FROM_STATUS SEED_AGENT_IMAGE SEED_BACKUP_STORE_IMAGE SEED_E2E=1
   seed::log "End-to-end tests (node image $SEED_NODE_IMAGE, agent image $SEED_AGENT_IMAGE)"
-  local log rc conformance_build=""
+  local log rc
   log="$(seed::cache_dir)/e2e-last.log"
-  # Upstream's conformance binaries and images are needed only after the Go
-  # tests. Built meanwhile at the lowest priority, they take only the CPU
-  # the clusters leave idle (most of an end-to-end test is waiting), which
-  # on a cold machine hides most of their ten minutes.
-  if want_conformance; then
-    nice -n 19 hack/build-conformance.sh "$CONFORMANCE_VERSION" >"$(seed::cache_dir)/conformance-build.log" 2>&1 &
-    conformance_build=$!
-  fi
   # The full log goes to a file; the console gets test names, verdicts and
   # failure lines as they happen.
   set +e
@@ -115,8 +133,8 @@ run_e2e() {
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || seed::log "End-to-end tests failed; full log: $log"
-  if [[ -n $conformance_build ]] && ! wait "$conformance_build"; then
-    seed::log "Building the conformance binaries in the background failed (log: $(seed::cache_dir)/conformance-build.log); hack/conformance.sh tries again"
+  if ! wait "$background"; then
+    seed::log "A background build failed (log: $(seed::cache_dir)/background-build.log); hack/conformance.sh tries again"
   fi
   # Upstream's conformance specs run whatever the Go tests made of the
   # cluster code, so they run even after a failure: two verdicts per run.

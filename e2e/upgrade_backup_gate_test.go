@@ -1,3 +1,7 @@
+// The tests that need the previous minor's node image live in files named
+// upgrade_*, which go test runs last: hack/test.sh builds that image in the
+// background while the others run (see waitForBackgroundImage).
+
 package e2e
 
 import (
