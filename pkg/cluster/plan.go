@@ -139,6 +139,10 @@ func PlanSpec(ctx context.Context, o PlanOptions) (*Preview, error) {
 			return nil, err
 		}
 	}
+	autoscaled, err := autoscaledAsTheAgentLastDecided(ctx, core, c)
+	if err != nil {
+		return nil, err
+	}
 	self, err := agentMachine(ctx, core)
 	if err != nil {
 		return nil, err
@@ -156,6 +160,7 @@ func PlanSpec(ctx context.Context, o PlanOptions) (*Preview, error) {
 		OrphanGracePeriod: defaultOrphanGracePeriod,
 		Operations:        ops,
 		Backups:           backups,
+		Autoscaled:        autoscaled,
 	})
 	return newPreview(c.Metadata.Name, running, pl), nil
 }
@@ -197,6 +202,45 @@ func judgedAsTheAgentLastDid(ctx context.Context, core *kube.Core, in *plan.Back
 		}
 	}
 	return nil
+}
+
+// autoscaledAsTheAgentLastDecided reads the autoscaler's side of the plan
+// from the agent's last status: the machines each autoscaled pool gains
+// (desired above current) and the nodes it is removing. Deciding from
+// pending pods is the agent's; the preview shows what it last decided, for
+// the pools the previewed spec still autoscales.
+func autoscaledAsTheAgentLastDecided(ctx context.Context, core *kube.Core, c *v1alpha1.Cluster) (map[string]plan.AutoscaledPool, error) {
+	if !c.Spec.AnyAutoscaled() {
+		return nil, nil
+	}
+	cm, err := core.GetConfigMap(ctx, v1alpha1.DefaultNamespace, v1alpha1.StatusConfigMap)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the agent's status: %w", err)
+	}
+	var st v1alpha1.ClusterStatus
+	if err := yaml.Unmarshal([]byte(cm.Data[v1alpha1.StatusKey]), &st); err != nil {
+		return nil, fmt.Errorf("decoding the agent's status: %w", err)
+	}
+	if st.Autoscaling == nil {
+		return nil, nil
+	}
+	out := map[string]plan.AutoscaledPool{}
+	for _, p := range st.Autoscaling.Pools {
+		if p.Desired > p.Current {
+			out[p.Name] = plan.AutoscaledPool{Add: int(p.Desired - p.Current), AddReason: p.Reason}
+		}
+	}
+	for _, n := range st.Autoscaling.Nodes {
+		if n.State == "Removing" {
+			a := out[n.Pool]
+			a.Remove = append(a.Remove, plan.Removal{Machine: n.Node, Reason: "autoscaler: node " + n.Message})
+			out[n.Pool] = a
+		}
+	}
+	return out, nil
 }
 
 func newPreview(cluster, running string, pl plan.Plan) *Preview {
