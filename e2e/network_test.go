@@ -23,10 +23,14 @@ import (
 // removed Service port, a deleted Service, a pod address no node has) fails
 // at once on the machine and nothing for it leaves.
 func TestPodNetwork(t *testing.T) {
+	const workerType = "1x2Gi"
 	framework.Require(t)
 	name := framework.NewName("e2e-net")
 	spec := func(replicas int) string {
-		return framework.SpecYAML(name, "", framework.Pools(framework.Pool("w", replicas)))
+		// Sized, so that the pod network is shown working on machines
+		// whose kubelet reserves most of the host, and their allocatable
+		// checked where a cluster runs anyway.
+		return framework.SpecYAML(name, "", framework.Pools(framework.Pool("w", replicas, "machineType: "+workerType)))
 	}
 	c := framework.Up(t, name, spec(2))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -95,6 +99,19 @@ func TestPodNetwork(t *testing.T) {
 	cp := cluster.ControlPlaneMachineName(name)
 	workers := waitWorkers(t, 2)
 	all := append([]string{cp}, workers...)
+
+	t.Run("a worker of type 1x2Gi offers pods exactly 1 CPU and 2Gi", func(t *testing.T) {
+		for _, w := range workers {
+			n, err := c.Client.CoreV1().Nodes().Get(ctx, w, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := n.Status.Allocatable
+			if cpu, mem := a.Cpu().MilliValue(), a.Memory().Value(); cpu != 1000 || mem != 2<<30 {
+				t.Errorf("%s: allocatable %dm CPU and %d bytes, want 1000m and %d", w, cpu, mem, 2<<30)
+			}
+		}
+	})
 
 	t.Run("route backend: pods reach pods on every other machine", func(t *testing.T) {
 		serveOn(t, all...)
