@@ -521,15 +521,13 @@ func TestScriptReservesAllButTheAllocatable(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
 	}
-	b, err := Join(testCluster(), Machine{Name: "w1"}, testToken, []string{testHash})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const memTotalKiB = 8131024
 	for _, tt := range []struct {
-		name, allocatable, wantPatch, wantFailure string
+		name, version, allocatable, wantPatch, wantFailure string
 	}{
 		{name: "1x2Gi", allocatable: "1000 2147483648\n",
+			wantPatch: fmt.Sprintf("kubeReserved:\n  cpu: \"3000m\"\n  memory: \"%d\"\n", memTotalKiB*1024-2*2048*1024-2<<30)},
+		{name: "1x2Gi on v1.35, beside its failCgroupV1 patch", version: "v1.35.0", allocatable: "1000 2147483648\n",
 			wantPatch: fmt.Sprintf("kubeReserved:\n  cpu: \"3000m\"\n  memory: \"%d\"\n", memTotalKiB*1024-2*2048*1024-2<<30)},
 		{name: "the whole host", allocatable: fmt.Sprintf("4000 %d", memTotalKiB*1024-2*2048*1024),
 			wantPatch: "kubeReserved:\n  cpu: \"0m\"\n  memory: \"0\"\n"},
@@ -537,7 +535,26 @@ func TestScriptReservesAllButTheAllocatable(t *testing.T) {
 		{name: "garbage", allocatable: "1x2Gi", wantFailure: "refusing allocatable"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			root := t.TempDir()
+			c := testCluster()
+			if tt.version != "" {
+				c.KubernetesVersion = tt.version
+			}
+			b, err := Join(c, Machine{Name: "w1"}, testToken, []string{testHash})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Not t.TempDir: with the subtest's name in it, the path is
+			// too long for a unix socket.
+			root, err := os.MkdirTemp("", "seed-script")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.RemoveAll(root) })
+			for _, f := range b.Files {
+				if strings.HasPrefix(f.Path, PatchesDir+"/") {
+					mustWrite(t, filepath.Join(root, f.Path), string(f.Content), 0o644)
+				}
+			}
 			script := b.Script
 			for _, p := range []string{"/var/lib/seed", "/var/log", "/run/containerd", "/etc/seed", "/proc/meminfo", "/sys/"} {
 				script = strings.ReplaceAll(script, p, root+p)
@@ -574,6 +591,11 @@ func TestScriptReservesAllButTheAllocatable(t *testing.T) {
 			patch, err := os.ReadFile(filepath.Join(root, PatchesDir, "kubeletconfiguration2+merge.yaml"))
 			if err != nil || string(patch) != tt.wantPatch {
 				t.Errorf("reservation patch = %q, %v; want %q", patch, err, tt.wantPatch)
+			}
+			if tt.version == "v1.35.0" {
+				if got, err := os.ReadFile(filepath.Join(root, PatchesDir, "kubeletconfiguration0+merge.yaml")); err != nil || string(got) != "failCgroupV1: false\n" {
+					t.Errorf("failCgroupV1 patch = %q, %v; want it kept", got, err)
+				}
 			}
 		})
 	}
