@@ -31,4 +31,15 @@
 //
 // New clusters name their first control plane "<cluster>-control-plane-1",
 // so no machine's name resolves where the endpoint does.
+//
+// Machine types size what a machine's Node offers pods, not the container:
+// every machine sees the whole host. The empty type offers all of it; a
+// sized one, <cpu>x<memory> (v1alpha1.DockerMachineType), gets its size
+// written to bootstrap.AllocatablePath, and the bootstrap script reserves
+// the rest of the CPUs and memory the kubelet will count for the kubelet,
+// so the Node's allocatable is the type exactly. The script, not this
+// provider, computes the reservation because the kubelet's capacity is what
+// cadvisor reads inside the machine (online CPUs, MemTotal, hugepages);
+// the engine's NCPU and MemTotal serve to refuse a type the host cannot
+// hold, in Preflight and CreateMachine, and to size the empty type.
 package docker
