@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"runtime"
 	"slices"
 	"time"
@@ -414,6 +415,14 @@ func (r *Reconciler) fillAutoscaling(ps *pass) {
 		}
 		st.Nodes = append(st.Nodes, v1alpha1.AutoscaledNodeStatus{Node: n.Node, Pool: n.Pool, State: string(n.State),
 			Utilization: int32(n.Utilization*100 + 0.5), Blocker: n.Blocker, Message: n.Message})
+	}
+	st.DecidedAt = ps.now
+	if prev := r.status.Autoscaling; prev != nil {
+		same := *prev
+		same.DecidedAt = ps.now
+		if reflect.DeepEqual(&same, st) {
+			st.DecidedAt = prev.DecidedAt
+		}
 	}
 	r.status.Autoscaling = st
 }

@@ -185,6 +185,9 @@ type Condition struct {
 // autoscaled pool the size it chose, for each pending pod what becomes of
 // it, for each node of an autoscaled pool why it stays or goes.
 type AutoscalingStatus struct {
+	// DecidedAt is when the decision shown was made: the first pass that
+	// came to it (later passes that decide the same leave it, so that an
+	// unchanged status is not rewritten).
 	DecidedAt time.Time              `json:"decidedAt"`
 	Pools     []AutoscaledPoolStatus `json:"pools,omitempty"`
 	// PendingPods are the pods the scheduler could not place, at most
