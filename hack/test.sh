@@ -79,8 +79,48 @@ run_integration() {
   store_image
   seed::log "Unit and integration tests"
   go test -count=1 -timeout 30m "${packages[@]}"
+  if [[ -n ${checks_later:-} ]]; then
+    # A full run checks the two side modules in the background of the
+    # end-to-end tests (see run_all); their verdict comes at the end.
+    return
+  fi
   run_monitoring
   run_parity
+}
+
+# run_all is every test. What is not timing-sensitive and only compiles
+# and runs Go (the side modules' checks) or builds what only later tests
+# need runs at the lowest priority beside the rest, in the CPU that builds'
+# links and downloads and the tests' waits leave idle; on a cold machine
+# that is most of half an hour of builds.
+run_all() {
+  hack/ensure-docker.sh
+  local dir
+  dir=$(seed::cache_dir)
+  # The upgrade tests' Kubernetes (the previous minor). Nothing waits for
+  # it: the node image's build in the end-to-end phase asks for it again,
+  # which waits on its lock (and builds it again had it failed).
+  nice -n 19 hack/build-kube.sh "$UPGRADE_FROM" >"$dir/background-kube.log" 2>&1 &
+  checks_later=1
+  run_integration
+  (
+    exec >"$dir/background-checks.log" 2>&1
+    renice -n 19 "$BASHPID" >/dev/null
+    run_monitoring && run_parity
+  ) &
+  local checks=$!
+  local rc=0
+  # A process of its own, so that errexit holds in it (a function called
+  # left of || runs without it).
+  "$(seed::root)/hack/test.sh" e2e || rc=$?
+  if wait "$checks"; then
+    seed::log "Side modules (monitoring manifests, parity with kube-scheduler) passed in the background"
+  else
+    cat "$dir/background-checks.log" >&2
+    seed::log "Side module checks failed (above; log: $dir/background-checks.log)"
+    rc=1
+  fi
+  return "$rc"
 }
 
 # background_builds starts, at the lowest priority, what only the later
@@ -165,19 +205,7 @@ case "$mode" in
   unit) run_unit ;;
   integration) run_integration ;;
   e2e) run_e2e ;;
-  all)
-    # The upgrade tests' Kubernetes (the previous minor) builds from the
-    # start at the lowest priority: it takes the CPU the other builds and
-    # the integration tests leave idle (links, downloads, waits). Its
-    # node image is made in the background of the end-to-end tests.
-    hack/ensure-docker.sh
-    # Nothing waits for it: the end-to-end phase's background build of
-    # that image asks for it again, which waits on its lock (and builds it
-    # again if it failed).
-    nice -n 19 hack/build-kube.sh "$UPGRADE_FROM" >"$(seed::cache_dir)/background-kube.log" 2>&1 &
-    run_integration
-    run_e2e
-    ;;
+  all) run_all ;;
   *) seed::die "unknown mode $mode: use all, unit, integration or e2e" ;;
 esac
 seed::log "Tests ($mode) passed in $(( $(date +%s) - start ))s"
