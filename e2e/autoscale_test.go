@@ -81,9 +81,22 @@ func TestAutoscaleFromPending(t *testing.T) {
 		}
 	})
 
-	t.Run("with the pods gone the pool drains and returns to 0", func(t *testing.T) {
+	t.Run("with the pods gone each node is reported unneeded, then drained and removed after scaleDownUnneededTime", func(t *testing.T) {
+		before, _, err := c.PoolNodes(ctx, "general")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
 		scaleDeployment(ctx, t, c, "web", 0)
+		reported := map[string]bool{}
 		took := framework.Eventually(t, 3*time.Minute, "pool general back to 0", func() (bool, string) {
+			if st, err := c.Status(ctx); err == nil && st.Autoscaling != nil {
+				for _, n := range st.Autoscaling.Nodes {
+					if n.Pool == "general" && (n.State == "Unneeded" || n.State == "Removing") {
+						reported[n.Node] = true
+					}
+				}
+			}
 			got := framework.PoolContainers(t, name, "general")
 			names, _, err := c.PoolNodes(ctx, "general")
 			if err != nil {
@@ -92,6 +105,15 @@ func TestAutoscaleFromPending(t *testing.T) {
 			return len(got) == 0 && len(names) == 0, fmt.Sprintf("containers %v, nodes %v; %s", got, names, autoscaledNodes(ctx, c))
 		})
 		t.Logf("idle pool removed in %s (scaleDownUnneededTime 20s)", took.Round(time.Second))
+		// The timer on the Node is kept to the second, so up to 1s early.
+		if elapsed := time.Since(start); elapsed < 19*time.Second {
+			t.Errorf("pool emptied %s after its pods went, before scaleDownUnneededTime 20s", elapsed.Round(time.Second))
+		}
+		for _, n := range before {
+			if !reported[n] {
+				t.Errorf("node %s was removed without the status reporting it unneeded", n)
+			}
+		}
 		checkPoolSettled(ctx, t, c, "general", 0)
 	})
 }
