@@ -5,7 +5,10 @@
 #   hack/bench.sh unit       planner, spec-edit latency (real kube-apiserver), provider call counts
 #   hack/bench.sh cluster    seed up hand-off vs raw kubeadm init (real clusters in Docker)
 #   hack/bench.sh upgrade    a v1.33 → v1.34 upgrade of 1 control plane + 2 workers under load
-#   hack/bench.sh scale      bin/agent at 10 and 1,000 simulated machines (kwok); SEED_BENCH_SCALE_SIZES=10,1000,5000 adds 5,000
+#   hack/bench.sh scale      bin/agent at 10 and 1,000 simulated machines (kwok); SEED_BENCH_SCALE_SIZES=10,1000,5000 adds 5,000;
+#                            then the autoscale burst below
+#   hack/bench.sh autoscale  a burst of N pending pods on an autoscaled pool of 0..N (SEED_BENCH_BURST_SIZES, default 10,1000),
+#                            then 30 small pods a node at rest (SEED_BENCH_REST_PODS_PER_NODE, 0 skips)
 #   hack/bench.sh backup     seed backup and seed restore of the restore drill's namespace (one real cluster in Docker)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -71,6 +74,16 @@ scale() {
   export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR SEED_KWOK_BIN_DIR
   seed::log "Agent at scale (${SEED_BENCH_SCALE_SIZES:-10,1000} simulated machines): RSS, pass p50/p99, API requests, object sizes"
   go test ./pkg/scaleenv/ -run '^$' -bench BenchmarkAgentScale -benchtime=1x -timeout 120m -v
+  autoscale
+}
+
+autoscale() {
+  SEED_KUBE_BIN_DIR=$(hack/build-kube.sh | tail -n1)
+  SEED_ETCD_BIN_DIR=$(hack/build-etcd.sh | tail -n1)
+  SEED_KWOK_BIN_DIR=$(hack/build-kwok.sh | tail -n1)
+  export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR SEED_KWOK_BIN_DIR
+  seed::log "Autoscaler burst (${SEED_BENCH_BURST_SIZES:-10,1000} pending pods, one machine each): decision latency, creates issued, pods Running, over-provisioning, RSS, API requests; RSS at rest with ${SEED_BENCH_REST_PODS_PER_NODE:-30} pods a node"
+  go test ./pkg/scaleenv/ -run '^$' -bench BenchmarkAutoscaleBurst -benchtime=1x -timeout 120m -v
 }
 
 backup() {
@@ -88,8 +101,9 @@ case "$mode" in
   unit) unit ;;
   backup) backup ;;
   scale) scale ;;
+  autoscale) autoscale ;;
   cluster) cluster ;;
   upgrade) upgrade ;;
   all) unit; scale; cluster; upgrade; backup ;;
-  *) seed::die "unknown mode $mode: use all, unit, scale, cluster, upgrade or backup" ;;
+  *) seed::die "unknown mode $mode: use all, unit, scale, autoscale, cluster, upgrade or backup" ;;
 esac

@@ -105,13 +105,19 @@ func Passes(before, after Samples) float64 {
 }
 
 // PassQuantile estimates the q-quantile of the reconcile passes between
-// two scrapes from the histogram's buckets, interpolating linearly within
-// a bucket as Prometheus' histogram_quantile does.
+// two scrapes.
 func PassQuantile(before, after Samples, q float64) float64 {
+	return HistogramQuantile(before, after, "seed_reconcile_duration_seconds", q)
+}
+
+// HistogramQuantile estimates the q-quantile of the histogram name's
+// observations between two scrapes from its buckets, interpolating
+// linearly within a bucket as Prometheus' histogram_quantile does.
+func HistogramQuantile(before, after Samples, name string, q float64) float64 {
 	type bucket struct{ le, count float64 }
 	var buckets []bucket
 	for k, v := range after {
-		if !strings.HasPrefix(k, "seed_reconcile_duration_seconds_bucket{") {
+		if !strings.HasPrefix(k, name+"_bucket{") {
 			continue
 		}
 		le := label(k, "le")

@@ -1,0 +1,88 @@
+package scaleenv
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/providers"
+)
+
+// AutoscaledPool is one autoscaled node pool of a scale spec.
+type AutoscaledPool struct {
+	Name        string
+	Min, Max    int
+	MachineType string
+}
+
+// AutoscaledSpec renders a simulated cluster's spec whose worker pools are
+// all autoscaled.
+func AutoscaledSpec(cluster, registrationDelay string, pools []AutoscaledPool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `apiVersion: %s
+kind: Cluster
+metadata:
+  name: %s
+spec:
+  kubernetesVersion: %s
+  provider:
+    simulated:
+      registrationDelay: %s
+  nodePools:
+`, v1alpha1.APIVersion, cluster, v1alpha1.DefaultKubernetesVersion, registrationDelay)
+	for _, p := range pools {
+		fmt.Fprintf(&b, "  - name: %s\n    minReplicas: %d\n    maxReplicas: %d\n", p.Name, p.Min, p.Max)
+		if p.MachineType != "" {
+			fmt.Fprintf(&b, "    machineType: %s\n", p.MachineType)
+		}
+	}
+	return b.String()
+}
+
+// Pods describe a Deployment of identical pods for one pool.
+type Pods struct {
+	// Name is the Deployment's, and its pods' app label.
+	Name     string
+	Replicas int32
+	// CPU each pod requests ("1500m").
+	CPU string
+	// Pool the pods are for: they select its machines by the pool label,
+	// so the control-plane machine (untainted in the harness) takes none.
+	Pool string
+}
+
+// RunPods creates the Deployment, all its replicas at once.
+func (e *Env) RunPods(ctx context.Context, p Pods) error {
+	cpu, err := resource.ParseQuantity(p.CPU)
+	if err != nil {
+		return fmt.Errorf("the pods' cpu %q: %w", p.CPU, err)
+	}
+	labels := map[string]string{"app": p.Name}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: metav1.NamespaceDefault},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(p.Replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					NodeSelector:                  map[string]string{providers.LabelPool: p.Pool},
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
+					Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10.1",
+						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: cpu}}}},
+				},
+			},
+		},
+	}
+	if _, err := e.Client.AppsV1().Deployments(metav1.NamespaceDefault).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the Deployment %s: %w", p.Name, err)
+	}
+	return nil
+}
