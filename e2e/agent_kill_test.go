@@ -175,6 +175,7 @@ func agentResumed(ctx context.Context, c *framework.Cluster, killed agentProcess
 // workload or the API fails.
 func TestAgentLeaderKilledWithSIGKILLResumesAndDisturbsNothing(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-kill")
 	spec := func(n int) string {
 		return framework.SpecYAML(name, "", "  rollout: {maxSurge: 1, maxUnavailable: 0}\n"+framework.Pools(framework.Pool("workers", n)))

@@ -34,6 +34,7 @@ const (
 // pods are gone the pool shrinks back to its minimum.
 func TestAutoscaleFromPending(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-as-pending")
 	spec := framework.SpecYAML(name, "", framework.Pools(framework.AutoscaledPool("general", 0, 3, "machineType: "+autoscaleType))+
 		"  autoscaling:\n    scaleDownUnneededTime: 20s\n    scaleDownDelayAfterAdd: 20s\n")
@@ -123,6 +124,7 @@ func TestAutoscaleFromPending(t *testing.T) {
 // grow only general, even when batch has room for them.
 func TestAutoscaleRouting(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-as-route")
 	// general comes first: of two equal pools the first wins a pod, so a
 	// batch pod lands in batch only if its nodeSelector is honoured.
@@ -172,6 +174,7 @@ func TestAutoscaleRouting(t *testing.T) {
 // larger than a new machine of the pool, or the pool at maxReplicas.
 func TestAutoscaleExplainsUnfittable(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-as-explain")
 	// reserve's machines would see the whole host (2 CPUs on CI), but it
 	// may have none.
@@ -267,6 +270,7 @@ func TestAutoscaleExplainsUnfittable(t *testing.T) {
 // and workload's, runs on the machines the first decision made.
 func TestAutoscaleDaemonSetOverhead(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-as-ds")
 	spec := framework.SpecYAML(name, "", framework.Pools(framework.AutoscaledPool("general", 0, 3, "machineType: "+autoscaleType)))
 	c := framework.Up(t, name, spec)

@@ -163,6 +163,7 @@ func deleteNamespace(ctx context.Context, t testing.TB, client kubernetes.Interf
 // backups; a restore of a backup that does not exist says so.
 func TestRestoreDrill(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	framework.RequireBackupImages(t)
 	name := framework.NewName("e2e-drill")
 	framework.DeleteBackupsAtEnd(t, name)
@@ -208,6 +209,7 @@ func TestRestoreDrill(t *testing.T) {
 // --delete-backups).
 func TestRebuildFromBackup(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	framework.RequireBackupImages(t)
 	name := framework.NewName("e2e-rebuild")
 	framework.DeleteBackupsAtEnd(t, name)

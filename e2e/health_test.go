@@ -20,6 +20,7 @@ import (
 // halts, says why, deletes nothing, and resumes when they come back.
 func TestUnhealthyWorkers(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-health")
 	spec := framework.SpecYAML(name, "", framework.Pools(framework.Pool("workers", 5))+
 		"  health:\n    nodeNotReadyTimeout: 20s\n    maxUnhealthy: 40%\n")

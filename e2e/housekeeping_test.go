@@ -27,6 +27,7 @@ import (
 // acts on nothing.
 func TestOrphansNeverJoinedAndPaused(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-house")
 	spec := func(paused bool) string {
 		return framework.SpecYAML(name, "", fmt.Sprintf("  paused: %t\n", paused)+framework.Pools(framework.Pool("workers", 2))+
@@ -102,6 +103,7 @@ func TestOrphansNeverJoinedAndPaused(t *testing.T) {
 // hands over; /metrics shows the actions taken.
 func TestBlockedDrainLeadersAndMetrics(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-lead")
 	spec := func(n int) string {
 		return framework.SpecYAML(name, "", framework.Pools(framework.Pool("workers", n))+"  rollout:\n    drainTimeout: 45s\n")

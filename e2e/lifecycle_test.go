@@ -21,6 +21,7 @@ import (
 // → seed up again changes nothing → seed down leaves nothing behind.
 func TestLifecycle(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-life")
 	c := framework.Up(t, name, framework.SpecYAML(name, "", ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

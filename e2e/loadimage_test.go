@@ -24,6 +24,7 @@ import (
 // again with no second load. Bad input loads nothing.
 func TestLoadedImageOutlivesItsNode(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-load")
 	c := framework.Up(t, name, framework.SpecYAML(name, "", framework.Pools(framework.Pool("workers", 1))))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)

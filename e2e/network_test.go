@@ -25,6 +25,7 @@ import (
 func TestPodNetwork(t *testing.T) {
 	const workerType = "1x2Gi"
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-net")
 	spec := func(replicas int) string {
 		// Sized, so that the pod network is shown working on machines

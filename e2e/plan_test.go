@@ -23,6 +23,7 @@ import (
 // change it gives the agent's own error; and it changes nothing.
 func TestPlanPreviewsWhatTheAgentDoes(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-plan")
 	spec := func(n int, version string) string {
 		return framework.SpecYAML(name, version, framework.Pools(framework.Pool("workers", n)))

@@ -20,6 +20,7 @@ import (
 // exist.
 func TestAgentCrashesLeaveNoDuplicatesOrOrphans(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-crash")
 	spec := func(n int) string { return framework.SpecYAML(name, "", framework.Pools(framework.Pool("workers", n))) }
 	c := framework.Up(t, name, spec(0))
@@ -69,6 +70,7 @@ func killAgent(ctx context.Context, t *testing.T, c *framework.Cluster) {
 // fix resumes reconciling.
 func TestBadInputOnALiveCluster(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-bad")
 	good := func(n int, extra ...string) string {
 		return framework.SpecYAML(name, "", framework.Pools(framework.Pool("workers", n, extra...)))

@@ -17,6 +17,7 @@ import (
 // of its ConfigMap alone, on real containers that join with kubeadm.
 func TestScaleAndHeal(t *testing.T) {
 	framework.Require(t)
+	framework.Parallel(t)
 	name := framework.NewName("e2e-scale")
 	spec := func(pools ...string) string { return framework.SpecYAML(name, "", framework.Pools(pools...)) }
 	c := framework.Up(t, name, spec())

@@ -1,6 +1,6 @@
-// The tests that need the previous minor's node image live in files named
-// upgrade_*, which go test runs last: hack/test.sh builds that image in the
-// background while the others run (see waitForBackgroundImage).
+// The tests that need the previous minor's node image wait for it before
+// they take a cluster slot (framework.Parallel): hack/test.sh builds that
+// image in the background while the others run (see waitForBackgroundImage).
 
 package e2e
 
@@ -35,7 +35,7 @@ var veleroBackups = schema.GroupVersionResource{Group: "velero.io", Version: "v1
 // control plane; the record of the backup goes once the upgrade is done.
 func TestBackupGatesUpgrade(t *testing.T) {
 	framework.Require(t)
-	requireNodeImages(t, upgradeFrom, upgradeTo)
+	framework.Parallel(t, func(t testing.TB) { requireNodeImages(t, upgradeFrom, upgradeTo) })
 	name := framework.NewName("e2e-bgate")
 	spec := func(version string) string {
 		return fmt.Sprintf(`apiVersion: seed.dev/v1alpha1

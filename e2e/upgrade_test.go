@@ -55,7 +55,7 @@ var replaceControlPlaneSteps = []string{"prepare", "join", stepWaitReady, "drain
 // request to the workload failed and the budget was never broken.
 func TestUpgrade(t *testing.T) {
 	framework.Require(t)
-	requireNodeImages(t, upgradeFrom, upgradeTo)
+	framework.Parallel(t, func(t testing.TB) { requireNodeImages(t, upgradeFrom, upgradeTo) })
 	r := runUpgrade(t, true)
 	r.logFigures(t)
 }

@@ -125,7 +125,7 @@ run_all() {
 
 # background_builds starts, at the lowest priority, what only the later
 # end-to-end tests need: the previous minor's node image, which the upgrade
-# tests (named to run last) wait for through SEED_UPGRADE_FROM_STATUS, then
+# tests wait for, holding no cluster slot, through SEED_UPGRADE_FROM_STATUS, then
 # upstream's conformance binaries and images, needed after the Go tests.
 # Most of an end-to-end test is waiting, so they take the CPU the clusters
 # leave idle; on a cold machine that hides a quarter of an hour of builds.
@@ -169,7 +169,9 @@ run_e2e() {
   # The full log goes to a file; the console gets test names, verdicts and
   # failure lines as they happen.
   set +e
-  go test -count=1 -timeout 60m -v ./e2e/ 2>&1 | tee "$log" | grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:[0-9]+:'
+  # framework.Parallel bounds the clusters at once (SEED_E2E_PARALLEL, 2
+  # by default); -parallel only has to let every test wait for a slot.
+  go test -count=1 -timeout 60m -parallel 64 -v ./e2e/ 2>&1 | tee "$log" | grep --line-buffered -E '^(=== (RUN|CONT)|--- |PASS|FAIL|ok|panic)|_test.go:[0-9]+:'
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || seed::log "End-to-end tests failed; full log: $log"
