@@ -5,6 +5,28 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Every machine is a container whose systemd, kubelet and containerd hold
+# inotify instances as root on the host: about 15 a machine, against
+# Linux's default of 128 for all of root. Past about eight machines (two
+# clusters of four, say) a new machine's systemd gets none: its path units
+# fail (seed-load-images.path among them) and its bootstrap stalls for
+# minutes. kind's users meet the same limit. Raise, never lower, both
+# limits; without root, say what to run.
+raise_inotify() {
+  local key want have
+  for key in max_user_instances:8192 max_user_watches:524288; do
+    want=${key#*:} key=fs.inotify.${key%%:*}
+    have=$(sysctl -n "$key" 2>/dev/null) || continue
+    [ "$have" -lt "$want" ] || continue
+    if [ "$(id -u)" = 0 ] && sysctl -q -w "$key=$want" 2>/dev/null; then
+      seed::log "Raised $key from $have to $want (each machine holds some; see hack/ensure-docker.sh)"
+    else
+      seed::log "warning: $key is $have: with many machines running, new ones may fail to boot; raise it: sudo sysctl -w $key=$want"
+    fi
+  done
+}
+raise_inotify
+
 if docker info >/dev/null 2>&1; then
   exit 0
 fi
