@@ -67,21 +67,24 @@ upgrade() {
   go test ./e2e/ -run '^$' -bench 'BenchmarkUpgrade' -benchtime="${SEED_BENCH_UPGRADE_RUNS:-1}x" -timeout 90m
 }
 
-scale() {
+# scale_tools builds (cached) what the scale harness runs: kube-apiserver
+# and the other control-plane binaries, etcd and kwok.
+scale_tools() {
   SEED_KUBE_BIN_DIR=$(hack/build-kube.sh | tail -n1)
   SEED_ETCD_BIN_DIR=$(hack/build-etcd.sh | tail -n1)
   SEED_KWOK_BIN_DIR=$(hack/build-kwok.sh | tail -n1)
   export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR SEED_KWOK_BIN_DIR
+}
+
+scale() {
+  scale_tools
   seed::log "Agent at scale (${SEED_BENCH_SCALE_SIZES:-10,1000} simulated machines): RSS, pass p50/p99, API requests, object sizes"
   go test ./pkg/scaleenv/ -run '^$' -bench BenchmarkAgentScale -benchtime=1x -timeout 120m -v
   autoscale
 }
 
 autoscale() {
-  SEED_KUBE_BIN_DIR=$(hack/build-kube.sh | tail -n1)
-  SEED_ETCD_BIN_DIR=$(hack/build-etcd.sh | tail -n1)
-  SEED_KWOK_BIN_DIR=$(hack/build-kwok.sh | tail -n1)
-  export SEED_KUBE_BIN_DIR SEED_ETCD_BIN_DIR SEED_KWOK_BIN_DIR
+  scale_tools
   seed::log "Autoscaler burst (${SEED_BENCH_BURST_SIZES:-10,1000} pending pods, one machine each): decision latency, creates issued, pods Running, over-provisioning, RSS, API requests; RSS at rest with ${SEED_BENCH_REST_PODS_PER_NODE:-30} pods a node"
   go test ./pkg/scaleenv/ -run '^$' -bench BenchmarkAutoscaleBurst -benchtime=1x -timeout 120m -v
 }

@@ -3,7 +3,6 @@ package scaleenv
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -11,40 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/seedhq/seed/pkg/api/v1alpha1"
 	"github.com/seedhq/seed/providers"
 )
-
-// AutoscaledPool is one autoscaled node pool of a scale spec.
-type AutoscaledPool struct {
-	Name        string
-	Min, Max    int
-	MachineType string
-}
-
-// AutoscaledSpec renders a simulated cluster's spec whose worker pools are
-// all autoscaled.
-func AutoscaledSpec(cluster, registrationDelay string, pools []AutoscaledPool) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: %s
-kind: Cluster
-metadata:
-  name: %s
-spec:
-  kubernetesVersion: %s
-  provider:
-    simulated:
-      registrationDelay: %s
-  nodePools:
-`, v1alpha1.APIVersion, cluster, v1alpha1.DefaultKubernetesVersion, registrationDelay)
-	for _, p := range pools {
-		fmt.Fprintf(&b, "  - name: %s\n    minReplicas: %d\n    maxReplicas: %d\n", p.Name, p.Min, p.Max)
-		if p.MachineType != "" {
-			fmt.Fprintf(&b, "    machineType: %s\n", p.MachineType)
-		}
-	}
-	return b.String()
-}
 
 // Pods describe a Deployment of identical pods for one pool.
 type Pods struct {

@@ -193,8 +193,8 @@ func waitPods(b *testing.B, env *Env, agent *Agent, w *burstWatch, app string, w
 
 func benchmarkBurst(b *testing.B, n, perNode int) {
 	ctx := b.Context()
-	pools := []AutoscaledPool{{Name: burstPool, Min: 0, Max: n, MachineType: "sim-2x8"}}
-	env := Start(ctx, b, Options{Spec: AutoscaledSpec("scale", burstDelay.String(), pools)})
+	pools := []Pool{{Name: burstPool, MinReplicas: 0, MaxReplicas: n, MachineType: "sim-2x8"}}
+	env := Start(ctx, b, Options{Spec: Spec("scale", burstDelay.String(), pools)})
 	agent, err := env.StartAgent("agent-1", "--resync=5s")
 	if err != nil {
 		b.Fatal(err)

@@ -18,11 +18,14 @@ import (
 
 // Pool is one node pool of a scale spec.
 type Pool struct {
-	Name        string
-	Replicas    int
-	MachineType string
-	Labels      map[string]string
-	Taints      []v1alpha1.Taint
+	Name     string
+	Replicas int
+	// MinReplicas and MaxReplicas, when MaxReplicas is set, make the pool
+	// autoscaled (Replicas is then not written).
+	MinReplicas, MaxReplicas int
+	MachineType              string
+	Labels                   map[string]string
+	Taints                   []v1alpha1.Taint
 }
 
 // Spec renders a simulated cluster's spec with the given pools.
@@ -40,7 +43,11 @@ spec:
   nodePools:
 `, v1alpha1.APIVersion, cluster, v1alpha1.DefaultKubernetesVersion, registrationDelay)
 	for _, p := range pools {
-		fmt.Fprintf(&b, "  - name: %s\n    replicas: %d\n", p.Name, p.Replicas)
+		if p.MaxReplicas > 0 {
+			fmt.Fprintf(&b, "  - name: %s\n    minReplicas: %d\n    maxReplicas: %d\n", p.Name, p.MinReplicas, p.MaxReplicas)
+		} else {
+			fmt.Fprintf(&b, "  - name: %s\n    replicas: %d\n", p.Name, p.Replicas)
+		}
 		if p.MachineType != "" {
 			fmt.Fprintf(&b, "    machineType: %s\n", p.MachineType)
 		}
