@@ -292,12 +292,13 @@ func (p *provider) awaitContainer(ctx context.Context, name string) (container, 
 }
 
 // DeleteMachine implements providers.Provider. It removes the container with
-// its /var volume; a machine that does not exist is success.
+// its /var volume, and returns once both are gone; a machine that does not
+// exist is success.
 func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 	op := "deleting machine " + name
 	c, err := p.findContainer(ctx, name)
 	if providers.IsNotFound(err) {
-		return nil
+		return p.awaitVolumes(ctx, op, name)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
@@ -314,6 +315,9 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 		// and callers act on its being gone.
 		err = p.awaitRemoval(ctx, c.ID)
 	}
+	if err == nil || providers.IsNotFound(err) {
+		err = p.awaitVolumes(ctx, op, name)
+	}
 	switch {
 	case err == nil, providers.IsNotFound(err):
 		if publishesPort(c) {
@@ -323,6 +327,39 @@ func (p *provider) DeleteMachine(ctx context.Context, name string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// awaitVolumes returns once no volume of machine name is left. The engine
+// forgets a container it removes before it has removed the container's
+// /var volume, which holds the machine's containerd images and can take a
+// second to delete: a caller that finds the container gone while another
+// caller's removal runs (an agent killed mid-removal, then back) would
+// otherwise go on while the machine's disk is still being freed. A volume
+// no container holds any longer is removed here, so one the engine left
+// behind goes too; one still held is waited for.
+func (p *provider) awaitVolumes(ctx context.Context, op, name string) error {
+	mine := filters{"label": {providers.LabelCluster + "=" + p.cluster, providers.LabelMachine + "=" + name}}
+	delay := 50 * time.Millisecond
+	for {
+		vols, err := p.engine.VolumeList(ctx, mine)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		if len(vols) == 0 {
+			return nil
+		}
+		for _, v := range vols {
+			if err := p.engine.VolumeRemove(ctx, v.Name); err != nil && !providers.IsNotFound(err) && !isConflict(err) {
+				return fmt.Errorf("%s: removing its volume %s: %w", op, shortID(v.Name), err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: waiting for its volume to be removed: %w", op, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
 }
 
 // awaitRemoval waits until container id no longer exists, while another

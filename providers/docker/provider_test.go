@@ -607,6 +607,32 @@ func TestDeleteMachine(t *testing.T) {
 	if _, ok := f.byName("w2"); ok || inspections < 3 {
 		t.Errorf("DeleteMachine returned after %d inspections with w2 still there: %v; want it to wait until w2 is gone", inspections, ok)
 	}
+	// The other removal forgot the container before its volume, as the
+	// engine does: the machine is gone only with its volume.
+	if c, _, v := f.counts(); c != 1 || v != 0 {
+		t.Errorf("%d containers and %d volumes left, want foreign and no volume", c, v)
+	}
+
+	// The same when the container is already gone at the first look.
+	w3, err := p.CreateMachine(ctx(t), workerSpec("w3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	id := ""
+	for _, c := range f.containers {
+		if c.Name == w3.Name {
+			id = c.ID
+		}
+	}
+	delete(f.containers, id)
+	f.mu.Unlock()
+	if err := p.DeleteMachine(ctx(t), "w3"); err != nil {
+		t.Fatalf("DeleteMachine with only the volume left = %v", err)
+	}
+	if _, _, v := f.counts(); v != 0 {
+		t.Errorf("%d volumes left after deleting w3, whose container was already gone", v)
+	}
 }
 
 func TestListMachines(t *testing.T) {
