@@ -6,7 +6,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,10 +31,6 @@ import (
 // pods per node and reports the agent's RSS at rest with them. One run per
 // size: use -benchtime=1x.
 func BenchmarkAutoscaleBurst(b *testing.B) {
-	sizes := os.Getenv("SEED_BENCH_BURST_SIZES")
-	if sizes == "" {
-		sizes = "10,1000"
-	}
 	perNode := 30
 	if s := os.Getenv("SEED_BENCH_REST_PODS_PER_NODE"); s != "" {
 		var err error
@@ -43,11 +38,8 @@ func BenchmarkAutoscaleBurst(b *testing.B) {
 			b.Fatalf("SEED_BENCH_REST_PODS_PER_NODE: %q is not a pod count", s)
 		}
 	}
-	for _, s := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 || n > 1000 {
-			b.Fatalf("SEED_BENCH_BURST_SIZES: %q is not a machine count of one pool (1 to 1,000)", s)
-		}
+	// One pool holds the burst: at most 1,000 machines.
+	for _, n := range benchSizes(b, "SEED_BENCH_BURST_SIZES", 1000) {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { benchmarkBurst(b, n, perNode) })
 	}
 }

@@ -19,17 +19,30 @@ import (
 // scale-up, and the largest status and ledger objects. One run per size:
 // use -benchtime=1x.
 func BenchmarkAgentScale(b *testing.B) {
-	sizes := os.Getenv("SEED_BENCH_SCALE_SIZES")
+	for _, n := range benchSizes(b, "SEED_BENCH_SCALE_SIZES", 0) {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { benchmarkScale(b, n) })
+	}
+}
+
+// benchSizes reads the machine counts a benchmark runs at from the
+// comma-separated env (default "10,1000"), each at most most (0: no bound).
+func benchSizes(b *testing.B, env string, most int) []int {
+	sizes := os.Getenv(env)
 	if sizes == "" {
 		sizes = "10,1000"
 	}
+	var out []int
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
-			b.Fatalf("SEED_BENCH_SCALE_SIZES: %q is not a machine count", s)
+			b.Fatalf("%s: %q is not a machine count", env, s)
 		}
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { benchmarkScale(b, n) })
+		if most > 0 && n > most {
+			b.Fatalf("%s: %d machines; this benchmark runs at most %d", env, n, most)
+		}
+		out = append(out, n)
 	}
+	return out
 }
 
 // idleFor is how long the agent is watched at rest; with a 5s resync that
