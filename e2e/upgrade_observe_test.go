@@ -417,15 +417,22 @@ func machines(t testing.TB, cluster string) []machine {
 	}
 	format := `{{.Name}}|{{index .Config.Labels "` + providers.LabelRole + `"}}|{{index .Config.Labels "` + providers.LabelVersion + `"}}|{{.Created}}`
 	// One container at a time: the agent may delete one between the list
-	// and its inspection, and then it is simply no longer a machine.
+	// and its inspection, and then it is simply no longer a machine. The
+	// engine's answer says so; a second look through `docker ps` does not,
+	// since the engine forgets a container being removed before its list
+	// does (TestBackupGatesUpgrade once saw inspect refuse a container that
+	// ps still listed).
 	var lines []string
 	for _, id := range ids {
-		out, err := exec.Command("docker", "inspect", "--format", format, id).Output()
+		var stderr strings.Builder
+		cmd := exec.Command("docker", "inspect", "--format", format, id)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			if framework.Docker(t, "ps", "-aq", "--filter", "id="+id) == "" {
+			if strings.Contains(stderr.String(), "No such object") || strings.Contains(stderr.String(), "No such container") {
 				continue // gone
 			}
-			t.Fatalf("docker inspect %s: %v", id, err)
+			t.Fatalf("docker inspect %s: %v: %s", id, err, strings.TrimSpace(stderr.String()))
 		}
 		lines = append(lines, strings.TrimSpace(string(out)))
 	}
