@@ -268,12 +268,12 @@ build_one() {
       coredns_binary "$node_image" "$ctx/coredns"
       ;;
     busybox)
-      local fs="$ctx/rootfs" applet
+      local fs="$ctx/rootfs" applet busybox_bin
+      busybox_bin=$("$ROOT/hack/build-busybox.sh" | tail -1)
       mkdir -p "$fs/bin" "$fs/etc" "$fs/root" "$fs/home" "$fs/tmp" "$fs/var/www" "$fs/var/spool/mail" "$fs/usr/sbin"
       chmod 1777 "$fs/tmp"
       chmod 700 "$fs/root"
-      tar -C "$fs" -xf "$BASE_TAR" ./usr/bin/busybox
-      mv "$fs/usr/bin/busybox" "$fs/bin/busybox"
+      cp "$busybox_bin/busybox" "$fs/bin/busybox"
       for applet in $("$fs/bin/busybox" --list); do
         [[ $applet == busybox ]] || ln -s busybox "$fs/bin/$applet"
       done
