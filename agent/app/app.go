@@ -11,6 +11,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -54,6 +58,7 @@ type flags struct {
 	resync       time.Duration
 	orphanGrace  time.Duration
 	logFormatTxt bool
+	profiling    bool
 }
 
 // Run runs the agent until ctx ends or it loses leadership. `agent lb ...`
@@ -75,6 +80,7 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	fs.DurationVar(&f.resync, "resync", 30*time.Second, "how often to look again with nothing happening (catches drift only the provider sees)")
 	fs.DurationVar(&f.orphanGrace, "orphan-grace-period", 2*time.Minute, "how long a machine of the cluster that belongs to no pool may live")
 	fs.BoolVar(&f.logFormatTxt, "log-text", false, "log as text instead of JSON")
+	fs.BoolVar(&f.profiling, "profiling", false, "also serve the Go heap profile at /debug/pprof/heap on the metrics address (go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,6 +97,9 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 		handler = slog.NewTextHandler(logOut, nil)
 	}
 	log := logr.FromSlogHandler(handler)
+	if err := tuneMemory(log); err != nil {
+		return err
+	}
 
 	cfg, err := restConfig(f.kubeconfig)
 	if err != nil {
@@ -158,7 +167,7 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 
 	var standby atomic.Bool
 	standby.Store(f.leaderElect)
-	srv, err := serve(f.metricsAddr, reg, func() bool { return standby.Load() || r.Ready() })
+	srv, err := serve(f.metricsAddr, reg, f.profiling, func() bool { return standby.Load() || r.Ready() })
 	if err != nil {
 		return err
 	}
@@ -201,10 +210,48 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// serve starts /metrics, /healthz and /readyz. A standby replica is ready:
-// it is healthy and waiting for the Lease.
-func serve(addr string, reg *prometheus.Registry, ready func() bool) (*http.Server, error) {
+// tuneMemory sets the garbage collector for an agent that is idle most of
+// the time and must fit its container. Unless GOGC says otherwise, a
+// collection runs when the heap has grown by half since the last one, not
+// doubled: the live heap is mostly the informers' caches, and doubling it
+// would double the footprint. Unless GOMEMLIMIT says otherwise, the soft
+// limit is 85 % of SEED_MEMORY_LIMIT (the container's limit, through the
+// Deployment's resourceFieldRef), the rest left for stacks and the
+// runtime: near it the collector works harder instead of the kernel
+// killing the agent in the middle of a step.
+func tuneMemory(log logr.Logger) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
+	s := os.Getenv("SEED_MEMORY_LIMIT")
+	if s == "" || os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	limit, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || limit <= 0 {
+		return fmt.Errorf("SEED_MEMORY_LIMIT=%q is not a number of bytes: set it from the container's limits.memory (resourceFieldRef), or unset it", s)
+	}
+	debug.SetMemoryLimit(limit / 100 * 85)
+	log.V(1).Info("Go memory limit set", "bytes", limit/100*85, "containerLimit", limit)
+	return nil
+}
+
+// serve starts /metrics, /healthz and /readyz, and with profiling the heap
+// profile. A standby replica is ready: it is healthy and waiting for the
+// Lease.
+func serve(addr string, reg *prometheus.Registry, profiling bool, ready func() bool) (*http.Server, error) {
 	mux := http.NewServeMux()
+	if profiling {
+		// Only the heap: it answers "where is the memory", and unlike CPU
+		// profiles and traces it costs nothing to serve.
+		mux.HandleFunc("/debug/pprof/heap", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			runtime.GC() // the profile's in-use figures are as of the last collection
+			if err := pprof.Lookup("heap").WriteTo(w, 0); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
+		})
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

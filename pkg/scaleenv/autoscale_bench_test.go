@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -187,7 +188,7 @@ func benchmarkBurst(b *testing.B, n, perNode int) {
 	ctx := b.Context()
 	pools := []Pool{{Name: burstPool, MinReplicas: 0, MaxReplicas: n, MachineType: "sim-2x8"}}
 	env := Start(ctx, b, Options{Spec: Spec("scale", burstDelay.String(), pools)})
-	agent, err := env.StartAgent("agent-1", "--resync=5s")
+	agent, err := env.StartAgent("agent-1", "--resync=5s", "--profiling")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -310,6 +311,17 @@ func restPods(b *testing.B, env *Env, agent *Agent, w *burstWatch, n, perNode in
 		b.Fatal(err)
 	}
 	pods := running + n
+	// Where the resident memory is: the Go heap's live objects, what the
+	// collector lets it grow to before the next cycle, and the freed spans
+	// not yet returned to the kernel.
+	b.Logf("nodes=%d: at rest, Go heap: %.0f MiB of live objects, next collection at %.0f MiB, %.0f MiB idle and not yet released",
+		n, idleEnd["go_memstats_heap_alloc_bytes"]/mib, idleEnd["go_memstats_next_gc_bytes"]/mib,
+		(idleEnd["go_memstats_heap_idle_bytes"]-idleEnd["go_memstats_heap_released_bytes"])/mib)
+	profile := filepath.Join(os.TempDir(), fmt.Sprintf("seed-agent-heap-nodes-%d.pprof", n))
+	if err := agent.HeapProfile(ctx, profile); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("nodes=%d: the agent's heap profile at rest: go tool pprof -sample_index=inuse_space -top %s", n, profile)
 	b.ReportMetric(float64(rss)/mib, "MiB-rss-rest-pods")
 	b.ReportMetric(float64(peak)/mib, "MiB-rss-peak-pods")
 	b.ReportMetric(float64(rss-empty)/float64(max(running, 1))/1024, "KiB-rss/pod")

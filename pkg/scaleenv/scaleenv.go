@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -278,6 +279,33 @@ func (a *Agent) Check() error { return a.proc.Check() }
 
 // LogTail returns the agent's last n log lines.
 func (a *Agent) LogTail(n int) string { return a.proc.LogTail(n) }
+
+// HeapProfile saves the agent's heap profile (it must run with
+// --profiling) to path, for go tool pprof.
+func (a *Agent) HeapProfile(ctx context.Context, path string) error {
+	url := strings.TrimSuffix(a.metrics, "/metrics") + "/debug/pprof/heap"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reading the agent's heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reading the agent's heap profile: %s (is it running with --profiling?)", resp.Status)
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Close()
+		return fmt.Errorf("saving the agent's heap profile: %w", err)
+	}
+	return out.Close()
+}
 
 // Metrics scrapes the agent's /metrics: each sample by its name with
 // labels as written ("seed_kube_requests_total{code=\"200\",...}").
