@@ -20,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -36,7 +35,6 @@ import (
 	"github.com/seedhq/seed/agent/drain"
 	"github.com/seedhq/seed/agent/etcd"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
-	"github.com/seedhq/seed/pkg/autoscale"
 	"github.com/seedhq/seed/pkg/plan"
 	"github.com/seedhq/seed/providers"
 )
@@ -274,10 +272,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	// step of every drain costs the API server a full scan each time.
 	podInformer := factory.Core().V1().Pods()
 	pdbInformer := factory.Policy().V1().PodDisruptionBudgets()
-	// The autoscaler reads the same cache: a pod's scheduling fields and
-	// requests are kept, nothing else (see autoscale.TrimPodForAutoscaling).
+	// The autoscaler reads the same cache, which keeps a compact record of
+	// each pod, not the pod (podCache).
 	dsInformer := factory.Apps().V1().DaemonSets()
-	if err := podInformer.Informer().SetTransform(trimPod); err != nil {
+	pods := &podCache{}
+	if err := podInformer.Informer().SetTransform(pods.transform); err != nil {
 		return fmt.Errorf("trimming the pod cache: %w", err)
 	}
 	if err := podInformer.Informer().AddIndexers(podIndexers()); err != nil {
@@ -308,8 +307,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer podBroadcaster.Shutdown()
 	r.auto = &autoscaler{pods: podInformer.Informer().GetIndexer(), daemonSets: dsInformer.Lister(), budgets: pdbInformer.Lister(),
 		podEvents: podBroadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "seed-autoscaler", Host: r.opts.Self}),
-		told:      map[string]string{}, triggered: map[string]time.Time{}, types: map[string]providers.MachineResources{},
-		compact: map[types.UID]compactPod{}, seen: map[types.UID]bool{}}
+		told:      map[string]string{}, triggered: map[string]time.Time{}, types: map[string]providers.MachineResources{}}
 	if _, err := podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { r.onPodChange(nil, obj) },
 		UpdateFunc: r.onPodChange,
@@ -497,14 +495,6 @@ func (r *Reconciler) recordPlan(cm *corev1.ConfigMap, p plan.Plan, now time.Time
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-// trimPod keeps of a pod what drains and the autoscaler read.
-func trimPod(obj any) (any, error) {
-	if p, ok := obj.(*corev1.Pod); ok {
-		return autoscale.TrimPodForAutoscaling(p), nil
-	}
-	return obj, nil
 }
 
 // trimObject drops what the agent never reads from cached objects.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/seedhq/seed/agent/etcd"
 	"github.com/seedhq/seed/pkg/api/v1alpha1"
+	"github.com/seedhq/seed/pkg/autoscale"
 	"github.com/seedhq/seed/pkg/bootstrap"
 	"github.com/seedhq/seed/pkg/plan"
 	"github.com/seedhq/seed/providers"
@@ -177,7 +178,7 @@ func (r *Reconciler) replaceStep(ctx context.Context, ps *pass, name string, e *
 			now := ps.now
 			e.DrainStartedAt = &now
 		}
-		keep := func(p *corev1.Pod) bool {
+		keep := func(p *autoscale.Pod) bool {
 			return p.Namespace == r.opts.Namespace && agentSelector.Matches(labels.Set(p.Labels))
 		}
 		progress, err := r.drainer.StepKeeping(ctx, old, keep)

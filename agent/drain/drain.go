@@ -18,17 +18,21 @@ import (
 	policylisters "k8s.io/client-go/listers/policy/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+
+	"github.com/seedhq/seed/pkg/autoscale"
 )
 
 // PodsByNode is the name of the pod cache index Drainer reads: pods by
 // spec.nodeName. Register it with AddIndexers(Indexers()).
 const PodsByNode = "spec.nodeName"
 
-// Indexers returns the pod informer indexers a Drainer needs.
+// Indexers returns the pod informer indexers a Drainer needs. The cache
+// holds compact records (autoscale.Pod, the informer's transform makes
+// them), not Pods.
 func Indexers() cache.Indexers {
 	return cache.Indexers{PodsByNode: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-			return []string{p.Spec.NodeName}, nil
+		if p, ok := obj.(*autoscale.Pod); ok && p.NodeName != "" {
+			return []string{p.NodeName}, nil
 		}
 		return nil, nil
 	}}
@@ -50,7 +54,7 @@ type Progress struct {
 type Drainer struct {
 	Client  kubernetes.Interface
 	Nodes   corelisters.NodeLister
-	Pods    cache.Indexer // pods, indexed by PodsByNode
+	Pods    cache.Indexer // pods' records (*autoscale.Pod), indexed by PodsByNode
 	Budgets policylisters.PodDisruptionBudgetLister
 	Clock   clock.PassiveClock
 }
@@ -70,8 +74,8 @@ func (d Drainer) Step(ctx context.Context, nodeName string) (Progress, error) {
 
 // StepKeeping is Step for a drain that leaves the pods keep selects on the
 // node, as a control plane being replaced keeps the agent that replaces it.
-func (d Drainer) StepKeeping(ctx context.Context, nodeName string, keep func(*corev1.Pod) bool) (Progress, error) {
-	leaves := func(pod *corev1.Pod) bool { return mustLeave(pod) && (keep == nil || !keep(pod)) }
+func (d Drainer) StepKeeping(ctx context.Context, nodeName string, keep func(*autoscale.Pod) bool) (Progress, error) {
+	leaves := func(pod *autoscale.Pod) bool { return mustLeave(pod) && (keep == nil || !keep(pod)) }
 	node, err := d.Nodes.Get(nodeName)
 	switch {
 	case apierrors.IsNotFound(err):
@@ -95,11 +99,11 @@ func (d Drainer) StepKeeping(ctx context.Context, nodeName string, keep func(*co
 	var progress Progress
 	blocked := map[string]bool{}
 	for _, obj := range objs {
-		pod, ok := obj.(*corev1.Pod)
+		pod, ok := obj.(*autoscale.Pod)
 		if !ok || !leaves(pod) {
 			continue
 		}
-		if pod.DeletionTimestamp != nil {
+		if pod.Terminating {
 			if !gone(pod, unreachable, now) {
 				progress.PodsLeft++
 			}
@@ -139,7 +143,7 @@ func (d Drainer) StepKeeping(ctx context.Context, nodeName string, keep func(*co
 	return progress, nil
 }
 
-func (d Drainer) liveCount(ctx context.Context, nodeName string, unreachable bool, now time.Time, leaves func(*corev1.Pod) bool) (int, error) {
+func (d Drainer) liveCount(ctx context.Context, nodeName string, unreachable bool, now time.Time, leaves func(*autoscale.Pod) bool) (int, error) {
 	pods, err := d.Client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", nodeName).String(),
 	})
@@ -148,7 +152,7 @@ func (d Drainer) liveCount(ctx context.Context, nodeName string, unreachable boo
 	}
 	n := 0
 	for i := range pods.Items {
-		if pod := &pods.Items[i]; leaves(pod) && !gone(pod, unreachable, now) {
+		if pod := autoscale.PodOf(&pods.Items[i]); leaves(pod) && !gone(pod, unreachable, now) {
 			n++
 		}
 	}
@@ -156,8 +160,8 @@ func (d Drainer) liveCount(ctx context.Context, nodeName string, unreachable boo
 }
 
 // gone reports whether a pod can be treated as no longer running.
-func gone(pod *corev1.Pod, unreachable bool, now time.Time) bool {
-	return pod.DeletionTimestamp != nil && unreachable && !now.Before(pod.DeletionTimestamp.Time)
+func gone(pod *autoscale.Pod, unreachable bool, now time.Time) bool {
+	return pod.Terminating && unreachable && !now.Before(pod.DeleteAt)
 }
 
 func readyStatus(n *corev1.Node) corev1.ConditionStatus {
@@ -171,23 +175,12 @@ func readyStatus(n *corev1.Node) corev1.ConditionStatus {
 
 // mustLeave reports whether a drain waits for the pod: DaemonSet pods and
 // static (mirror) pods stay with the node, finished pods hold nothing.
-func mustLeave(pod *corev1.Pod) bool {
-	if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
-		return false
-	}
-	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return false
-	}
-	for _, ref := range pod.OwnerReferences {
-		if ref.Controller != nil && *ref.Controller && ref.Kind == "DaemonSet" {
-			return false
-		}
-	}
-	return true
+func mustLeave(pod *autoscale.Pod) bool {
+	return pod.Owner != autoscale.OwnerNode && pod.Owner != autoscale.OwnerDaemonSet && !pod.Finished
 }
 
 // blockingBudgets names the budgets in the pod's namespace that select it.
-func (d Drainer) blockingBudgets(pod *corev1.Pod) []string {
+func (d Drainer) blockingBudgets(pod *autoscale.Pod) []string {
 	pdbs, err := d.Budgets.PodDisruptionBudgets(pod.Namespace).List(labels.Everything())
 	var names []string
 	if err == nil {
@@ -212,7 +205,7 @@ func (d Drainer) blockingBudgets(pod *corev1.Pod) []string {
 // otherwise honour the Retry-After of a budget's 429 up to ten times,
 // stalling the whole pass, when a refusal is exactly what a drain step wants
 // to learn about and report.
-func (d Drainer) evict(ctx context.Context, pod *corev1.Pod) error {
+func (d Drainer) evict(ctx context.Context, pod *autoscale.Pod) error {
 	body := &policyv1.Eviction{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "Eviction"},
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},

@@ -42,7 +42,11 @@ func PodOf(p *corev1.Pod) *Pod {
 		LocalStorage:     localStorageOf(p),
 		SafeToEvict:      safeToEvictOf(p),
 		Terminating:      p.DeletionTimestamp != nil,
+		Finished:         p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed,
 		RequiredAffinity: requiredAffinityOf(p),
+	}
+	if p.DeletionTimestamp != nil {
+		out.DeleteAt = p.DeletionTimestamp.Time
 	}
 	out.Requests.Pods = 1
 	for _, c := range p.Status.Conditions {
@@ -241,12 +245,11 @@ func safeToEvictOf(p *corev1.Pod) *bool {
 	return nil
 }
 
-// TrimPodForAutoscaling returns a copy of p holding only what PodOf and a
-// drain read, for an informer's transform: at 30 pods a node, full pods
-// cost about 9 KB each, and the cache would outgrow the agent's memory
-// limit long before 1,000 nodes. Kept are the identity (name, namespace,
-// uid, resourceVersion, labels, owner references, creation and deletion
-// timestamps), the annotations PodOf reads, the node name and phase, the
+// TrimPodForAutoscaling returns a copy of p holding only what PodOf reads,
+// for an informer's transform of objects that hold a pod template (the
+// agent's DaemonSet cache; its pod cache keeps PodOf's records). Kept are
+// the identity (name, namespace, uid, resourceVersion, labels, owner
+// references, creation and deletion timestamps), the annotations PodOf reads, the node name and phase, the
 // PodScheduled condition, and from the spec: requests (containers', init
 // containers' and the pod's own), overhead, host ports, tolerations, node
 // selector, required affinities, DoNotSchedule spread constraints, the

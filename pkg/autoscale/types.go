@@ -4,6 +4,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Resources are amounts as the scheduler counts them: millicores, bytes
@@ -36,8 +37,10 @@ const (
 	OwnerOther OwnerKind = "Other"
 )
 
-// Pod is the compact record of a pod: what the simulation reads and
-// nothing else, so that tens of thousands fit in a few MiB.
+// Pod is the compact record of a pod: what the simulation and a drain
+// read and nothing else, so that tens of thousands fit in a few MiB. The
+// agent's pod cache holds these, not Pods (see GetObjectMeta); records in a
+// cache are shared and never changed.
 type Pod struct {
 	Namespace, Name string
 	// NodeName is the node the pod is bound to; empty while pending.
@@ -70,8 +73,19 @@ type Pod struct {
 	// SafeToEvict is the cluster-autoscaler.kubernetes.io/safe-to-evict
 	// annotation: nil when absent.
 	SafeToEvict *bool
-	// Terminating: the pod has a deletion timestamp.
+	// Terminating: the pod has a deletion timestamp, DeleteAt; its grace
+	// period ends then.
 	Terminating bool
+	DeleteAt    time.Time
+	// Finished: the pod's phase is Succeeded or Failed. It holds nothing
+	// on its node and no drain waits for it.
+	Finished bool
+}
+
+// GetObjectMeta lets a cache key a record by namespace and name, as it keys
+// the Pod it was made from (client-go's meta.Accessor reads this).
+func (p *Pod) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}
 }
 
 // Key is the pod's namespace/name.
