@@ -80,7 +80,7 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	fs.DurationVar(&f.resync, "resync", 30*time.Second, "how often to look again with nothing happening (catches drift only the provider sees)")
 	fs.DurationVar(&f.orphanGrace, "orphan-grace-period", 2*time.Minute, "how long a machine of the cluster that belongs to no pool may live")
 	fs.BoolVar(&f.logFormatTxt, "log-text", false, "log as text instead of JSON")
-	fs.BoolVar(&f.profiling, "profiling", false, "also serve the Go heap profile at /debug/pprof/heap on the metrics address (go tool pprof reads it)")
+	fs.BoolVar(&f.profiling, "profiling", false, "also serve Go profiles on the metrics address: /debug/pprof/heap and /debug/pprof/profile?seconds=N (CPU), for go tool pprof")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -210,6 +210,31 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// cpuProfile serves a CPU profile of the next ?seconds=N (1 to 300,
+// default 30).
+func cpuProfile(w http.ResponseWriter, req *http.Request) {
+	seconds := 30
+	if v := req.URL.Query().Get("seconds"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 300 {
+			http.Error(w, "seconds must be a whole number from 1 to 300", http.StatusBadRequest)
+			return
+		}
+		seconds = n
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if err := pprof.StartCPUProfile(w); err != nil {
+		// One at a time: the runtime has a single CPU profiler.
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	select {
+	case <-time.After(time.Duration(seconds) * time.Second):
+	case <-req.Context().Done():
+	}
+	pprof.StopCPUProfile()
+}
+
 // tuneMemory sets the garbage collector for an agent that is idle most of
 // the time and must fit its container. Unless GOGC says otherwise, a
 // collection runs when the heap has grown by half since the last one, not
@@ -237,13 +262,11 @@ func tuneMemory(log logr.Logger) error {
 }
 
 // serve starts /metrics, /healthz and /readyz, and with profiling the heap
-// profile. A standby replica is ready: it is healthy and waiting for the
-// Lease.
+// and CPU profiles. A standby replica is ready: it is healthy and waiting
+// for the Lease.
 func serve(addr string, reg *prometheus.Registry, profiling bool, ready func() bool) (*http.Server, error) {
 	mux := http.NewServeMux()
 	if profiling {
-		// Only the heap: it answers "where is the memory", and unlike CPU
-		// profiles and traces it costs nothing to serve.
 		mux.HandleFunc("/debug/pprof/heap", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/octet-stream")
 			runtime.GC() // the profile's in-use figures are as of the last collection
@@ -251,6 +274,7 @@ func serve(addr string, reg *prometheus.Registry, profiling bool, ready func() b
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
 		})
+		mux.HandleFunc("/debug/pprof/profile", cpuProfile)
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })

@@ -2,6 +2,8 @@ package app
 
 import (
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -44,5 +46,20 @@ func TestMemoryIsTunedToTheContainer(t *testing.T) {
 	t.Setenv("SEED_MEMORY_LIMIT", "256Mi")
 	if err := tuneMemory(logr.Discard()); err == nil || !strings.Contains(err.Error(), "SEED_MEMORY_LIMIT") {
 		t.Errorf("SEED_MEMORY_LIMIT=256Mi: got %v, want an error naming it", err)
+	}
+}
+
+func TestCPUProfileTakesSecondsFromOneToThreeHundred(t *testing.T) {
+	for _, bad := range []string{"0", "301", "x"} {
+		w := httptest.NewRecorder()
+		cpuProfile(w, httptest.NewRequest(http.MethodGet, "/debug/pprof/profile?seconds="+bad, nil))
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "seconds") {
+			t.Errorf("seconds=%s: %d %q, want 400 naming seconds", bad, w.Code, w.Body.String())
+		}
+	}
+	w := httptest.NewRecorder()
+	cpuProfile(w, httptest.NewRequest(http.MethodGet, "/debug/pprof/profile?seconds=1", nil))
+	if w.Code != http.StatusOK || w.Body.Len() == 0 {
+		t.Errorf("seconds=1: %d with %d bytes, want a profile", w.Code, w.Body.Len())
 	}
 }

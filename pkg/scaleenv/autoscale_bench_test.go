@@ -304,8 +304,13 @@ func restPods(b *testing.B, env *Env, agent *Agent, w *burstWatch, n, perNode in
 		at.Sub(start).Round(time.Second), float64(running)/at.Sub(start).Seconds(), machines)
 	time.Sleep(idleFor / 6)
 	idleStart := scrape(b, agent)
-	time.Sleep(idleFor)
+	// The idle minute's CPU profile: where an idle pass spends its time.
+	cpu := filepath.Join(os.TempDir(), fmt.Sprintf("seed-agent-cpu-idle-nodes-%d.pprof", n))
+	if err := agent.CPUProfile(ctx, idleFor, cpu); err != nil {
+		b.Fatal(err)
+	}
 	idleEnd := scrape(b, agent)
+	b.Logf("nodes=%d: the agent's CPU profile of the idle minute: go tool pprof -top %s", n, cpu)
 	rss, peak, err := agent.Memory()
 	if err != nil {
 		b.Fatal(err)

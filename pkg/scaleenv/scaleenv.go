@@ -283,18 +283,28 @@ func (a *Agent) LogTail(n int) string { return a.proc.LogTail(n) }
 // HeapProfile saves the agent's heap profile (it must run with
 // --profiling) to path, for go tool pprof.
 func (a *Agent) HeapProfile(ctx context.Context, path string) error {
-	url := strings.TrimSuffix(a.metrics, "/metrics") + "/debug/pprof/heap"
+	return a.profile(ctx, "heap", path)
+}
+
+// CPUProfile saves a profile of the agent's next d of CPU (it must run
+// with --profiling) to path, for go tool pprof.
+func (a *Agent) CPUProfile(ctx context.Context, d time.Duration, path string) error {
+	return a.profile(ctx, fmt.Sprintf("profile?seconds=%d", max(1, int(d.Seconds()))), path)
+}
+
+func (a *Agent) profile(ctx context.Context, what, path string) error {
+	url := strings.TrimSuffix(a.metrics, "/metrics") + "/debug/pprof/" + what
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("reading the agent's heap profile: %w", err)
+		return fmt.Errorf("reading the agent's profile %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("reading the agent's heap profile: %s (is it running with --profiling?)", resp.Status)
+		return fmt.Errorf("reading the agent's profile %s: %s (is it running with --profiling?)", what, resp.Status)
 	}
 	out, err := os.Create(path)
 	if err != nil {
@@ -302,7 +312,7 @@ func (a *Agent) HeapProfile(ctx context.Context, path string) error {
 	}
 	if _, err := io.Copy(out, resp.Body); err != nil {
 		out.Close()
-		return fmt.Errorf("saving the agent's heap profile: %w", err)
+		return fmt.Errorf("saving the agent's profile %s: %w", what, err)
 	}
 	return out.Close()
 }
