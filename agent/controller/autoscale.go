@@ -90,7 +90,7 @@ func (r *Reconciler) onPodChange(oldObj, newObj any) {
 	if old, ok := oldObj.(*autoscale.Pod); ok && unschedulable(old) {
 		return
 	}
-	r.queue.AddAfter(queueKey, scaleUpBatch)
+	r.wake(wakePod, scaleUpBatch)
 }
 
 func unschedulable(p *autoscale.Pod) bool { return p.NodeName == "" && p.Unschedulable }

@@ -9,6 +9,7 @@ type Metrics struct {
 	machines          *prometheus.GaugeVec
 	specErrors        prometheus.Counter
 	reconcileErrors   prometheus.Counter
+	wakes             *prometheus.CounterVec
 	replacementStep   *prometheus.GaugeVec
 	remediation       prometheus.Gauge
 	drainBlocked      *prometheus.GaugeVec
@@ -45,6 +46,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "seed_reconcile_errors_total",
 			Help: "Reconciles that ended in an error and were retried.",
 		}),
+		wakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "seed_reconcile_wakes_total",
+			Help: "What asked for a pass, by source: spec, node, pod (found unschedulable), timer (a pass asked to come back), retry (after an error), start. Asks made while a pass is already due count but add no pass.",
+		}, []string{"source"}),
 		replacementStep: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "seed_upgrade_step",
 			Help: "1 for the step a control-plane replacement (an upgrade, or a new machine type) stands at, 0 for the others; all 0 when none runs.",
@@ -86,9 +91,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, v := range []string{"FitsExisting", "WaitsForMachine", "ScaleUp", "NoPool", "NotSimulated"} {
 		m.pendingPods.WithLabelValues(v)
 	}
+	for _, s := range []string{wakeSpec, wakeNode, wakePod, wakeTimer, wakeRetry, wakeStart} {
+		m.wakes.WithLabelValues(s)
+	}
 	reg.MustRegister(m.pendingPods, m.scaleUpLatency, m.unneededNodes, m.scaleDownBlocks)
 	reg.MustRegister(m.backupLastSuccess, m.backupScheduled)
-	reg.MustRegister(m.reconcileDuration, m.actions, m.machines, m.specErrors, m.reconcileErrors, m.replacementStep,
+	reg.MustRegister(m.reconcileDuration, m.actions, m.machines, m.specErrors, m.reconcileErrors, m.wakes, m.replacementStep,
 		m.remediation, m.drainBlocked)
 	return m
 }
+
+// Sources of a pass, for seed_reconcile_wakes_total.
+const (
+	wakeSpec  = "spec"
+	wakeNode  = "node"
+	wakePod   = "pod"
+	wakeTimer = "timer"
+	wakeRetry = "retry"
+	wakeStart = "start"
+)

@@ -314,15 +314,17 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("watching pods: %w", err)
 	}
-	enqueue := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { r.queue.Add(queueKey) },
-		UpdateFunc: func(oldObj, newObj any) { r.onUpdate(oldObj, newObj) },
-		DeleteFunc: func(any) { r.queue.Add(queueKey) },
+	enqueue := func(source string) cache.ResourceEventHandlerFuncs {
+		return cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { r.wake(source, 0) },
+			UpdateFunc: func(oldObj, newObj any) { r.onUpdate(source, oldObj, newObj) },
+			DeleteFunc: func(any) { r.wake(source, 0) },
+		}
 	}
-	if _, err := cmInformer.Informer().AddEventHandler(enqueue); err != nil {
+	if _, err := cmInformer.Informer().AddEventHandler(enqueue(wakeSpec)); err != nil {
 		return fmt.Errorf("watching the spec: %w", err)
 	}
-	if _, err := nodeInformer.Informer().AddEventHandler(enqueue); err != nil {
+	if _, err := nodeInformer.Informer().AddEventHandler(enqueue(wakeNode)); err != nil {
 		return fmt.Errorf("watching nodes: %w", err)
 	}
 	cmFactory.Start(ctx.Done())
@@ -339,7 +341,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 	r.restoreLastGood(ctx)
 	log.Info("Agent started", "namespace", r.opts.Namespace, "self", r.opts.Self)
-	r.queue.Add(queueKey)
+	r.wake(wakeStart, 0)
 
 	go func() {
 		<-ctx.Done()
@@ -351,7 +353,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 }
 
 // onUpdate skips Node heartbeats that change nothing the planner reads.
-func (r *Reconciler) onUpdate(oldObj, newObj any) {
+func (r *Reconciler) onUpdate(source string, oldObj, newObj any) {
 	oldNode, ok1 := oldObj.(*corev1.Node)
 	newNode, ok2 := newObj.(*corev1.Node)
 	if ok1 && ok2 && nodeReady(oldNode) == nodeReady(newNode) &&
@@ -360,7 +362,23 @@ func (r *Reconciler) onUpdate(oldObj, newObj any) {
 		labels.Equals(oldNode.Labels, newNode.Labels) {
 		return
 	}
-	r.queue.Add(queueKey)
+	r.wake(source, 0)
+}
+
+// wake asks for a pass after d (now for 0), counting the ask by source.
+func (r *Reconciler) wake(source string, d time.Duration) {
+	r.countWake(source)
+	if d <= 0 {
+		r.queue.Add(queueKey)
+		return
+	}
+	r.queue.AddAfter(queueKey, d)
+}
+
+func (r *Reconciler) countWake(source string) {
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.wakes.WithLabelValues(source).Inc()
+	}
 }
 
 // Ready reports whether the informers have synced.
@@ -394,14 +412,15 @@ func (r *Reconciler) processNext(ctx context.Context) bool {
 		// else backs off exponentially.
 		if wait := retryAfter(err); wait > 0 {
 			r.opts.Logger.Error(err, "Reconcile failed; retrying when the provider asked", "after", wait)
-			r.queue.AddAfter(key, wait)
+			r.wake(wakeRetry, wait)
 			break
 		}
 		r.opts.Logger.Error(err, "Reconcile failed; retrying with backoff")
+		r.countWake(wakeRetry)
 		r.queue.AddRateLimited(key)
 	default:
 		r.queue.Forget(key)
-		r.queue.AddAfter(key, after)
+		r.wake(wakeTimer, after)
 	}
 	return true
 }

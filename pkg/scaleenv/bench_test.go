@@ -134,7 +134,7 @@ func benchmarkScale(b *testing.B, n int) {
 	b.ReportMetric(float64(maxLedger)/1024, "KiB-ledger-max")
 	b.Logf("nodes=%d: scale-up 0→%d in %s, %.0f passes; requests %.0f (%s)", n, n, scaleUp.Round(time.Second),
 		Passes(before, afterUp), up.Total, up)
-	b.Logf("nodes=%d: at rest %.0f passes in %s, requests %.0f (%s), lease renewals %.0f", n, idlePasses, idleFor, idle.Total, idle, idle.Leases)
+	b.Logf("nodes=%d: at rest %.0f passes in %s, requests %.0f (%s), lease renewals %.0f; asked for by: %s", n, idlePasses, idleFor, idle.Total, idle, idle.Leases, Wakes(idleStart, idleEnd))
 }
 
 func scrape(b *testing.B, a *Agent) Samples {

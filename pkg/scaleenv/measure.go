@@ -104,6 +104,28 @@ func Passes(before, after Samples) float64 {
 	return after["seed_reconcile_duration_seconds_count"] - before["seed_reconcile_duration_seconds_count"]
 }
 
+// Wakes counts, by source, what asked the agent for a pass between two
+// scrapes (seed_reconcile_wakes_total), as "node 3, timer 12"; sources with
+// none are left out.
+func Wakes(before, after Samples) string {
+	const prefix = `seed_reconcile_wakes_total{source="`
+	var parts []string
+	for k, v := range after {
+		source, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		if n := v - before[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimSuffix(source, `"}`), n))
+		}
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // PassQuantile estimates the q-quantile of the reconcile passes between
 // two scrapes.
 func PassQuantile(before, after Samples, q float64) float64 {
