@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,7 +64,7 @@ func benchmarkScale(b *testing.B, n int) {
 		opts.NodeLeaseDuration = 120 * time.Second
 	}
 	env := Start(ctx, b, opts)
-	agent, err := env.StartAgent("agent-1", "--resync=5s")
+	agent, err := env.StartAgent("agent-1", "--resync=5s", "--profiling")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,8 +107,12 @@ func benchmarkScale(b *testing.B, n int) {
 
 	time.Sleep(idleFor / 6) // let the last writes of the scale-up settle
 	idleStart := scrape(b, agent)
-	time.Sleep(idleFor)
+	cpu := filepath.Join(os.TempDir(), fmt.Sprintf("seed-agent-cpu-idle-scale-%d.pprof", n))
+	if err := agent.CPUProfile(ctx, idleFor, cpu); err != nil {
+		b.Fatal(err)
+	}
 	idleEnd := scrape(b, agent)
+	b.Logf("nodes=%d: the agent's CPU profile of the idle minute: go tool pprof -top %s", n, cpu)
 	rss, peak, err := agent.Memory()
 	if err != nil {
 		b.Fatal(err)
