@@ -22,13 +22,20 @@ type Metrics struct {
 	scaleDownBlocks *prometheus.GaugeVec
 }
 
+// passBuckets are narrow (a quarter or a third apart) from 100 ms to 2 s,
+// where a pass's targets are (200 ms at 1,000 nodes, 1 s at 5,000), and
+// both targets are bounds, so how many passes exceed one is exact; doubling
+// buckets put a 301 ms "p99" on passes that took anything from 160 to 320.
+var passBuckets = []float64{0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3,
+	0.4, 0.5, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 5, 10, 20, 40}
+
 // NewMetrics creates the reconciler metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		reconcileDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "seed_reconcile_duration_seconds",
 			Help:    "Time one reconcile takes, from reading the spec to writing status.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+			Buckets: passBuckets,
 		}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "seed_actions_total",

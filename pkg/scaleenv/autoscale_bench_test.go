@@ -330,9 +330,10 @@ func restPods(b *testing.B, env *Env, agent *Agent, w *burstWatch, n, perNode in
 	b.ReportMetric(float64(rss)/mib, "MiB-rss-rest-pods")
 	b.ReportMetric(float64(peak)/mib, "MiB-rss-peak-pods")
 	b.ReportMetric(float64(rss-empty)/float64(max(running, 1))/1024, "KiB-rss/pod")
-	b.Logf("nodes=%d: at rest with %d pods on %d nodes: agent RSS %.0f MiB (target ≤ 128 MiB at 30,000 pods on 1,000 nodes), peak %.0f MiB; %.0f MiB before the %d small pods, %.1f KiB a pod; idle pass p50 %.0f ms, p99 %.0f ms, %.0f passes in %s, asked for by: %s",
+	b.Logf("nodes=%d: at rest with %d pods on %d nodes: agent RSS %.0f MiB (target ≤ 128 MiB at 30,000 pods on 1,000 nodes), peak %.0f MiB; %.0f MiB before the %d small pods, %.1f KiB a pod; idle pass p50 %.0f ms, p99 %.0f ms (%s), %.0f passes in %s, asked for by: %s",
 		n, pods, machines, float64(rss)/mib, float64(peak)/mib, float64(empty)/mib, running, float64(rss-empty)/float64(max(running, 1))/1024,
-		PassQuantile(idleStart, idleEnd, 0.5)*1000, PassQuantile(idleStart, idleEnd, 0.99)*1000, Passes(idleStart, idleEnd), idleFor, Wakes(idleStart, idleEnd))
+		PassQuantile(idleStart, idleEnd, 0.5)*1000, PassQuantile(idleStart, idleEnd, 0.99)*1000, overTarget(b, n, idleStart, idleEnd),
+		Passes(idleStart, idleEnd), idleFor, Wakes(idleStart, idleEnd))
 }
 
 // quantile is the q-quantile of sorted values (nearest rank), NaN for

@@ -132,6 +132,23 @@ func PassQuantile(before, after Samples, q float64) float64 {
 	return HistogramQuantile(before, after, "seed_reconcile_duration_seconds", q)
 }
 
+// PassesOver counts the reconcile passes between two scrapes that took
+// longer than bound seconds, which must be one of the histogram's bucket
+// bounds (the agent's include its targets, 0.2 and 1): exact, where a
+// quantile is interpolated within a bucket. NaN if bound is no bucket's.
+func PassesOver(before, after Samples, bound float64) float64 {
+	const name = "seed_reconcile_duration_seconds"
+	for k, v := range after {
+		if !strings.HasPrefix(k, name+"_bucket{") {
+			continue
+		}
+		if le, err := strconv.ParseFloat(label(k, "le"), 64); err == nil && math.Abs(le-bound) < 1e-9 {
+			return Passes(before, after) - (v - before[k])
+		}
+	}
+	return math.NaN()
+}
+
 // HistogramQuantile estimates the q-quantile of the histogram name's
 // observations between two scrapes from its buckets, interpolating
 // linearly within a bucket as Prometheus' histogram_quantile does.
