@@ -117,6 +117,13 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("creating the Kubernetes client: %w", err)
 	}
+	// Events have a rate limit of their own (NewForConfig gives each
+	// clientset its own), so pod Events of a large scale-up cannot delay
+	// the ledger writes its creates wait for.
+	eventClient, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the Kubernetes client for Events: %w", err)
+	}
 	// Velero's objects are read and applied as unstructured data.
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
@@ -130,8 +137,9 @@ func Run(ctx context.Context, args []string, logOut io.Writer) error {
 	var caps atomic.Pointer[providers.Capabilities]
 	var resign atomic.Pointer[context.CancelFunc]
 	r, err := controller.New(controller.Options{
-		Client:  client,
-		Dynamic: dyn,
+		Client:      client,
+		EventClient: eventClient,
+		Dynamic:     dyn,
 		NewProvider: func(ctx context.Context, c *v1alpha1.Cluster) (providers.Provider, error) {
 			p, err := registry.New(ctx, c, registry.Env{Logger: log.WithName("provider"), Kube: cfg})
 			if err != nil {

@@ -57,6 +57,11 @@ func (f BootstrapperFunc) Bootstrap(ctx context.Context, c *v1alpha1.Cluster, m 
 // Provider or NewProvider are required.
 type Options struct {
 	Client kubernetes.Interface
+	// EventClient writes the agent's Events (default Client). A client of
+	// its own keeps a burst of Events, one for each pending pod of a
+	// scale-up, from queueing behind the same rate limit as the ledger
+	// writes each create waits for, as kube-scheduler keeps its own.
+	EventClient kubernetes.Interface
 	// Dynamic reaches Velero's resources, for backups (required while
 	// spec.backup.enabled).
 	Dynamic  dynamic.Interface
@@ -177,6 +182,9 @@ func New(opts Options) (*Reconciler, error) {
 	if opts.Identity == "" {
 		opts.Identity = opts.Self
 	}
+	if opts.EventClient == nil {
+		opts.EventClient = opts.Client
+	}
 	if opts.Resync <= 0 {
 		opts.Resync = 30 * time.Second
 	}
@@ -242,7 +250,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	log := r.opts.Logger
 	if r.events == nil {
 		b := record.NewBroadcaster(record.WithContext(ctx))
-		b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.opts.Client.CoreV1().Events(r.opts.Namespace)})
+		b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.opts.EventClient.CoreV1().Events(r.opts.Namespace)})
 		defer b.Shutdown()
 		r.events = b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "seed-agent", Host: r.opts.Self})
 	}
@@ -303,7 +311,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		Budgets: pdbInformer.Lister(), Clock: r.opts.Clock}
 	// Events on pods go to the pods' own namespaces.
 	podBroadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	podBroadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.opts.Client.CoreV1().Events("")})
+	podBroadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: r.opts.EventClient.CoreV1().Events("")})
 	defer podBroadcaster.Shutdown()
 	r.auto = &autoscaler{pods: podInformer.Informer().GetIndexer(), daemonSets: dsInformer.Lister(), budgets: pdbInformer.Lister(),
 		podEvents: podBroadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "seed-autoscaler", Host: r.opts.Self}),
