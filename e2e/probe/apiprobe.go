@@ -79,8 +79,11 @@ func apiProbe(ctx context.Context, report string, interval time.Duration) error 
 		return fmt.Errorf("KUBERNETES_SERVICE_HOST/PORT are not set: not in a pod")
 	}
 	host := "https://" + net.JoinHostPort(h, port)
+	// A probe fails when the API refuses, resets, answers an error or has
+	// not answered in 5 s (as the host's probes, e2e/upgrade_probes_test.go);
+	// a slower answer is a gap, which the figures report.
 	client := &http.Client{
-		Timeout: time.Second,
+		Timeout: 5 * time.Second,
 		Transport: &http.Transport{
 			TLSClientConfig:   &tls.Config{RootCAs: pool, ServerName: "kubernetes.default.svc", MinVersion: tls.VersionTLS12},
 			DisableKeepAlives: true,
