@@ -137,13 +137,9 @@ func PassQuantile(before, after Samples, q float64) float64 {
 // bounds (the agent's include its targets, 0.2 and 1): exact, where a
 // quantile is interpolated within a bucket. NaN if bound is no bucket's.
 func PassesOver(before, after Samples, bound float64) float64 {
-	const name = "seed_reconcile_duration_seconds"
-	for k, v := range after {
-		if !strings.HasPrefix(k, name+"_bucket{") {
-			continue
-		}
-		if le, err := strconv.ParseFloat(label(k, "le"), 64); err == nil && math.Abs(le-bound) < 1e-9 {
-			return Passes(before, after) - (v - before[k])
+	for _, b := range histogramBuckets(before, after, "seed_reconcile_duration_seconds") {
+		if math.Abs(b.le-bound) < 1e-9 {
+			return Passes(before, after) - b.count
 		}
 	}
 	return math.NaN()
@@ -153,7 +149,29 @@ func PassesOver(before, after Samples, bound float64) float64 {
 // observations between two scrapes from its buckets, interpolating
 // linearly within a bucket as Prometheus' histogram_quantile does.
 func HistogramQuantile(before, after Samples, name string, q float64) float64 {
-	type bucket struct{ le, count float64 }
+	buckets := histogramBuckets(before, after, name)
+	if len(buckets) == 0 || buckets[len(buckets)-1].count == 0 {
+		return math.NaN()
+	}
+	rank := q * buckets[len(buckets)-1].count
+	lower, below := 0.0, 0.0
+	for _, b := range buckets {
+		if b.count >= rank {
+			if math.IsInf(b.le, 1) {
+				return lower
+			}
+			return lower + (b.le-lower)*(rank-below)/(b.count-below)
+		}
+		lower, below = b.le, b.count
+	}
+	return lower
+}
+
+type bucket struct{ le, count float64 }
+
+// histogramBuckets are the histogram name's cumulative bucket counts
+// between two scrapes, by bound, +Inf last.
+func histogramBuckets(before, after Samples, name string) []bucket {
 	var buckets []bucket
 	for k, v := range after {
 		if !strings.HasPrefix(k, name+"_bucket{") {
@@ -170,21 +188,7 @@ func HistogramQuantile(before, after Samples, name string, q float64) float64 {
 		buckets = append(buckets, bucket{bound, v - before[k]})
 	}
 	sort.Slice(buckets, func(i, j int) bool { return buckets[i].le < buckets[j].le })
-	if len(buckets) == 0 || buckets[len(buckets)-1].count == 0 {
-		return math.NaN()
-	}
-	rank := q * buckets[len(buckets)-1].count
-	lower, below := 0.0, 0.0
-	for _, b := range buckets {
-		if b.count >= rank {
-			if math.IsInf(b.le, 1) {
-				return lower
-			}
-			return lower + (b.le-lower)*(rank-below)/(b.count-below)
-		}
-		lower, below = b.le, b.count
-	}
-	return lower
+	return buckets
 }
 
 // ObjectSizes reads the size of the status and ledger ConfigMaps' data.
